@@ -1,0 +1,249 @@
+"""Creating tensors: from data, filled, ranges, random (seeded), and zero-copy exchange."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .backend import Device, module_for_device
+from .tensor import Tensor
+
+# ----------------------------------------------------------------------------- random state
+_generator = np.random.default_rng()
+_cuda_seed: int | None = None
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed every random source deepgrad draws from (CPU and, when present, GPU)."""
+    global _generator, _cuda_seed
+    _generator = np.random.default_rng(seed)
+    _cuda_seed = seed
+    cp = backend.cupy_module() if backend._cupy_checked else None
+    if cp is not None:
+        cp.random.seed(seed)
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    """The global NumPy generator seeded by :func:`manual_seed`."""
+    return _generator
+
+
+def get_rng_state() -> dict:
+    """The global generator's state (for exact resume of a training run)."""
+    return _generator.bit_generator.state
+
+
+def set_rng_state(state: dict) -> None:
+    _generator.bit_generator.state = state
+
+
+def _cuda_random(device: Device):
+    cp = module_for_device(device)
+    if _cuda_seed is not None and not getattr(_cuda_random, "seeded", False):
+        cp.random.seed(_cuda_seed)
+        _cuda_random.seeded = True
+    return cp.random
+
+
+# ----------------------------------------------------------------------------- helpers
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def _finish(data, requires_grad: bool) -> Tensor:
+    t = Tensor._make(data, None)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _float_dtype(dtype):
+    return backend.get_default_dtype() if dtype is None else np.dtype(dtype)
+
+
+def _xp(device):
+    return np if device is None else module_for_device(Device(device))
+
+
+# ----------------------------------------------------------------------------- from data
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor copying ``data`` (Python floats become float32 by default).
+
+    >>> tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    tensor([[1., 2.],
+            [3., 4.]], requires_grad=True)
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if device is None and not isinstance(data, (list, tuple, int, float, bool, np.ndarray, np.generic)):
+        device = backend.device_of(data)  # keep CuPy arrays on their GPU
+    t = Tensor(data, dtype=dtype, device=device)
+    if t.data is data or (isinstance(data, np.ndarray) and np.shares_memory(t.data, data)):
+        t.data = t.data.copy()
+    return _finish(t.data, requires_grad)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like :func:`tensor` but shares memory with ``data`` when no conversion is needed."""
+    if isinstance(data, Tensor) and dtype is None and device is None:
+        return data
+    return Tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with a NumPy array (changes to one show in the other)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    return Tensor._make(array, None)
+
+
+def from_dlpack(obj) -> Tensor:
+    """Zero-copy import of any DLPack producer (a torch tensor, a CuPy or NumPy array)."""
+    kDLCPU, kDLCUDA = 1, 2
+    device_type = obj.__dlpack_device__()[0] if hasattr(obj, "__dlpack_device__") else kDLCPU
+    if device_type == kDLCUDA:
+        cp = module_for_device(Device("cuda"))
+        return Tensor._make(cp.from_dlpack(obj), None)
+    if device_type != kDLCPU:
+        raise RuntimeError(f"from_dlpack: unsupported DLPack device type {device_type}")
+    return Tensor._make(np.from_dlpack(obj), None)
+
+
+# ----------------------------------------------------------------------------- filled
+def zeros(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    return _finish(_xp(device).zeros(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones."""
+    return _finish(_xp(device).ones(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """An uninitialised tensor (contents are whatever memory held)."""
+    return _finish(_xp(device).empty(_size(size), dtype=_float_dtype(dtype)), requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value`` (its dtype follows the value, as in torch)."""
+    if dtype is None:
+        dtype = (
+            backend.bool_ if isinstance(fill_value, bool)
+            else backend.int64 if isinstance(fill_value, int)
+            else backend.get_default_dtype()
+        )
+    return _finish(_xp(device).full(_size((size,)), fill_value, dtype=dtype), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """The identity matrix (n x m)."""
+    return _finish(_xp(device).eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; integers stay int64."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = backend.int64 if ints else backend.get_default_dtype()
+    return _finish(_xp(device).arange(start, end, step, dtype=dtype), requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    return _finish(_xp(device).linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def _like(fn, t: Tensor, dtype, device, requires_grad, *args):
+    return fn(*args, t.shape, dtype=t.dtype if dtype is None else dtype,
+              device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(zeros, t, dtype, device, requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(ones, t, dtype, device, requires_grad)
+
+
+def empty_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(empty, t, dtype, device, requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, fill_value, dtype=t.dtype if dtype is None else dtype,
+                device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+# ----------------------------------------------------------------------------- random
+def _random(kind: str, size, dtype, device, requires_grad, generator=None, **kw) -> Tensor:
+    dtype = _float_dtype(dtype)
+    if device is not None and Device(device).type == "cuda":
+        rs = _cuda_random(Device(device))
+        with module_for_device(Device(device)).cuda.Device(Device(device).index):
+            data = rs.standard_normal(size, dtype=dtype) if kind == "normal" else rs.random(size, dtype=dtype)
+        return _finish(data, requires_grad)
+    g = _generator if generator is None else generator
+    if kind == "normal":
+        data = g.standard_normal(size, dtype=dtype if dtype in (np.float32, np.float64) else np.float64)
+    else:
+        data = g.random(size, dtype=dtype if dtype in (np.float32, np.float64) else np.float64)
+    return _finish(data.astype(dtype, copy=False), requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    return _random("uniform", _size(size), dtype, device, requires_grad, generator)
+
+
+def randn(*size, dtype=None, device=None, requires_grad: bool = False, generator=None) -> Tensor:
+    """Standard normal samples."""
+    return _random("normal", _size(size), dtype, device, requires_grad, generator)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None) -> Tensor:
+    """Integers uniformly from [low, high) (``randint(high, size)`` draws from [0, high))."""
+    if isinstance(high, (tuple, list)):  # randint(high, size)
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    dtype = backend.int64 if dtype is None else np.dtype(dtype)
+    if device is not None and Device(device).type == "cuda":
+        return Tensor._make(_cuda_random(Device(device)).randint(low, high, size).astype(dtype), None)
+    g = _generator if generator is None else generator
+    return Tensor._make(g.integers(low, high, size=tuple(size)).astype(dtype, copy=False), None)
+
+
+def randperm(n: int, dtype=None, device=None, generator=None) -> Tensor:
+    """A random permutation of 0..n-1."""
+    g = _generator if generator is None else generator
+    data = g.permutation(n).astype(backend.int64 if dtype is None else dtype)
+    return Tensor(data, device=device) if device is not None else Tensor._make(data, None)
+
+
+def rand_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(rand, t, dtype, device, requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _like(randn, t, dtype, device, requires_grad)
+
+
+def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
+    return randint(low, high, t.shape, dtype=t.dtype if dtype is None else dtype,
+                   device=t.device if device is None else device)
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(t: Tensor) -> int:
+    return t.numel()
+

@@ -1,0 +1,140 @@
+"""The public functional surface (like ``torch`` / ``torch.nn.functional``): thin, checked
+entry points over the ops in :mod:`deepgrad.ops`.
+
+>>> import deepgrad.functional as F
+>>> F.relu(tensor([-1.0, 2.0]))
+tensor([0., 2.])
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .ops import elementwise as E
+from .ops.elementwise import add, clamp, div, mul, pow, sub, where  # noqa: F401  (public)
+from .ops.linalg import linear, matmul  # noqa: F401
+from .ops.reduce import (  # noqa: F401
+    amax,
+    amin,
+    argmax,
+    argmin,
+    gather,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    softmax,
+    std,
+    sum,
+    var,
+)
+from .ops.shape import (  # noqa: F401
+    cat,
+    chunk,
+    expand,
+    flatten,
+    pad,
+    permute,
+    repeat,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unbind,
+    unsqueeze,
+)
+from .tensor import Tensor
+
+
+def _unary(cls):
+    def op(x: Tensor) -> Tensor:
+        return cls.apply(_float(x))
+
+    op.__name__ = cls.__name__.lower()
+    op.__doc__ = f"Elementwise {op.__name__} (differentiable)."
+    return op
+
+
+def _float(x: Tensor) -> Tensor:
+    """Integer inputs to transcendental functions compute in the default float dtype."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"expected a Tensor, got {type(x).__name__}")
+    return x if x.data.dtype.kind == "f" else E.cast(x, backend.get_default_dtype())
+
+
+neg = _unary(E.Neg)
+exp = _unary(E.Exp)
+log = _unary(E.Log)
+log1p = _unary(E.Log1p)
+sqrt = _unary(E.Sqrt)
+sin = _unary(E.Sin)
+cos = _unary(E.Cos)
+tanh = _unary(E.Tanh)
+sigmoid = _unary(E.Sigmoid)
+
+
+def abs(x: Tensor) -> Tensor:
+    """Elementwise |x| (gradient 0 at 0, as torch)."""
+    return E.Abs.apply(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0); the gradient at 0 is 0."""
+    return E.Relu.apply(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, else ``negative_slope * x``."""
+    return E.LeakyRelu.apply(x, negative_slope=negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, else ``alpha * (exp(x) - 1)``."""
+    return E.Elu.apply(x, alpha=alpha)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x) (exact, with erf) or its tanh approximation (``approximate="tanh"``)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return E.Gelu.apply(_float(x), approximate=approximate)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, linear where ``beta * x > threshold``."""
+    return E.Softplus.apply(_float(x), beta=beta, threshold=threshold)
+
+
+def maximum(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise maximum; ties split the gradient in half (as torch)."""
+    return E.binary(E.Maximum, "maximum", a, E.as_tensor_like(b, a))
+
+
+def minimum(a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise minimum; ties split the gradient in half (as torch)."""
+    return E.binary(E.Minimum, "minimum", a, E.as_tensor_like(b, a))
+
+
+def square(x: Tensor) -> Tensor:
+    return E.PowScalar.apply(x, c=2)
+
+
+def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
+    """The p-norm over ``dim`` (all elements when None): p = 1, 2, inf or any positive number."""
+    if p == 2 or p == "fro":
+        return sum(x * x, dim, keepdim).sqrt()
+    if p == 1:
+        return sum(abs(x), dim, keepdim)
+    if p == float("inf"):
+        return amax(abs(x), () if dim is None else dim, keepdim)
+    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    """``x`` with ``value`` where ``mask`` is True (the gradient there is 0)."""
+    return where(mask, E.as_tensor_like(value, x), x)
+
+
+def clip(x: Tensor, min=None, max=None) -> Tensor:
+    return clamp(x, min, max)

@@ -1,0 +1,298 @@
+"""Reductions (sum, mean, var, max/min, logsumexp), softmax / log-softmax, gather.
+
+softmax, log_softmax and logsumexp are fused: one stable forward (the max is subtracted
+before exp) and a closed-form backward, instead of a chain of autograd nodes.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..backend import array_module
+from ..tensor import Tensor, min_max_result
+
+
+def normalize_dims(dim, ndim: int, name: str) -> tuple:
+    """``dim`` (None, int or sequence) as a tuple of non-negative axes, checked against ``ndim``."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    lo, hi = -builtins.max(ndim, 1), builtins.max(ndim, 1) - 1
+    out = []
+    for d in dims:
+        if not lo <= d <= hi:
+            raise IndexError(
+                f"{name}: dimension out of range (expected to be in range of [{lo}, {hi}], but got {d})"
+            )
+        out.append(d % builtins.max(ndim, 1) if ndim else 0)
+    if ndim == 0:
+        return ()
+    return tuple(out)
+
+
+def expand_reduced(g, shape: tuple, axes: tuple, keepdim: bool):
+    """Broadcast a reduced gradient back to the input's ``shape``."""
+    if not keepdim and axes:
+        g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
+    return array_module(g).broadcast_to(g, shape)
+
+
+def _count(shape: tuple, axes: tuple) -> int:
+    n = 1
+    for a in axes:
+        n *= shape[a]
+    return n
+
+
+class Sum(Function):
+    def forward(self, x, axes, keepdim, dtype=None):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        return x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
+
+    def backward(self, g):
+        return expand_reduced(g, self.shape, self.axes, self.keepdim)
+
+
+class Mean(Function):
+    def forward(self, x, axes, keepdim):
+        self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
+        self.n = _count(x.shape, axes)
+        return x.mean(axis=axes, keepdims=keepdim)
+
+    def backward(self, g):
+        return expand_reduced(g / self.n, self.shape, self.axes, self.keepdim)
+
+
+class Var(Function):
+    def forward(self, x, axes, correction, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+        self.d = d = x - x.mean(axis=axes, keepdims=True)
+        self.denom = builtins.max(_count(x.shape, axes) - correction, 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (d * d).sum(axis=axes, keepdims=keepdim) / x.dtype.type(self.denom)
+
+    def backward(self, g):
+        d = self.d
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = d * (2 / d.dtype.type(self.denom))
+        return expand_reduced(g, d.shape, self.axes, self.keepdim) * scale
+
+
+class Amax(Function):
+    """max/min over dims; the gradient is shared evenly among tied maxima (torch's amax)."""
+
+    def forward(self, x, axes, keepdim, largest):
+        out = x.max(axis=axes, keepdims=True) if largest else x.min(axis=axes, keepdims=True)
+        self.mask = mask = x == out
+        self.count = mask.sum(axis=axes, keepdims=True)
+        self.axes, self.keepdim = axes, keepdim
+        return out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        mask = self.mask
+        g = expand_reduced(g, mask.shape, self.axes, self.keepdim)
+        return g * mask / self.count.astype(g.dtype)
+
+
+class Gather(Function):
+    """``out[i][j][k] = x[i][index[i][j][k]][k]`` along ``dim``; backward scatter-adds."""
+
+    def forward(self, x, index, dim):
+        self.shape, self.index, self.dim = x.shape, index, dim
+        return array_module(x).take_along_axis(x, index, axis=dim)
+
+    def backward(self, g):
+        xp = array_module(g)
+        gx = xp.zeros(self.shape, dtype=g.dtype)
+        idx = list(xp.indices(self.index.shape, sparse=True))
+        idx[self.dim] = self.index
+        backend.scatter_add(gx, tuple(idx), g)
+        return gx, None
+
+
+class LogSumExp(Function):
+    def forward(self, x, axes, keepdim):
+        xp = array_module(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        out = np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        self.x, self.out, self.axes, self.keepdim = x, out, axes, keepdim
+        return out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        x = self.x
+        return expand_reduced(g, x.shape, self.axes, self.keepdim) * np.exp(x - self.out)
+
+
+class Softmax(Function):
+    def forward(self, x, dim):
+        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        self.out = out = e / e.sum(axis=dim, keepdims=True)
+        self.dim = dim
+        return out
+
+    def backward(self, g):
+        s = self.out
+        return s * (g - (g * s).sum(axis=self.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    def forward(self, x, dim):
+        shifted = x - x.max(axis=dim, keepdims=True)
+        self.out = out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        self.dim = dim
+        return out
+
+    def backward(self, g):
+        return g - np.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+
+
+# ----------------------------------------------------------------------------- public API
+def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Sum over ``dim`` (all dims when None). Booleans and integers sum to int64."""
+    axes = normalize_dims(dim, x.ndim, "sum")
+    if dtype is None and x.data.dtype.kind in "biu":
+        dtype = backend.int64
+    return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=dtype)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """Arithmetic mean over ``dim`` (floating inputs, as in torch)."""
+    if dtype is not None:
+        x = x.to(dtype)
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be floating point, got {x.dtype}"
+        )
+    return Mean.apply(x, axes=normalize_dims(dim, x.ndim, "mean"), keepdim=keepdim)
+
+
+def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance over ``dim`` with Bessel's correction by default (``correction=1``)."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return Var.apply(x, axes=normalize_dims(dim, x.ndim, "var"), correction=correction, keepdim=keepdim)
+
+
+def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Standard deviation: the square root of :func:`var`."""
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Maximum over ``dim`` (all dims for ``()``/None); ties share the gradient evenly."""
+    axes = normalize_dims(None if dim == () else dim, x.ndim, "amax")
+    return _extreme(x, axes, keepdim, True, "amax")
+
+
+def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """Minimum over ``dim`` (all dims for ``()``/None); ties share the gradient evenly."""
+    axes = normalize_dims(None if dim == () else dim, x.ndim, "amin")
+    return _extreme(x, axes, keepdim, False, "amin")
+
+
+def _extreme(x: Tensor, axes, keepdim, largest: bool, name: str) -> Tensor:
+    if x.data.size == 0 or builtins.any(x.shape[a] == 0 for a in axes):
+        raise IndexError(f"{name}(): expected a non-empty reduction, got input of shape {x.shape}")
+    return Amax.apply(x, axes=axes, keepdim=keepdim, largest=largest)
+
+
+def _max_or_min(x: Tensor, dim, keepdim: bool, other, largest: bool):
+    name = "max" if largest else "min"
+    if isinstance(dim, Tensor):  # max(a, b): the elementwise maximum
+        dim, other = None, dim
+    if other is not None:
+        from .elementwise import Maximum, Minimum, binary
+
+        return binary(Maximum if largest else Minimum, name, x, other)
+    if dim is None:
+        return _extreme(x, normalize_dims(None, x.ndim, name), False, largest, name)
+    (axis,) = normalize_dims(dim, x.ndim, name)
+    if x.shape[axis] == 0:
+        raise IndexError(f"{name}(): cannot reduce over an empty dimension {dim} of shape {x.shape}")
+    xp = array_module(x.data)
+    pick = xp.argmax if largest else xp.argmin
+    idx = pick(x.data, axis=axis, keepdims=True)
+    values = Gather.apply(x, Tensor._make(idx, None), dim=axis)
+    if not keepdim:
+        values = values.squeeze(axis)
+        idx = idx.squeeze(axis)
+    return min_max_result(values, Tensor._make(idx.astype(backend.int64, copy=False), None))
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    """``max(x)`` -> scalar; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` -> elementwise."""
+    return _max_or_min(x, dim, keepdim, other, True)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    """``min(x)`` -> scalar; ``min(x, dim)`` -> (values, indices); ``min(x, y)`` -> elementwise."""
+    return _max_or_min(x, dim, keepdim, other, False)
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the maximum (of the flattened tensor when ``dim`` is None)."""
+    return _arg(x, dim, keepdim, True)
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Index of the minimum (of the flattened tensor when ``dim`` is None)."""
+    return _arg(x, dim, keepdim, False)
+
+
+def _arg(x: Tensor, dim, keepdim, largest):
+    xp = array_module(x.data)
+    pick = xp.argmax if largest else xp.argmin
+    if dim is None:
+        out = pick(x.data.reshape(-1))
+        if keepdim:
+            out = xp.asarray(out).reshape((1,) * x.ndim)
+    else:
+        (axis,) = normalize_dims(dim, x.ndim, "argmax" if largest else "argmin")
+        out = pick(x.data, axis=axis, keepdims=keepdim)
+    return Tensor._make(xp.asarray(out).astype(backend.int64, copy=False), None)
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``dim``, computed stably."""
+    return LogSumExp.apply(x, axes=normalize_dims(dim, x.ndim, "logsumexp"), keepdim=keepdim)
+
+
+def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, stable for large inputs."""
+    if dtype is not None:
+        x = x.to(dtype)
+    (axis,) = normalize_dims(dim, x.ndim, "softmax")
+    return Softmax.apply(x, dim=axis)
+
+
+def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, stable for large inputs."""
+    if dtype is not None:
+        x = x.to(dtype)
+    (axis,) = normalize_dims(dim, x.ndim, "log_softmax")
+    return LogSoftmax.apply(x, dim=axis)
+
+
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """Values of ``x`` at ``index`` along ``dim`` (torch.gather)."""
+    (axis,) = normalize_dims(dim, x.ndim, "gather")
+    if index.ndim != x.ndim:
+        raise RuntimeError(
+            f"gather: index must have as many dims as input ({x.ndim}), got shape {index.shape}"
+        )
+    if index.data.dtype.kind not in "iu":
+        raise RuntimeError(f"gather: index must be an integer tensor, got {index.dtype}")
+    return Gather.apply(x, index, dim=axis)
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Tensor._make(x.data.all(axis=normalize_dims(dim, x.ndim, "all"), keepdims=keepdim), None)
+
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    return Tensor._make(x.data.any(axis=normalize_dims(dim, x.ndim, "any"), keepdims=keepdim), None)
