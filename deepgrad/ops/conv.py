@@ -1,0 +1,323 @@
+"""Convolutions: conv1d, conv2d, conv_transpose1d, conv_transpose2d (torch.nn.functional semantics).
+
+All four run on one 2-D engine (1-D inputs are viewed as height 1). A conv forward is
+im2col (one strided copy) plus ONE batched GEMM; the weight gradient is one GEMM against the
+saved columns; the input gradient is either a GEMM followed by col2im (any stride) or, for
+stride 1 when it moves less memory, the "full" correlation of the gradient with the flipped
+kernel (an im2col + GEMM, as torch does). A transposed convolution is exactly the input
+gradient of a convolution, so it reuses the same three kernels with the roles swapped.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ..autograd import Function, is_grad_enabled
+from ..backend import array_module
+from ..tensor import Tensor
+from .im2col import (
+    check_nonnegative,
+    check_positive,
+    col2im,
+    conv_out_size,
+    im2col,
+    ntuple,
+    pad_or_crop,
+)
+
+
+# ----------------------------------------------------------------------------- raw kernels
+def conv_forward(x, w, stride: tuple, pads: tuple, dilation: tuple, groups: int, out_hw: tuple):
+    """(N, C, H, W) * (O, C/g, kh, kw) -> output (N, O, Ho, Wo) and the columns (N, g, C/g*kh*kw, Ho*Wo)."""
+    xp = array_module(x)
+    n = x.shape[0]
+    o, cg, kh, kw = w.shape
+    cols = im2col(pad_or_crop(x, pads), (kh, kw), out_hw, stride, dilation)
+    cols = cols.reshape(n, groups, cg * kh * kw, out_hw[0] * out_hw[1])
+    # (g, O/g, K) @ (N, g, K, L) -> (N, g, O/g, L), already in NCHW order: no transpose afterwards.
+    out = xp.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)
+    return out.reshape(n, o, out_hw[0], out_hw[1]), cols
+
+
+def conv_weight_grad(g, cols, w_shape: tuple, groups: int):
+    """Weight gradient of a conv from its output gradient (N, O, Ho, Wo) and saved columns."""
+    n, o = g.shape[:2]
+    g4 = g.reshape(n, groups, o // groups, -1)
+    # One batched GEMM over the batch (the transposed operand is passed to BLAS without a copy).
+    return array_module(g).matmul(g4, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w_shape)
+
+
+def _full_correlation_pays(o: int, c: int, kernel: tuple) -> bool:
+    """For stride 1, the flipped-kernel conv writes (N, C, H, W) and copies (N, O, kh, kw, H, W);
+    GEMM + col2im writes and re-reads (N, C, kh, kw, Ho, Wo) with a short (K = O) GEMM.
+    Measured on 1 core: the former wins unless O is several times C (e.g. a 1-channel stem)."""
+    return kernel == (1, 1) or o <= 2 * c
+
+
+def conv_input_grad(g, w, x_hw: tuple, stride: tuple, pads: tuple, dilation: tuple, groups: int):
+    """Input gradient (N, C, H, W) of a conv from its output gradient g (N, O, Ho, Wo)."""
+    xp = array_module(g)
+    n, o, ho, wo = g.shape
+    _, cg, kh, kw = w.shape
+    og, c = o // groups, cg * groups
+    top, bottom, left, right = pads
+    (dh, dw), (h, wd) = dilation, x_hw
+    if stride == (1, 1) and _full_correlation_pays(o, c, (kh, kw)):
+        # gx = g correlated with the kernel flipped in space and with in/out channels swapped.
+        wf = w.reshape(groups, og, cg, kh, kw).transpose(0, 2, 1, 3, 4)[:, :, :, ::-1, ::-1]
+        wf = xp.ascontiguousarray(wf).reshape(c, og, kh, kw)
+        kh_eff, kw_eff = dh * (kh - 1), dw * (kw - 1)
+        gpads = (kh_eff - top, h - ho + top, kw_eff - left, wd - wo + left)
+        return conv_forward(g, wf, (1, 1), gpads, dilation, groups, x_hw)[0]
+    w3 = w.reshape(groups, og, cg * kh * kw)
+    gcols = xp.matmul(w3.swapaxes(-1, -2), g.reshape(n, groups, og, ho * wo))  # (N, g, C/g*kh*kw, L)
+    gcols = gcols.reshape(n, c, kh, kw, ho, wo)
+    gpad = col2im(gcols, (h + top + bottom, wd + left + right), (kh, kw), stride, dilation)
+    if top == bottom == left == right == 0:
+        return gpad
+    return xp.ascontiguousarray(gpad[:, :, top:top + h, left:left + wd])
+
+
+# ----------------------------------------------------------------------------- functions
+class Geometry(NamedTuple):
+    """Everything a conv node needs besides arrays; shapes are the 4-D views the engine works on."""
+
+    stride: tuple
+    pads: tuple  # (top, bottom, left, right)
+    dilation: tuple
+    groups: int
+    x_shape: tuple  # input as (N, C, H, W)
+    w_shape: tuple  # weight as (O, C/g, kh, kw) for conv, (C_in, C_out/g, kh, kw) transposed
+    out_shape: tuple  # output as (N, O, Ho, Wo)
+    public_out_shape: tuple  # output as the caller sees it (unbatched / 1-D)
+    keep: bool  # save what only the weight gradient needs
+
+
+class Conv(Function):
+    """Fused conv (1-D or 2-D): forward and its weight/input/bias gradients side by side."""
+
+    def forward(self, x, w, b=None, *, geom: Geometry):
+        self.geom, self.x_public, self.w_public = geom, x.shape, w.shape
+        self.w = w.reshape(geom.w_shape)
+        x = x.reshape(geom.x_shape)
+        out, cols = conv_forward(x, self.w, geom.stride, geom.pads, geom.dilation, geom.groups, geom.out_shape[2:])
+        self.cols = cols if geom.keep else None  # only the weight gradient reads the columns
+        if b is not None:
+            out += b.reshape(1, -1, 1, 1)
+        return out.reshape(geom.public_out_shape)
+
+    def backward(self, g):
+        geom = self.geom
+        g = g.reshape(geom.out_shape)
+        gx = gw = gb = None
+        if self.next[0] is not None:
+            gx = conv_input_grad(g, self.w, geom.x_shape[2:], geom.stride, geom.pads, geom.dilation, geom.groups)
+            gx = gx.reshape(self.x_public)
+        if self.next[1] is not None:
+            gw = conv_weight_grad(g, self.cols, geom.w_shape, geom.groups).reshape(self.w_public)
+        if len(self.next) > 2 and self.next[2] is not None:
+            gb = g.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+
+class ConvTranspose(Function):
+    """Fused transposed conv (1-D or 2-D): a conv's input gradient as forward, with its own backward."""
+
+    def forward(self, x, w, b=None, *, geom: Geometry):
+        self.geom, self.x_public, self.w_public = geom, x.shape, w.shape
+        self.w = w.reshape(geom.w_shape)
+        x = x.reshape(geom.x_shape)
+        self.x = x if geom.keep else None  # only the weight gradient reads the input
+        out = conv_input_grad(x, self.w, geom.out_shape[2:], geom.stride, geom.pads, geom.dilation, geom.groups)
+        if b is not None:
+            out += b.reshape(1, -1, 1, 1)
+        return out.reshape(geom.public_out_shape)
+
+    def backward(self, g):
+        geom = self.geom
+        g = g.reshape(geom.out_shape)
+        need_x, need_w = self.next[0] is not None, self.next[1] is not None
+        gx = gw = gb = None
+        if need_x or need_w:
+            # The gradient is the plain conv of g: its columns serve both the input and the weight grads.
+            gx, cols = conv_forward(g, self.w, geom.stride, geom.pads, geom.dilation, geom.groups, geom.x_shape[2:])
+            gx = gx.reshape(self.x_public) if need_x else None
+            if need_w:
+                gw = conv_weight_grad(self.x, cols, geom.w_shape, geom.groups).reshape(self.w_public)
+        if len(self.next) > 2 and self.next[2] is not None:
+            gb = g.sum(axis=(0, 2, 3))
+        return gx, gw, gb
+
+
+# ----------------------------------------------------------------------------- argument checks
+def _check_tensors(op: str, x, w, b, nd: int) -> None:
+    for name, t in (("input", x), ("weight", w)) + ((("bias", b),) if b is not None else ()):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if x.ndim not in (nd + 1, nd + 2):
+        dims = "(N, C, L) or (C, L)" if nd == 1 else "(N, C, H, W) or (C, H, W)"
+        raise RuntimeError(
+            f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input {dims}, got shape {tuple(x.shape)}"
+        )
+    if w.ndim != nd + 2:
+        raise RuntimeError(f"{op}: expected a {nd + 2}-D weight, got shape {tuple(w.shape)}")
+    for name, t in (("weight", w),) + ((("bias", b),) if b is not None else ()):
+        if type(t.data) is not type(x.data):
+            raise RuntimeError(f"{op}: input is on {x.device} but {name} is on {t.device}; move them to one device")
+        if t.dtype != x.dtype:
+            raise RuntimeError(f"{op}: input dtype ({x.dtype}) and {name} dtype ({t.dtype}) should be the same")
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype}")
+    if b is not None and b.ndim != 1:
+        raise RuntimeError(f"{op}: bias must be 1-D, got shape {tuple(b.shape)}")
+
+
+def _conv_geometry(op, x, w, b, stride, padding, dilation, groups, nd: int, output_padding=None) -> Geometry:
+    """Validate a conv / transposed conv call the way torch does and work out its 4-D geometry."""
+    _check_tensors(op, x, w, b, nd)
+    transposed = output_padding is not None
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    stride, dilation = ntuple(stride, nd, "stride", op), ntuple(dilation, nd, "dilation", op)
+    check_positive(stride, "stride", op)
+    check_positive(dilation, "dilation", op)
+    kernel = tuple(w.shape[2:])
+    batched = x.ndim == nd + 2
+    n = x.shape[0] if batched else 1
+    c, size = x.shape[-nd - 1], tuple(x.shape[-nd:])
+    if transposed:
+        if c != w.shape[0]:
+            raise RuntimeError(
+                f"{op}: given transposed weight of size {tuple(w.shape)} (in_channels, out_channels/groups, *kernel), "
+                f"expected input{tuple(x.shape)} to have {w.shape[0]} channels, but got {c} channels instead"
+            )
+        if c % groups:
+            raise RuntimeError(f"{op}: in_channels ({c}) must be divisible by groups ({groups})")
+        out_channels = w.shape[1] * groups
+    else:
+        if c != w.shape[1] * groups:
+            raise RuntimeError(
+                f"{op}: given groups={groups}, weight of size {tuple(w.shape)}, expected input{tuple(x.shape)} "
+                f"to have {w.shape[1] * groups} channels, but got {c} channels instead"
+            )
+        if w.shape[0] % groups:
+            raise RuntimeError(f"{op}: out_channels ({w.shape[0]}) must be divisible by groups ({groups})")
+        out_channels = w.shape[0]
+    if b is not None and b.shape[0] != out_channels:
+        raise RuntimeError(f"{op}: bias of shape {tuple(b.shape)} does not match {out_channels} output channels")
+    eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+
+    if isinstance(padding, str):
+        if transposed:
+            raise ValueError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
+        if padding == "valid":
+            pads = ((0, 0),) * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+            # torch: total d*(k-1), the odd extra element goes to the right/bottom.
+            pads = tuple(((e - 1) // 2, (e - 1) - (e - 1) // 2) for e in eff)
+        else:
+            raise ValueError(f"{op}: invalid padding string {padding!r}, should be one of 'valid', 'same'")
+    else:
+        p = ntuple(padding, nd, "padding", op)
+        check_nonnegative(p, "padding", op)
+        pads = tuple((v, v) for v in p)
+
+    if transposed:
+        op_pad = ntuple(output_padding, nd, "output_padding", op)
+        check_nonnegative(op_pad, "output_padding", op)
+        for o, s, d in zip(op_pad, stride, dilation):
+            if o >= max(s, d):
+                raise ValueError(
+                    f"{op}: output padding must be smaller than either stride or dilation, got "
+                    f"output_padding={op_pad}, stride={stride}, dilation={dilation}"
+                )
+        out_size = tuple(
+            (i - 1) * s - lo - hi + e - 1 + o + 1 for i, s, (lo, hi), e, o in zip(size, stride, pads, eff, op_pad)
+        )
+        if any(o <= 0 for o in out_size):
+            raise RuntimeError(
+                f"{op}: input of size {size} with kernel {kernel}, stride {stride}, padding "
+                f"{tuple(lo for lo, _ in pads)}, dilation {dilation} gives output size {out_size}, which is too small"
+            )
+    else:
+        padded = tuple(i + lo + hi for i, (lo, hi) in zip(size, pads))
+        if any(pz < e for pz, e in zip(padded, eff)):
+            raise RuntimeError(
+                f"{op}: calculated padded input size per channel: {padded}; kernel size (dilated): {eff}. "
+                f"Kernel size can't be greater than actual input size (input {tuple(x.shape)}, weight {tuple(w.shape)})"
+            )
+        out_size = tuple(
+            conv_out_size(i, k, s, lo, hi, d) for i, k, s, (lo, hi), d in zip(size, kernel, stride, pads, dilation)
+        )
+
+    x4_size, o4_size = size, out_size
+    public_out = ((n,) if batched else ()) + (out_channels,) + out_size
+    if nd == 1:  # view as a 2-D problem of height 1
+        stride, dilation, kernel = (1,) + stride, (1,) + dilation, (1,) + kernel
+        pads, x4_size, o4_size = ((0, 0),) + pads, (1,) + x4_size, (1,) + o4_size
+    return Geometry(
+        stride=stride,
+        pads=pads[0] + pads[1],
+        dilation=dilation,
+        groups=groups,
+        x_shape=(n, c) + x4_size,
+        w_shape=tuple(w.shape[:2]) + kernel,
+        out_shape=(n, out_channels) + o4_size,
+        public_out_shape=public_out,
+        keep=is_grad_enabled() and w.requires_grad,
+    )
+
+
+def _apply(cls, x: Tensor, w: Tensor, b, geom: Geometry) -> Tensor:
+    return cls.apply(x, w, geom=geom) if b is None else cls.apply(x, w, b, geom=geom)
+
+
+# ----------------------------------------------------------------------------- public API
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """1-D convolution (cross-correlation) of (N, C_in, L) or (C_in, L) with weight (C_out, C_in/groups, k).
+
+    >>> conv1d(randn(2, 3, 10), randn(4, 3, 3), padding="same").shape
+    (2, 4, 10)
+    """
+    geom = _conv_geometry("conv1d", input, weight, bias, stride, padding, dilation, groups, 1)
+    return _apply(Conv, input, weight, bias, geom)
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1,
+           groups: int = 1) -> Tensor:
+    """2-D convolution of (N, C_in, H, W) or (C_in, H, W) with weight (C_out, C_in/groups, kH, kW).
+
+    ``padding`` is an int, a pair, or "same" / "valid" (as torch).
+
+    >>> conv2d(randn(8, 1, 28, 28), randn(6, 1, 5, 5)).shape
+    (8, 6, 24, 24)
+    """
+    geom = _conv_geometry("conv2d", input, weight, bias, stride, padding, dilation, groups, 2)
+    return _apply(Conv, input, weight, bias, geom)
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """1-D transposed convolution; weight is (C_in, C_out/groups, k) as in torch.
+
+    >>> conv_transpose1d(randn(2, 4, 5), randn(4, 3, 3), stride=2).shape
+    (2, 3, 11)
+    """
+    geom = _conv_geometry("conv_transpose1d", input, weight, bias, stride, padding, dilation, groups, 1,
+                          output_padding=output_padding)
+    return _apply(ConvTranspose, input, weight, bias, geom)
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-D transposed convolution ("deconvolution"); weight is (C_in, C_out/groups, kH, kW) as in torch.
+
+    >>> conv_transpose2d(randn(2, 8, 7, 7), randn(8, 4, 4, 4), stride=2, padding=1).shape
+    (2, 4, 14, 14)
+    """
+    geom = _conv_geometry("conv_transpose2d", input, weight, bias, stride, padding, dilation, groups, 2,
+                          output_padding=output_padding)
+    return _apply(ConvTranspose, input, weight, bias, geom)
