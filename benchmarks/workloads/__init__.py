@@ -1,0 +1,6 @@
+"""Registered workloads; importing this package registers them all.
+
+Modules here import neither deepgrad nor torch: builders receive the library module.
+"""
+
+from . import engine  # noqa: F401
