@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # Import order matters: tensor first (it pulls in autograd and the ops once Tensor exists).
 from .tensor import Tensor  # noqa: I001
 from . import autograd, backend, functional
+from .io import load, save
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
     Device,
@@ -131,3 +132,6 @@ class cuda:  # noqa: N801  (mirrors torch.cuda.is_available())
 def device(spec="cpu", index=None) -> Device:
     """A :class:`Device`: ``device("cuda:0")``."""
     return Device(spec, index)
+
+# The layers above the engine, reachable as deepgrad.nn / deepgrad.optim like torch.nn / torch.optim.
+from . import nn, optim  # noqa: E402

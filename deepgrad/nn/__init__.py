@@ -1,0 +1,31 @@
+"""``deepgrad.nn``: Module, Parameter, layers, losses, initialisation (torch.nn's names)."""
+
+from . import functional, init, utils  # noqa: F401
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh  # noqa: F401
+from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
+from .dropout import Dropout, Dropout2d  # noqa: F401
+from .linear import Flatten, Linear, Unflatten  # noqa: F401
+from .loss import (  # noqa: F401
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential  # noqa: F401
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
+from .pool import (  # noqa: F401
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+    SumPool1d,
+    SumPool2d,
+)
+from .summary import summary  # noqa: F401

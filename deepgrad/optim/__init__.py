@@ -1,0 +1,19 @@
+"""Optimizers, learning-rate schedulers and gradient clipping, with torch.optim's semantics.
+
+>>> opt = deepgrad.optim.Adam(model.parameters(), lr=1e-3)
+>>> sched = deepgrad.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=100)
+>>> opt.zero_grad(); loss.backward(); clip_grad_norm_(model.parameters(), 1.0); opt.step(); sched.step()
+"""
+
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
+from .optimizer import Optimizer, required
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = [
+    "Optimizer", "required", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "lr_scheduler",
+    "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+]

@@ -1,0 +1,81 @@
+"""Adagrad as in torch.optim.Adagrad."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..backend import array_module
+from .optimizer import Optimizer, _grad_with_decay
+
+
+class Adagrad(Optimizer):
+    """``torch.optim.Adagrad``: ``s += g^2``, ``p -= lr / (1 + (t-1)*lr_decay) * g / (sqrt(s) + eps)``.
+
+    >>> opt = Adagrad(model.parameters(), lr=1e-2, initial_accumulator_value=0.1)
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= lr_decay:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= initial_accumulator_value:
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, maximize=maximize,
+        )
+        super().__init__(params, defaults)
+        # Like torch, the state exists from construction on, and the accumulator starts at the
+        # optimizer-wide initial_accumulator_value (a per-group value is not used).
+        for group in self.param_groups:
+            for p in group["params"]:
+                self._init_state(p)
+
+    def _init_state(self, p) -> dict:
+        state = self.state[p]
+        state["step"] = 0
+        state["sum"] = array_module(p.data).full_like(p.data, self.defaults["initial_accumulator_value"])
+        return state
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One Adagrad update of every parameter that has a gradient; returns the closure's loss."""
+        loss = self._evaluate(closure)
+        for group in self.param_groups:
+            lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
+            weight_decay, maximize = group["weight_decay"], group["maximize"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:  # a group added after construction
+                    state = self._init_state(p)
+                step = state["step"] = state["step"] + 1
+                clr = lr / (1 + (step - 1) * lr_decay)
+                g, _ = _grad_with_decay(p, maximize, weight_decay)
+                state_sum = state["sum"]
+                tmp = np.multiply(g, g)
+                state_sum += tmp
+                np.sqrt(state_sum, out=tmp)
+                tmp += eps
+                np.divide(g, tmp, out=tmp)
+                tmp *= clr
+                p.data -= tmp
+        return loss

@@ -1,0 +1,98 @@
+"""RMSprop (optionally centered, with momentum) as in torch.optim.RMSprop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..backend import array_module
+from .optimizer import Optimizer, _grad_with_decay
+
+
+class RMSprop(Optimizer):
+    """``torch.optim.RMSprop``: ``v = alpha*v + (1-alpha)*g^2``, ``p -= lr * g / (sqrt(v) + eps)``.
+
+    ``centered`` divides by the estimated standard deviation ``sqrt(v - mean(g)^2)``;
+    ``momentum`` accumulates ``b = momentum*b + g/(sqrt(v)+eps)`` and steps by ``lr * b``.
+
+    >>> opt = RMSprop(model.parameters(), lr=1e-2, alpha=0.99)
+    """
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+    ):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= momentum:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if not 0.0 <= alpha:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        defaults = dict(
+            lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+            weight_decay=weight_decay, maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One RMSprop update of every parameter that has a gradient; returns the closure's loss."""
+        loss = self._evaluate(closure)
+        for group in self.param_groups:
+            lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+            centered, maximize, weight_decay = group["centered"], group["maximize"], group["weight_decay"]
+            one_minus_alpha = 1 - alpha
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = p.data
+                state = self.state[p]
+                if not state:
+                    xp = array_module(d)
+                    state["step"] = 0
+                    state["square_avg"] = xp.zeros_like(d)
+                    if momentum > 0:
+                        state["momentum_buffer"] = xp.zeros_like(d)
+                    if centered:
+                        state["grad_avg"] = xp.zeros_like(d)
+                state["step"] += 1
+                g, _ = _grad_with_decay(p, maximize, weight_decay)
+                square_avg = state["square_avg"]
+                tmp = np.multiply(g, g)  # the one temporary, reused for every intermediate below
+                tmp *= one_minus_alpha
+                square_avg *= alpha
+                square_avg += tmp
+                if centered:
+                    grad_avg = state["grad_avg"]
+                    np.subtract(g, grad_avg, out=tmp)  # grad_avg.lerp_(g, 1 - alpha)
+                    tmp *= one_minus_alpha
+                    grad_avg += tmp
+                    np.multiply(grad_avg, grad_avg, out=tmp)
+                    np.subtract(square_avg, tmp, out=tmp)
+                    np.sqrt(tmp, out=tmp)
+                else:
+                    np.sqrt(square_avg, out=tmp)
+                tmp += eps
+                np.divide(g, tmp, out=tmp)
+                if momentum > 0:
+                    buf = state["momentum_buffer"]
+                    buf *= momentum
+                    buf += tmp
+                    np.multiply(buf, lr, out=tmp)
+                else:
+                    tmp *= lr
+                d -= tmp
+        return loss
