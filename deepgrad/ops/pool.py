@@ -122,6 +122,7 @@ class MaxPool(Function):
         self.geom, self.x_public = geom, x.shape
         xpad = pad_or_crop(x.reshape(geom.x_shape), geom.pads, value=-math.inf)
         kh, kw = geom.kernel
+        has_nan = x.dtype.kind == "f" and bool(xp.isnan(x).any())  # one pass, saves one per offset
         best = arg = None
         for i in range(kh):
             for j in range(kw):
@@ -131,8 +132,11 @@ class MaxPool(Function):
                     continue
                 # Strictly greater keeps the first maximum (torch's tie rule); NaN always wins (propagates).
                 take = v > best
-                take |= xp.isnan(v)
-                xp.copyto(best, v, where=take)
+                if has_nan:
+                    take |= xp.isnan(v)
+                    xp.copyto(best, v, where=take)
+                else:
+                    xp.maximum(best, v, out=best)
                 xp.copyto(arg, i * kw + j, where=take)
         self.arg = arg
         if sink is not None:
