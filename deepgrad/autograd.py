@@ -25,7 +25,28 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
+class _GradMode(contextlib.ContextDecorator):
+    """Base of the grad-mode switches: each use as a decorator gets a fresh context, so a
+    recursive decorated function restores the mode its outermost caller had."""
+
+    mode = False
+
+    def _recreate_cm(self):
+        return type(self)()
+
+    def __enter__(self):
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return False
+
+
+class set_grad_enabled(_GradMode):
     """Turn graph recording on or off, as a function, context manager or decorator.
 
     >>> with set_grad_enabled(False):
@@ -38,45 +59,40 @@ class set_grad_enabled(contextlib.ContextDecorator):
         self.mode = bool(mode)
         _grad_enabled = self.mode  # takes effect as a plain call too, like torch
 
-    def __enter__(self):
+    def __call__(self, func):
+        # Used as ``@set_grad_enabled(False)``: the call above must not outlive decoration.
+        global _grad_enabled
+        _grad_enabled = self.prev
+        return super().__call__(func)
+
+    def _recreate_cm(self):
+        return set_grad_enabled(self.mode)
+
+    def __enter__(self):  # ``prev`` was taken in __init__, before the mode changed
         global _grad_enabled
         _grad_enabled = self.mode
         return self
 
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
-        return False
+
+class _NoParamGradMode(_GradMode):
+    """A switch usable as ``@no_grad()`` and, like torch, as a bare ``@no_grad``."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
 
 
-class no_grad(contextlib.ContextDecorator):
+class no_grad(_NoParamGradMode):
     """Context manager / decorator that disables graph recording (inference, updates)."""
 
-    def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = False
-        return self
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
-        return False
+    mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_NoParamGradMode):
     """Context manager / decorator that re-enables graph recording inside ``no_grad``."""
 
-    def __enter__(self):
-        global _grad_enabled
-        self.prev = _grad_enabled
-        _grad_enabled = True
-        return self
-
-    def __exit__(self, *exc):
-        global _grad_enabled
-        _grad_enabled = self.prev
-        return False
+    mode = True
 
 
 class RemovableHandle:
@@ -199,8 +215,12 @@ def _run_hooks(hooks, grad):
     return grad
 
 
-def backward(tensor: Tensor, gradient=None, retain_graph: bool = False) -> None:
-    """Backpropagate from ``tensor``; see :meth:`Tensor.backward`."""
+def backward(tensor: Tensor, gradient=None, retain_graph: bool = False, _capture: dict | None = None) -> None:
+    """Backpropagate from ``tensor``; see :meth:`Tensor.backward`.
+
+    With ``_capture`` (a dict keyed by graph nodes, used by :func:`grad`) the gradients reaching
+    those nodes are stored there and no leaf's ``.grad`` is touched.
+    """
     if not tensor.requires_grad:
         raise RuntimeError(
             "element 0 of tensors does not require grad and does not have a grad_fn: "
@@ -234,8 +254,13 @@ def backward(tensor: Tensor, gradient=None, retain_graph: bool = False) -> None:
         if node.hooks:
             g = _run_hooks(node.hooks, g)
         if type(node) is AccumulateGrad:
-            node.accumulate(g)
+            if _capture is None:
+                node.accumulate(g)
+            elif node in _capture:
+                _capture[node] = g
             continue
+        if _capture is not None and node in _capture:
+            _capture[node] = g
         if node.freed:
             raise _freed_error(node)
         in_grads = node.backward(g)
@@ -258,22 +283,29 @@ def _freed_error(node) -> RuntimeError:
     )
 
 
-def grad(outputs: Tensor, inputs, grad_outputs=None, retain_graph: bool = False):
-    """Gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+def grad(outputs: Tensor, inputs, grad_outputs=None, retain_graph: bool = False, allow_unused: bool = False):
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
 
     >>> (gx,) = grad((x ** 2).sum(), [x])      # gx == 2 * x
     """
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
-    saved = [(t, t.grad) for t in inputs]
-    try:
-        for t in inputs:
-            t.grad = None
-        backward(outputs, grad_outputs, retain_graph=retain_graph)
-        result = [t.grad for t in inputs]
-    finally:
-        for t, g in saved:
-            t.grad = g
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("grad: one of the differentiated Tensors does not require grad")
+    nodes = [_edge(t) for t in inputs]
+    capture = dict.fromkeys(nodes)
+    backward(outputs, grad_outputs, retain_graph=retain_graph, _capture=capture)
+    result = []
+    for t, node in zip(inputs, nodes):
+        g = capture[node]
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                "grad: one of the differentiated Tensors appears to not have been used in the graph; "
+                "pass allow_unused=True if this is the desired behavior"
+            )
+        # A copy: the captured array may be shared with other gradients or the upstream.
+        result.append(None if g is None else Tensor._make(g.astype(t.data.dtype, copy=True), None))
     return result[0] if single else tuple(result)
 
 
@@ -361,8 +393,9 @@ def gradcheck(
             err = np.abs(num - ana) - (atol + rtol * np.abs(num))
             if err.size and err.max() > 0:
                 worst = np.unravel_index(int(np.argmax(err)), err.shape)
+                position = next(i for i, x in enumerate(inputs) if x is t)  # not list.index: == is elementwise
                 msg = (
-                    f"gradcheck failed for input #{inputs.index(t)} of shape {t.shape}: at index "
+                    f"gradcheck failed for input #{position} of shape {t.shape}: at index "
                     f"{tuple(int(i) for i in worst)} numerical={num[worst]:.8g} "
                     f"analytic={ana[worst]:.8g} (atol={atol}, rtol={rtol}); "
                     f"max abs difference {np.abs(num - ana).max():.3g}"

@@ -81,7 +81,10 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if device is None and not isinstance(data, (list, tuple, int, float, bool, np.ndarray, np.generic)):
         device = backend.device_of(data)  # keep CuPy arrays on their GPU
     t = Tensor(data, dtype=dtype, device=device)
-    if t.data is data or (isinstance(data, np.ndarray) and np.shares_memory(t.data, data)):
+    source = data if isinstance(data, np.ndarray) else None
+    if source is None and hasattr(data, "__array__") and backend.array_module(data) is np:
+        source = np.asarray(data)  # e.g. a torch tensor: a view of its memory, which must not be shared
+    if t.data is data or (source is not None and isinstance(t.data, np.ndarray) and np.shares_memory(t.data, source)):
         t.data = t.data.copy()
     return _finish(t.data, requires_grad)
 

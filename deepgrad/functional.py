@@ -63,7 +63,6 @@ def _float(x: Tensor) -> Tensor:
     return x if x.data.dtype.kind == "f" else E.cast(x, backend.get_default_dtype())
 
 
-neg = _unary(E.Neg)
 exp = _unary(E.Exp)
 log = _unary(E.Log)
 log1p = _unary(E.Log1p)
@@ -72,6 +71,11 @@ sin = _unary(E.Sin)
 cos = _unary(E.Cos)
 tanh = _unary(E.Tanh)
 sigmoid = _unary(E.Sigmoid)
+
+
+def neg(x: Tensor) -> Tensor:
+    """Elementwise -x (integer tensors stay integer, as in torch)."""
+    return E.Neg.apply(x)
 
 
 def abs(x: Tensor) -> Tensor:
@@ -136,5 +140,5 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     return where(mask, E.as_tensor_like(value, x), x)
 
 
-def clip(x: Tensor, min=None, max=None) -> Tensor:
+def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: F811  (torch's argument names)
     return clamp(x, min, max)

@@ -32,8 +32,8 @@ class Tensor:
         xp = np if device is None else backend.module_for_device(Device(device))
         if dtype is not None:
             data = xp.asarray(data, dtype=dtype)
-        elif isinstance(data, (np.ndarray, np.generic)) or array_module(data) is not np:
-            data = xp.asarray(data)
+        elif isinstance(data, (np.ndarray, np.generic)) or array_module(data) is not np or hasattr(data, "__array__"):
+            data = xp.asarray(data)  # array-likes (a torch tensor, ...) keep their own dtype
         else:  # Python data: floats become the default dtype, as in torch
             data = np.asarray(data)
             if data.dtype == np.float64:
@@ -145,7 +145,8 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         if array_module(self.data) is not np:
             raise TypeError("can't convert cuda tensor to numpy: use tensor.cpu() to copy it to host memory first")
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+        data = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return data.copy() if copy and data is self.data else data  # np.array(t) must not alias t
 
     def __dlpack__(self, *args, **kwargs):
         return self.data.__dlpack__(*args, **kwargs)
@@ -261,7 +262,10 @@ class Tensor:
         node = _autograd._edge(self)
         if node.hooks is None:
             node.hooks = []
-        node.hooks.append(hook)
+        if node.hooks and getattr(node.hooks[-1], "retains_grad", False):
+            node.hooks.insert(len(node.hooks) - 1, hook)  # torch: .grad sees what every hook returned
+        else:
+            node.hooks.append(hook)
         return _autograd.RemovableHandle(node.hooks, hook)
 
     def retain_grad(self) -> None:
@@ -279,22 +283,45 @@ class Tensor:
                 g = grad.data
                 t.grad = Tensor._make(g.copy(), None) if t.grad is None else Tensor._make(t.grad.data + g, None)
 
+        store.retains_grad = True
         self.register_hook(store)
+
+    def _rebind(self, out: Tensor) -> None:
+        """Become ``out``, the result of an in-place op recorded out of place."""
+        old = self.grad_fn
+        self.data, self.grad_fn, self.requires_grad = out.data, out.grad_fn, True
+        if self._retains_grad:  # torch: retain_grad follows the tensor to its new version
+            if old is not None and old.hooks:
+                old.hooks[:] = [h for h in old.hooks if not getattr(h, "retains_grad", False)]
+            self._retains_grad = False
+            self.retain_grad()
 
     # ------------------------------------------------------------------ repr
     def __repr__(self) -> str:
         data = self._host()
-        finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
-        integral = data.dtype.kind != "f" or bool(np.all(finite == np.round(finite)))
+        formatter = None
+        if data.dtype.kind == "f":
+            finite = data[np.isfinite(data)]
+            integral = bool(np.all(finite == np.round(finite)))
+            nonzero = np.abs(finite[finite != 0]).astype(np.float64)
+            big, small = (nonzero.max(), nonzero.min()) if nonzero.size else (0.0, 0.0)
+            # torch switches to scientific notation for a wide or extreme range of magnitudes
+            if big > 1e8 or (not integral and (big / small > 1000 or small < 1e-4)):
+                width = max(len(f"{v:.4e}") for v in data.reshape(-1).tolist())
+                formatter = {"float_kind": lambda v: f"{v:.4e}".rjust(width)}
+        else:
+            integral = True
         body = np.array2string(  # torch's look: 4 decimals unless every value is integral
             data, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3,
-            floatmode="maxprec" if integral else "fixed",
-        )
+            floatmode="maxprec" if integral else "fixed", formatter=formatter,
+        ).replace(", ..., ", ",  ..., ")  # torch's spacing around the summary ellipsis
         extras = []
         if self.device.type == "cuda":
             extras.append(f"device='{self.device}'")
+        if data.size == 0 and data.ndim != 1:
+            extras.append(f"size={tuple(data.shape)}")
         default_kinds = {"f": backend.get_default_dtype(), "i": backend.int64, "b": backend.bool_}
-        if data.size == 0 or default_kinds.get(data.dtype.kind) != data.dtype:
+        if default_kinds.get(data.dtype.kind) != data.dtype:
             extras.append(f"dtype=deepgrad.{data.dtype}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn={self.grad_fn!r}")
@@ -335,7 +362,7 @@ def _no_grad_binary(ufunc):
     return op
 
 
-def _inplace(outofplace, ufunc=None):
+def _inplace(outofplace, ufunc=None, name=None):
     """An in-place method: writes into ``data`` when no graph is involved; otherwise records
     the out-of-place op and rebinds this tensor to its result (earlier nodes keep the old
     array, so their saved values stay valid)."""
@@ -348,19 +375,32 @@ def _inplace(outofplace, ufunc=None):
                     "(wrap parameter updates in deepgrad.no_grad())"
                 )
             out = outofplace(self, other, **kw)
+            if out.data.shape != self.data.shape:  # an in-place op cannot grow its tensor
+                raise _inplace_shape_error(op, self, out)
             if out.data.dtype != self.data.dtype:
                 out = _elementwise.cast(out, self.data.dtype)
-            self.data, self.grad_fn, self.requires_grad = out.data, out.grad_fn, True
+            self._rebind(out)
             return self
         if "alpha" in kw:
             other = other * kw["alpha"]
-        if ufunc is None:
-            self.data[...] = outofplace(self.detach(), other).data
-        else:
-            ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        try:
+            if ufunc is None:
+                self.data[...] = outofplace(self.detach(), other).data
+            else:
+                ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
+        except ValueError:
+            raise _inplace_shape_error(op, self, outofplace(self.detach(), other)) from None
         return self
 
+    op.__name__ = f"{name or outofplace.__name__}_"
+
     return op
+
+
+def _inplace_shape_error(op, self, out) -> RuntimeError:
+    return RuntimeError(
+        f"{op.__name__}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(out.shape)}"
+    )
 
 
 def _fill_(self, value):
@@ -397,7 +437,7 @@ def _random_(kind):
 
 
 def _clamp_(self, min=None, max=None):
-    return _inplace(lambda t, _: _F.clamp(t, min, max))(self, None)
+    return _inplace(lambda t, _: _F.clamp(t, min, max), name="clamp")(self, None)
 
 
 _methods = dict(
@@ -413,6 +453,10 @@ _methods = dict(
     __floordiv__=_no_grad_binary(np.floor_divide), __mod__=_no_grad_binary(np.mod),
     __and__=_no_grad_binary(np.bitwise_and), __or__=_no_grad_binary(np.bitwise_or),
     __xor__=_no_grad_binary(np.bitwise_xor),
+    __rfloordiv__=_no_grad_binary(lambda a, b: np.floor_divide(b, a)),
+    __rmod__=_no_grad_binary(lambda a, b: np.mod(b, a)),
+    __rand__=_no_grad_binary(np.bitwise_and), __ror__=_no_grad_binary(np.bitwise_or),
+    __rxor__=_no_grad_binary(np.bitwise_xor),
     __invert__=lambda self: Tensor._make(~self.data, None),
     # comparisons (no gradient)
     __eq__=_compare(np.equal), __ne__=_compare(np.not_equal), __lt__=_compare(np.less),

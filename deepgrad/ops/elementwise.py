@@ -42,7 +42,7 @@ def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     """torch's type promotion where it differs from NumPy's.
 
     A float tensor wins over an integer/bool one (NumPy would go to float64), and a tensor
-    with dimensions wins over a 0-d tensor of the same category.
+    with dimensions wins over a 0-d tensor of the same category (bool < integer < float).
     """
     da, db = a.data.dtype, b.data.dtype
     if da == db:
@@ -52,8 +52,11 @@ def promote(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         return a, cast(b, da)
     if fb and not fa:
         return cast(a, db), b
-    if fa and fb and (a.data.ndim == 0) != (b.data.ndim == 0):
+    if (a.data.ndim == 0) != (b.data.ndim == 0) and fa == fb and (da.kind == "b") == (db.kind == "b"):
         return (cast(a, db), b) if a.data.ndim == 0 else (a, cast(b, da))
+    if fa and fb:  # an explicit cast, so the narrower input's gradient comes back in its own dtype
+        wide = np.promote_types(da, db)
+        return cast(a, wide), cast(b, wide)
     return a, b
 
 
@@ -66,8 +69,8 @@ def binary(cls, name: str, a: Tensor, b: Tensor) -> Tensor:
     try:
         return cls.apply(a, b)
     except ValueError as e:
-        if "broadcast" in str(e):
-            raise ValueError(
+        if "broadcast" in str(e):  # RuntimeError, as torch raises for mismatched sizes
+            raise RuntimeError(
                 f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together"
             ) from None
         raise
@@ -151,10 +154,14 @@ class Pow(Function):
     def backward(self, g):
         a, b, out = self.a, self.b, self.out
         ga = gb = None
+        xp = array_module(a)
         if self.next[0] is not None:
-            ga = unbroadcast(g * b * a ** (b - 1), a.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = b * a ** (b - 1)
+            # torch: d(a**b)/da is 0 where b == 0 (not 0 * inf at a == 0)
+            d = xp.where(b == 0, 0, d).astype(out.dtype, copy=False)
+            ga = unbroadcast(g * d, a.shape)
         if self.next[1] is not None:
-            xp = array_module(a)
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = out * xp.log(a)
             # torch: d(a**b)/db is 0 where a == 0 and b >= 0 (not 0 * -inf)
@@ -216,9 +223,15 @@ class RPowScalar(Function):
     def forward(self, a, c):
         self.out = out = c**a
         self.logc = math.log(c) if c > 0 else float("nan") if c < 0 else float("-inf")
+        if c == 0:
+            self.a = a
         return out
 
     def backward(self, g):
+        if self.logc == float("-inf"):  # torch: d(0**a)/da is 0 where a >= 0 (not 0 * -inf)
+            with np.errstate(invalid="ignore"):
+                d = self.out * self.logc
+            return g * array_module(g).where(self.a >= 0, 0, d).astype(g.dtype, copy=False)
         return g * self.out * self.logc
 
 
@@ -268,10 +281,12 @@ def div(a: Tensor, b, rounding_mode: str | None = None) -> Tensor:
         q = xp.floor(q) if rounding_mode == "floor" else xp.trunc(q)
         dtype = np.result_type(a.data, other) if isinstance(b, Tensor) else a.data.dtype
         return Tensor._make(q.astype(dtype), None)
+    if isinstance(b, Tensor):
+        if a.data.dtype.kind != "f" and b.data.dtype.kind != "f":  # int / int is a float quotient
+            a = cast(a, backend.get_default_dtype())
+        return binary(Div, "div", a, b)
     if a.data.dtype.kind != "f":
         a = cast(a, backend.get_default_dtype())
-    if isinstance(b, Tensor):
-        return binary(Div, "div", a, b)
     a, c = _scalar_operand(a, b)
     return MulScalar.apply(a, c=1.0 / c) if c not in (0, 0.0) else Div.apply(a, as_tensor_like(c, a))
 
@@ -486,8 +501,7 @@ class Minimum(Function):
 def _select_grads(fn, g, a_wins):
     """Gradients of max/min of two tensors: the winner takes g, ties split it (as torch)."""
     a, b = fn.a, fn.b
-    tie = a == b
-    w = a_wins + 0.5 * tie
+    w = array_module(g).where(a == b, g.dtype.type(0.5), a_wins.astype(g.dtype))  # keep g's dtype
     ga = unbroadcast(g * w, a.shape) if fn.next[0] is not None else None
     gb = unbroadcast(g * (1 - w), b.shape) if fn.next[1] is not None else None
     return ga, gb
@@ -512,6 +526,38 @@ class Clamp(Function):
         return g if self.keep is None else g * self.keep
 
 
+class ClampTensor(Function):
+    """clamp with tensor bounds; ``which`` names the bounds given after ``x`` ("lo", "hi", "lohi").
+
+    torch's gradients: x gets g where lo <= x <= hi; a bound gets g where it binds (lo where
+    x < lo < hi, hi where x > hi or hi < lo).
+    """
+
+    def forward(self, x, *bounds, which):
+        xp = array_module(x)
+        lo = bounds[0] if which.startswith("lo") else None
+        hi = bounds[-1] if which.endswith("hi") else None
+        self.shapes = [x.shape] + [b.shape for b in bounds]
+        self.masks = masks = []  # where each bound receives the gradient, in input order
+        out, keep = x, True
+        if lo is not None:
+            out, keep = xp.maximum(out, lo), x >= lo
+            masks.append(x < lo if hi is None else (x < lo) & (lo < hi))
+        if hi is not None:
+            out, keep = xp.minimum(out, hi), keep & (x <= hi)
+            masks.append(x > hi if lo is None else (x > hi) | (hi < lo))
+        self.keep = keep
+        return out
+
+    def backward(self, g):
+        xp = array_module(g)
+        zero = xp.zeros((), dtype=g.dtype)
+        grads = []
+        for i, mask in enumerate([self.keep] + self.masks):
+            grads.append(unbroadcast(xp.where(mask, g, zero), self.shapes[i]) if self.next[i] is not None else None)
+        return tuple(grads)
+
+
 class Where(Function):
     def forward(self, cond, a, b):
         self.cond, self.shapes = cond, (a.shape, b.shape)
@@ -531,12 +577,21 @@ def clamp(x: Tensor, min=None, max=None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = x
-        if min is not None:
-            out = binary(Maximum, "clamp", out, as_tensor_like(min, x))
-        if max is not None:
-            out = binary(Minimum, "clamp", out, as_tensor_like(max, x))
-        return out
+        bounds = [as_tensor_like(v, x) for v in (min, max) if v is not None]
+        which = ("lo" if min is not None else "") + ("hi" if max is not None else "")
+        for b in bounds:
+            if type(b.data) is not type(x.data):
+                raise _device_error("clamp", x, b)
+            if b.data.dtype != x.data.dtype:
+                x, _ = promote(x, b)
+        bounds = [cast(b, x.data.dtype) for b in bounds]
+        try:
+            return ClampTensor.apply(x, *bounds, which=which)
+        except ValueError as e:
+            shapes = ", ".join(str(tuple(t.shape)) for t in (x, *bounds))
+            raise RuntimeError(f"clamp: shapes {shapes} cannot be broadcast together") from e
+    if x.data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+        x = cast(x, backend.get_default_dtype())  # torch: an integer tensor clamped to a float bound is float
     return Clamp.apply(x, lo=min, hi=max)
 
 

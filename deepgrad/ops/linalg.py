@@ -62,7 +62,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(b, Tensor) or not isinstance(a, Tensor):
         raise TypeError("matmul: both operands must be Tensors")
     if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise RuntimeError(
+            f"matmul: both arguments need at least 1 dimension, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:
@@ -76,7 +78,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     try:
         return MatMul.apply(a, b)
     except ValueError as e:
-        raise RuntimeError(f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} do not broadcast: {e}") from None
+        raise RuntimeError(
+            f"matmul: batch dims of {tuple(a.shape)} and {tuple(b.shape)} do not broadcast: {e}"
+        ) from None
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

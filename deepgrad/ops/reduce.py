@@ -82,6 +82,20 @@ class Var(Function):
         return expand_reduced(g, d.shape, self.axes, self.keepdim) * scale
 
 
+class Std(Var):
+    """sqrt(var) as one node (fused: torch's gradient is 0, not nan, where the deviation is 0)."""
+
+    def forward(self, x, axes, correction, keepdim):
+        self.out = out = np.sqrt(super().forward(x, axes, correction, keepdim))
+        return out
+
+    def backward(self, g):
+        out = self.out
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = g / (2 * out)
+        return super().backward(array_module(g).where(out == 0, 0, g).astype(g.dtype, copy=False))
+
+
 class Amax(Function):
     """max/min over dims; the gradient is shared evenly among tied maxima (torch's amax)."""
 
@@ -103,6 +117,8 @@ class Gather(Function):
 
     def forward(self, x, index, dim):
         self.shape, self.index, self.dim = x.shape, index, dim
+        if index.shape != x.shape:  # torch lets index be smaller than x in the other dims
+            x = x[tuple(slice(None) if i == dim else slice(0, n) for i, n in enumerate(index.shape))]
         return array_module(x).take_along_axis(x, index, axis=dim)
 
     def backward(self, g):
@@ -117,9 +133,13 @@ class Gather(Function):
 class LogSumExp(Function):
     def forward(self, x, axes, keepdim):
         xp = array_module(x)
-        m = x.max(axis=axes, keepdims=True)
+        if x.size == 0:  # max() has no identity; the sum of no exponentials is 0, its log -inf
+            m = xp.zeros([1 if i in axes else n for i, n in enumerate(x.shape)], dtype=x.dtype)
+        else:
+            m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
-        out = np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        with np.errstate(divide="ignore"):  # log(0) = -inf when every input is -inf, as in torch
+            out = np.log(np.exp(x - m).sum(axis=axes, keepdims=True)) + m
         self.x, self.out, self.axes, self.keepdim = x, out, axes, keepdim
         return out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
 
@@ -130,6 +150,9 @@ class LogSumExp(Function):
 
 class Softmax(Function):
     def forward(self, x, dim):
+        if x.size == 0:  # nothing to normalise (and max() of an empty axis has no identity)
+            self.out, self.dim = x, dim
+            return x.copy()
         e = np.exp(x - x.max(axis=dim, keepdims=True))
         self.out = out = e / e.sum(axis=dim, keepdims=True)
         self.dim = dim
@@ -142,6 +165,9 @@ class Softmax(Function):
 
 class LogSoftmax(Function):
     def forward(self, x, dim):
+        if x.size == 0:
+            self.out, self.dim = x, dim
+            return x.copy()
         shifted = x - x.max(axis=dim, keepdims=True)
         self.out = out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
         self.dim = dim
@@ -155,7 +181,9 @@ class LogSoftmax(Function):
 def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """Sum over ``dim`` (all dims when None). Booleans and integers sum to int64."""
     axes = normalize_dims(dim, x.ndim, "sum")
-    if dtype is None and x.data.dtype.kind in "biu":
+    if dtype is not None and x.data.dtype.kind == "f":
+        x, dtype = x.to(dtype), None  # cast first, so the gradient returns in x's own dtype
+    elif dtype is None and x.data.dtype.kind in "biu":
         dtype = backend.int64
     return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=dtype)
 
@@ -180,7 +208,9 @@ def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False
 
 def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None) -> Tensor:
     """Standard deviation: the square root of :func:`var`."""
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    return Std.apply(x, axes=normalize_dims(dim, x.ndim, "std"), correction=correction, keepdim=keepdim)
 
 
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
@@ -211,6 +241,10 @@ def _max_or_min(x: Tensor, dim, keepdim: bool, other, largest: bool):
         return binary(Maximum if largest else Minimum, name, x, other)
     if dim is None:
         return _extreme(x, normalize_dims(None, x.ndim, name), False, largest, name)
+    if x.ndim == 0:  # torch accepts dim 0 / -1 for a 0-d tensor
+        normalize_dims(dim, 1, name)
+        values, indices = _max_or_min(x.reshape(1), 0, False, None, largest)
+        return min_max_result(values.reshape(()), indices.reshape(()))
     (axis,) = normalize_dims(dim, x.ndim, name)
     if x.shape[axis] == 0:
         raise IndexError(f"{name}(): cannot reduce over an empty dimension {dim} of shape {x.shape}")
@@ -251,6 +285,9 @@ def _arg(x: Tensor, dim, keepdim, largest):
         out = pick(x.data.reshape(-1))
         if keepdim:
             out = xp.asarray(out).reshape((1,) * x.ndim)
+    elif x.ndim == 0:
+        normalize_dims(dim, 1, "argmax" if largest else "argmin")
+        out = xp.zeros((), dtype=backend.int64)
     else:
         (axis,) = normalize_dims(dim, x.ndim, "argmax" if largest else "argmin")
         out = pick(x.data, axis=axis, keepdims=keepdim)
@@ -266,6 +303,9 @@ def softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim``, stable for large inputs."""
     if dtype is not None:
         x = x.to(dtype)
+    if x.ndim == 0:  # torch accepts dim 0 / -1 for a 0-d tensor
+        normalize_dims(dim, 1, "softmax")
+        return softmax(x.reshape(1), 0).reshape(())
     (axis,) = normalize_dims(dim, x.ndim, "softmax")
     return Softmax.apply(x, dim=axis)
 
@@ -274,6 +314,9 @@ def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     """x - logsumexp(x) along ``dim``, stable for large inputs."""
     if dtype is not None:
         x = x.to(dtype)
+    if x.ndim == 0:
+        normalize_dims(dim, 1, "log_softmax")
+        return log_softmax(x.reshape(1), 0).reshape(())
     (axis,) = normalize_dims(dim, x.ndim, "log_softmax")
     return LogSoftmax.apply(x, dim=axis)
 
@@ -287,6 +330,11 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
         )
     if index.data.dtype.kind not in "iu":
         raise RuntimeError(f"gather: index must be an integer tensor, got {index.dtype}")
+    if builtins.any(i != axis and n > x.shape[i] for i, n in enumerate(index.shape)):
+        raise RuntimeError(
+            f"gather: index of shape {tuple(index.shape)} must not be larger than input of shape "
+            f"{tuple(x.shape)} apart from dimension {dim}"
+        )
     return Gather.apply(x, index, dim=axis)
 
 

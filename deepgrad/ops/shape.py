@@ -47,6 +47,7 @@ class Expand(Function):
 
 class Repeat(Function):
     def forward(self, x, reps):
+        self.input_shape = x.shape
         x = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
         self.shape, self.reps = x.shape, reps
         return array_module(x).tile(x, reps)
@@ -56,7 +57,7 @@ class Repeat(Function):
         split = []
         for r, s in zip(self.reps, self.shape):
             split += [r, s]
-        return g.reshape(split).sum(axis=tuple(range(0, len(split), 2)))
+        return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(self.input_shape)
 
 
 class GetItem(Function):
@@ -88,7 +89,10 @@ class SetItem(Function):
             gx = g.copy()
             gx[self.index] = 0
         if self.next[1] is not None:
-            gv = unbroadcast(g[self.index], self.vshape)
+            gv = g[self.index]
+            if gv.ndim < len(self.vshape):  # the value had extra leading 1s, which assignment drops
+                gv = gv.reshape((1,) * (len(self.vshape) - gv.ndim) + gv.shape)
+            gv = unbroadcast(gv, self.vshape)
         return gx, gv
 
 
@@ -131,6 +135,15 @@ class Pad(Function):
 
 
 # ----------------------------------------------------------------------------- public API
+def _result_dtype(tensors) -> np.dtype:
+    """torch's promotion for joining tensors: the highest category (bool < int < float) wins,
+    so float32 joined with int64 stays float32 (NumPy would give float64)."""
+    dtypes = [t.data.dtype for t in tensors]
+    rank = [{"b": 0, "i": 1, "u": 1, "f": 2}.get(d.kind, 3) for d in dtypes]
+    top = max(rank)
+    return np.result_type(*[d for d, r in zip(dtypes, rank) if r == top])
+
+
 def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -257,13 +270,18 @@ def setitem(x: Tensor, index, value) -> None:
 
     index, _ = _index_arrays(index, array_module(x.data))
     value = as_tensor_like(value, x)
-    if autograd.is_grad_enabled() and (x.requires_grad or value.requires_grad):
-        if x.requires_grad and x.grad_fn is None:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-        out = SetItem.apply(x, value.to(x.dtype), index=index)
-        x.data, x.grad_fn, x.requires_grad = out.data, out.grad_fn, True
-    else:
-        x.data[index] = value.data
+    try:
+        if autograd.is_grad_enabled() and (x.requires_grad or value.requires_grad):
+            if x.requires_grad and x.grad_fn is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+            x._rebind(SetItem.apply(x, value.to(x.dtype), index=index))
+        else:
+            x.data[index] = value.data
+    except ValueError as e:
+        raise RuntimeError(
+            f"setitem: a value of shape {tuple(value.shape)} cannot be assigned to a tensor of shape "
+            f"{tuple(x.shape)} at index {index!r}: {e}"
+        ) from None
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
@@ -276,11 +294,12 @@ def cat(tensors, dim: int = 0) -> Tensor:
     for t in tensors[1:]:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != axis):
             raise RuntimeError(
-                f"cat: sizes of tensors must match except in dimension {dim}: got {tuple(ref.shape)} and {tuple(t.shape)}"
+                f"cat: sizes of tensors must match except in dimension {dim}: "
+                f"got {tuple(ref.shape)} and {tuple(t.shape)}"
             )
         if type(t.data) is not type(ref.data):
             raise RuntimeError(f"cat: expected all tensors on the same device, got {ref.device} and {t.device}")
-    dtype = np.result_type(*[t.data.dtype for t in tensors])
+    dtype = _result_dtype(tensors)
     tensors = [t.to(dtype) for t in tensors]
     return Cat.apply(*tensors, dim=axis)
 
@@ -297,8 +316,10 @@ def stack(tensors, dim: int = 0) -> Tensor:
             )
     ndim = tensors[0].ndim + 1
     if not -ndim <= dim < ndim:
-        raise IndexError(f"stack: dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})")
-    dtype = np.result_type(*[t.data.dtype for t in tensors])
+        raise IndexError(
+            f"stack: dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {dim})"
+        )
+    dtype = _result_dtype(tensors)
     return Stack.apply(*[t.to(dtype) for t in tensors], dim=dim % ndim)
 
 
@@ -342,7 +363,9 @@ def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Te
     if mode != "constant":
         raise ValueError(f"pad: mode {mode!r} is not supported; deepgrad pads with mode='constant'")
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise RuntimeError(f"pad: padding length {len(pad)} must be even and at most 2 * {x.ndim} for shape {tuple(x.shape)}")
+        raise RuntimeError(
+            f"pad: padding length {len(pad)} must be even and at most 2 * {x.ndim} for shape {tuple(x.shape)}"
+        )
     pairs = [(0, 0)] * x.ndim
     for i in range(len(pad) // 2):
         pairs[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
