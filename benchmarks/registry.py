@@ -37,6 +37,9 @@ class Workload:
     description: str
     builders: dict[str, Builder] = field(default_factory=dict)
     devices: tuple[str, ...] = ("cpu", "cuda")
+    # Steps whose values both libraries must reproduce; 1 where randomness that cannot be shared
+    # (dropout masks) makes every later step differ.
+    comparable_steps: int = 2
 
     def build(self, library: str, lib, device: str) -> Callable[[], object]:
         """The step callable of ``library`` (already imported as ``lib``) on ``device``."""
@@ -49,7 +52,7 @@ _REGISTRY: dict[str, Workload] = {}
 
 
 def workload(name: str, description: str, libraries: tuple[str, ...] = LIBRARIES,
-             devices: tuple[str, ...] = ("cpu", "cuda")):
+             devices: tuple[str, ...] = ("cpu", "cuda"), comparable_steps: int = 2):
     """Decorator registering ``build(lib, device) -> step`` as ``name`` for ``libraries``.
 
     Decorate a second function with the same ``name`` and ``libraries=("torch",)`` to give
@@ -62,7 +65,8 @@ def workload(name: str, description: str, libraries: tuple[str, ...] = LIBRARIES
     def register(build: Builder) -> Builder:
         entry = _REGISTRY.get(name)
         if entry is None:
-            entry = _REGISTRY[name] = Workload(name, description, devices=tuple(devices))
+            entry = _REGISTRY[name] = Workload(name, description, devices=tuple(devices),
+                                               comparable_steps=comparable_steps)
         for lib in libraries:
             entry.builders[lib] = build
         return build

@@ -59,7 +59,8 @@ def build_lenet5(lib, device):
 
 
 @workload("vgg_small_adam", "small VGG on 3x32x32, batch 64: [conv3x3(32)+BN+ReLU]x2, pool, "
-          "[conv3x3(64)+BN+ReLU]x2, pool, fc256, dropout 0.5, fc10; Adam: one training step")
+          "[conv3x3(64)+BN+ReLU]x2, pool, fc256, dropout 0.5, fc10; Adam: one training step",
+          comparable_steps=1)
 def build_vgg_small(lib, device):
     nn = lib.nn
     gen = rng(11)

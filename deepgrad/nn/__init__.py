@@ -1,9 +1,10 @@
 """``deepgrad.nn``: Module, Parameter, layers, losses, initialisation (torch.nn's names)."""
 
-from . import functional, init, utils  # noqa: F401
+from . import functional, init, rnn_utils, utils  # noqa: F401
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh  # noqa: F401
 from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
 from .dropout import Dropout, Dropout2d  # noqa: F401
+from .embedding import Embedding  # noqa: F401
 from .linear import Flatten, Linear, Unflatten  # noqa: F401
 from .loss import (  # noqa: F401
     BCELoss,
@@ -18,6 +19,7 @@ from .loss import (  # noqa: F401
 )
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential  # noqa: F401
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from .pool import (  # noqa: F401
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,

@@ -21,6 +21,7 @@ from ..functional import (  # noqa: F401
 )
 from ..functional import flatten as _flatten
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
+from ..ops.embedding import embedding  # noqa: F401
 from ..ops.dropout import (  # noqa: F401
     alpha_dropout,
     dropout,

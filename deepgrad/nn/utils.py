@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..optim.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
+from . import rnn_utils as rnn  # noqa: F401  (torch's nn.utils.rnn path)
 from ..ops.shape import cat
 from ..tensor import Tensor
 

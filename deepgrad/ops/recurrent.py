@@ -1,0 +1,180 @@
+"""Recurrent layers as functions: one fused node per layer-direction for a whole sequence
+(kernels in :mod:`deepgrad.ops.rnn_cells`), and the single-step cells.
+
+Inputs are time-major: ``(T, B, I)`` for a padded batch, or the ``(N, I)`` data of a packed
+sequence together with its ``batch_sizes`` (number of active sequences at each step, sorted
+lengths, as torch's PackedSequence). Weights have torch's shapes and gate order.
+
+>>> x = deepgrad.randn(5, 3, 10)                       # (T, B, I)
+>>> w_ih, w_hh = deepgrad.randn(80, 10), deepgrad.randn(80, 20)
+>>> y, h_n, c_n = lstm_layer(x, None, w_ih, w_hh)      # y: (5, 3, 20), h_n, c_n: (3, 20)
+"""
+
+from __future__ import annotations
+
+from ..autograd import _edge, is_grad_enabled
+from ..tensor import Tensor
+from .rnn_cells import ExtraOutput, GRUSequence, LSTMSequence, RNNSequence
+
+
+def _apply(fn_cls, inputs: list, **params) -> tuple:
+    """Run a multi-output fused recurrence: the first output belongs to the node itself, the
+    others (final states) to :class:`ExtraOutput` nodes that forward their grads to it."""
+    fn = fn_cls()
+    outs = fn.forward(*[None if t is None else t.data for t in inputs], **params)
+    if is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
+        fn.next = tuple(None if t is None else _edge(t) for t in inputs)
+        return (Tensor._make(outs[0], fn),) + tuple(
+            Tensor._make(o, ExtraOutput(fn, k)) for k, o in enumerate(outs[1:], 1)
+        )
+    return tuple(Tensor._make(o, None) for o in outs)
+
+
+def _schedule(op: str, x: Tensor, batch_sizes, reverse: bool) -> tuple[list, int, bool]:
+    """``(steps, batch, packed)``: (row offset, active batch) per step in processing order."""
+    if batch_sizes is None:
+        if x.ndim != 3:
+            raise RuntimeError(f"{op}: expected a (T, B, features) input, got shape {tuple(x.shape)}")
+        seq_len, batch = x.shape[0], x.shape[1]
+        if seq_len == 0:
+            raise RuntimeError(f"{op}: expected sequence length to be larger than 0, got input {tuple(x.shape)}")
+        steps = [(t * batch, batch) for t in range(seq_len)]
+        packed = False
+    else:
+        sizes = [int(b) for b in (batch_sizes.tolist() if hasattr(batch_sizes, "tolist") else batch_sizes)]
+        if x.ndim != 2 or not sizes or sum(sizes) != x.shape[0] or min(sizes) <= 0 or any(
+            a < b for a, b in zip(sizes, sizes[1:])
+        ):
+            raise RuntimeError(
+                f"{op}: packed data of shape {tuple(x.shape)} does not fit batch_sizes {sizes} "
+                f"(expected 2-D data with sum(batch_sizes) rows and positive, non-increasing sizes)"
+            )
+        steps, offset = [], 0
+        for b in sizes:
+            steps.append((offset, b))
+            offset += b
+        batch, packed = sizes[0], True
+    if reverse:
+        steps.reverse()
+    return steps, batch, packed
+
+
+def _check(op: str, x: Tensor, weights: dict, gates: int, states: dict, batch: int) -> None:
+    """Shapes, dtypes and devices of the operands, with an error naming the offender."""
+    w_ih, w_hh = weights["weight_ih"], weights["weight_hh"]
+    hidden = w_hh.shape[0] // gates
+    if w_ih.ndim != 2 or w_hh.ndim != 2 or w_ih.shape[0] != gates * hidden or w_hh.shape[0] != gates * hidden:
+        raise RuntimeError(
+            f"{op}: weight_ih {tuple(w_ih.shape)} and weight_hh {tuple(w_hh.shape)} must both have "
+            f"{gates} * hidden_size rows"
+        )
+    if x.shape[-1] != w_ih.shape[1]:
+        raise RuntimeError(
+            f"{op}: input of shape {tuple(x.shape)} has {x.shape[-1]} features but weight_ih of shape "
+            f"{tuple(w_ih.shape)} expects {w_ih.shape[1]}"
+        )
+    for name, (t, width) in states.items():
+        if t is not None and tuple(t.shape) != (batch, width):
+            raise RuntimeError(f"{op}: expected {name} of shape {(batch, width)}, got {tuple(t.shape)}")
+    for name, t in list(weights.items()) + [(k, v[0]) for k, v in states.items()]:
+        if t is None:
+            continue
+        if t.data.dtype != x.data.dtype:
+            raise RuntimeError(f"{op}: input has dtype {x.dtype} but {name} has dtype {t.dtype}; they must match")
+        if type(t.data) is not type(x.data):
+            raise RuntimeError(f"{op}: input is on {x.device} but {name} is on {t.device}")
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype}")
+
+
+def _biases(op: str, b_ih, b_hh) -> None:
+    if (b_ih is None) != (b_hh is None):
+        raise RuntimeError(f"{op}: pass both bias_ih and bias_hh, or neither")
+
+
+def rnn_layer(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
+              bias_ih: Tensor | None = None, bias_hh: Tensor | None = None, nonlinearity: str = "tanh",
+              reverse: bool = False, batch_sizes=None) -> tuple[Tensor, Tensor]:
+    """One Elman RNN layer-direction over a whole sequence: returns ``(output, h_n)``."""
+    op = f"rnn_layer(nonlinearity={nonlinearity!r})"
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"rnn_layer: unknown nonlinearity {nonlinearity!r}; select from 'tanh' or 'relu'")
+    _biases(op, bias_ih, bias_hh)
+    steps, batch, packed = _schedule(op, input, batch_sizes, reverse)
+    hidden = weight_hh.shape[0]
+    _check(op, input, {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh},
+           1, {"h0": (hx, hidden)}, batch)
+    return _apply(RNNSequence, [input, hx, weight_ih, weight_hh, bias_ih, bias_hh], steps=steps, batch=batch,
+                  reverse=reverse, packed=packed, relu=nonlinearity == "relu")
+
+
+def lstm_layer(input: Tensor, hx: tuple | None, weight_ih: Tensor, weight_hh: Tensor,
+               bias_ih: Tensor | None = None, bias_hh: Tensor | None = None, weight_hr: Tensor | None = None,
+               reverse: bool = False, batch_sizes=None) -> tuple[Tensor, Tensor, Tensor]:
+    """One LSTM layer-direction over a whole sequence: returns ``(output, h_n, c_n)``.
+
+    ``hx`` is ``(h0, c0)`` or None (zeros); ``weight_hr`` (proj_size, hidden) enables projections.
+    """
+    op = "lstm_layer"
+    _biases(op, bias_ih, bias_hh)
+    steps, batch, packed = _schedule(op, input, batch_sizes, reverse)
+    hidden = weight_hh.shape[0] // 4
+    width = hidden if weight_hr is None else weight_hr.shape[0]
+    if weight_hr is not None and (weight_hr.ndim != 2 or weight_hr.shape[1] != hidden):
+        raise RuntimeError(f"{op}: weight_hr of shape {tuple(weight_hr.shape)} must be (proj_size, {hidden})")
+    if weight_hh.ndim == 2 and weight_hh.shape[1] != width:
+        raise RuntimeError(f"{op}: weight_hh of shape {tuple(weight_hh.shape)} must have {width} columns")
+    h0, c0 = (None, None) if hx is None else hx
+    _check(op, input, {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh,
+                       "weight_hr": weight_hr}, 4, {"h0": (h0, width), "c0": (c0, hidden)}, batch)
+    return _apply(LSTMSequence, [input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr], steps=steps,
+                  batch=batch, reverse=reverse, packed=packed)
+
+
+def gru_layer(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
+              bias_ih: Tensor | None = None, bias_hh: Tensor | None = None, reverse: bool = False,
+              batch_sizes=None) -> tuple[Tensor, Tensor]:
+    """One GRU layer-direction over a whole sequence: returns ``(output, h_n)``."""
+    op = "gru_layer"
+    _biases(op, bias_ih, bias_hh)
+    steps, batch, packed = _schedule(op, input, batch_sizes, reverse)
+    _check(op, input, {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh},
+           3, {"h0": (hx, weight_hh.shape[0] // 3)}, batch)
+    return _apply(GRUSequence, [input, hx, weight_ih, weight_hh, bias_ih, bias_hh], steps=steps, batch=batch,
+                  reverse=reverse, packed=packed)
+
+
+# ----------------------------------------------------------------------------- cells
+# A cell is the fused sequence kernel run for one step on a (B, I) input (one "packed" step).
+def _cell_input(op: str, input: Tensor) -> None:
+    if input.ndim != 2:
+        raise RuntimeError(f"{op}: expected a 2-D (batch, features) input, got shape {tuple(input.shape)}")
+
+
+def rnn_tanh_cell(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
+                  bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> Tensor:
+    """One step ``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` for a (B, I) input."""
+    _cell_input("rnn_tanh_cell", input)
+    return rnn_layer(input, hx, weight_ih, weight_hh, bias_ih, bias_hh, "tanh", batch_sizes=[input.shape[0]])[0]
+
+
+def rnn_relu_cell(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
+                  bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> Tensor:
+    """One step ``h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)`` for a (B, I) input."""
+    _cell_input("rnn_relu_cell", input)
+    return rnn_layer(input, hx, weight_ih, weight_hh, bias_ih, bias_hh, "relu", batch_sizes=[input.shape[0]])[0]
+
+
+def lstm_cell(input: Tensor, hx: tuple | None, weight_ih: Tensor, weight_hh: Tensor,
+              bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step for a (B, I) input: returns ``(h', c')``."""
+    _cell_input("lstm_cell", input)
+    y, _, c = lstm_layer(input, hx, weight_ih, weight_hh, bias_ih, bias_hh, batch_sizes=[input.shape[0]])
+    return y, c
+
+
+def gru_cell(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
+             bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> Tensor:
+    """One GRU step for a (B, I) input: returns ``h'``."""
+    _cell_input("gru_cell", input)
+    return gru_layer(input, hx, weight_ih, weight_hh, bias_ih, bias_hh, batch_sizes=[input.shape[0]])[0]

@@ -1,0 +1,341 @@
+"""Fused recurrent kernels: one autograd node runs a whole sequence of one layer-direction.
+
+Fused because a step-by-step graph costs a dozen nodes per time step; here the input
+projection of every step is one GEMM up front, each step is one GEMM for all gates plus a few
+in-place elementwise calls, and backward through time reuses the gate activations saved in
+forward, then forms dX, dW_ih and dW_hh with one GEMM each over all steps.
+
+Layout. The input arrives flat and time-major, ``x2`` of shape (N, I): a padded (T, B, I)
+batch reshaped to (T*B, I), or the ``data`` of a packed sequence. ``steps`` lists
+``(row_offset, active_batch)`` in processing order; with packed data the active batch shrinks
+over time (lengths sorted in decreasing order), so padded steps are never computed.
+
+State buffers. ``prev`` holds the state that each step read (for dW_hh in one GEMM). Without
+packing, ``prev`` and ``out`` are two shifted views of one buffer (no copy per step); with
+packing the state lives in a (B, H) array whose first ``b`` rows are updated in place, so a
+sequence that has ended keeps its final state and a reversed sequence starts from h0.
+
+Sigmoid. ``sigmoid(a) = 0.5 * tanh(a / 2) + 0.5`` (stable, and NumPy's tanh is vectorised,
+several times faster than scipy's expit). The halving is folded into the weight rows of the
+sigmoid gates (multiplying by 0.5 is exact), so one tanh call serves all gates of a step.
+"""
+
+from __future__ import annotations
+
+from ..autograd import Function
+from ..backend import array_module
+
+
+def _state_buffers(xp, n: int, batch: int, width: int, dtype, init, packed: bool, reverse: bool):
+    """(out, prev, state): per-step outputs, per-step previous states, and the running state
+    (packed only; ``None`` otherwise)."""
+    if packed:
+        state = xp.zeros((batch, width), dtype) if init is None else init.astype(dtype, copy=True)
+        return xp.empty((n, width), dtype), xp.empty((n, width), dtype), state
+    full = xp.empty((n + batch, width), dtype)
+    if reverse:  # step t reads step t+1's output; the last rows hold h0
+        out, prev, first = full[:n], full[batch:], full[n:]
+    else:  # step t reads step t-1's output; the first rows hold h0
+        out, prev, first = full[batch:], full[:n], full[:batch]
+    if init is None:
+        first[...] = 0
+    else:
+        first[...] = init
+    return out, prev, None
+
+
+def _final(out, state, steps):
+    """The last state of every sequence: the running state, or the last processed step."""
+    if state is not None:
+        return state
+    o, b = steps[-1]
+    return out[o:o + b].copy()
+
+
+def _state_grads(xp, gy, n, width, batch, dtype, grad_state):
+    """Upstream grads as (N, width) and a (B, width) running state grad."""
+    dy = xp.zeros((n, width), dtype) if gy is None else gy.reshape(n, width)
+    ds = xp.zeros((batch, width), dtype) if grad_state is None else grad_state.astype(dtype, copy=True)
+    return dy, ds
+
+
+def _weight_grads(fn, dgx, dgh, x2, prev):
+    """dX, dW_ih, dW_hh, db_ih, db_hh from the stacked gate grads: one GEMM each over all steps."""
+    nxt = fn.next
+    dx = (dgx @ fn.w_ih).reshape(fn.x_shape) if nxt[0] is not None else None
+    dw_ih = dgx.T @ x2 if nxt[fn.w_ih_pos] is not None else None
+    dw_hh = dgh.T @ prev if nxt[fn.w_ih_pos + 1] is not None else None
+    db_ih = db_hh = None
+    if fn.has_bias:
+        db_ih = dgx.sum(axis=0) if nxt[fn.w_ih_pos + 2] is not None else None
+        if nxt[fn.w_ih_pos + 3] is not None:
+            db_hh = db_ih if dgh is dgx and db_ih is not None else dgh.sum(axis=0)
+    return dx, dw_ih, dw_hh, db_ih, db_hh
+
+
+class _Recurrence(Function):
+    """Shared plumbing: grads of the extra outputs (h_n, c_n) arrive through
+    :class:`ExtraOutput` nodes and are parked in ``extra_grads`` before ``backward`` runs."""
+
+    def take_extra(self, k: int):
+        grads = getattr(self, "extra_grads", None)
+        return None if not grads else grads.pop(k, None)  # popped: a retained graph may run again
+
+    def upstream(self, g):
+        """The output's grad, or None when only the states were used (a 0-d placeholder)."""
+        return None if g.ndim == 0 else g
+
+
+class ExtraOutput(Function):
+    """The node of a second or third output (h_n, c_n) of a fused recurrence."""
+
+    def __init__(self, owner: _Recurrence, k: int):
+        self.owner, self.k = owner, k
+        self.next = (owner,)
+
+    def backward(self, g):
+        owner = self.owner
+        grads = owner.__dict__.setdefault("extra_grads", {})
+        first = not grads
+        grads[self.k] = g
+        # The owner only runs if it receives *some* grad: the first extra output sends a 0-d
+        # zero, which costs at most one add and tells the owner when the output had no grad.
+        return array_module(g).zeros((), g.dtype) if first else None
+
+    def name(self) -> str:
+        return f"{type(self.owner).__name__}StateBackward"
+
+
+# ----------------------------------------------------------------------------- Elman RNN
+class RNNSequence(_Recurrence):
+    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu."""
+
+    w_ih_pos = 2
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed, relu):
+        self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
+        xp = array_module(x2)
+        n, hidden, dtype = x2.shape[0], w_hh.shape[0], x2.dtype
+        acts = x2 @ w_ih.T
+        if b_ih is not None:
+            acts += b_ih + b_hh
+        out, prev, state = _state_buffers(xp, n, batch, hidden, dtype, h0, packed, reverse)
+        tmp = xp.empty((batch, hidden), dtype)
+        w_hh_t = xp.ascontiguousarray(w_hh.T)  # C order: faster per-step GEMM
+        for o, b in steps:
+            hp = prev[o:o + b]
+            if packed:
+                hp[...] = state[:b]
+            y = out[o:o + b]
+            xp.matmul(hp, w_hh_t, out=tmp[:b])
+            xp.add(acts[o:o + b], tmp[:b], out=y)
+            if relu:
+                xp.maximum(y, 0, out=y)
+            else:
+                xp.tanh(y, out=y)
+            if packed:
+                state[:b] = y
+        self.x2, self.w_ih, self.w_hh, self.out, self.prev = x2, w_ih, w_hh, out, prev
+        self.steps, self.batch, self.relu, self.has_bias = steps, batch, relu, b_ih is not None
+        return out.reshape(x.shape[:-1] + (hidden,)), _final(out, state, steps)
+
+    def backward(self, g):
+        xp = array_module(self.out)
+        out, n, hidden = self.out, self.out.shape[0], self.w_hh.shape[0]
+        dy, ds = _state_grads(xp, self.upstream(g), n, hidden, self.batch, out.dtype, self.take_extra(1))
+        # Local derivative of the activation for every step at once, from the saved outputs.
+        deriv = (out > 0).astype(out.dtype) if self.relu else 1 - out * out
+        dgates = xp.empty_like(out)
+        w_hh = self.w_hh
+        for o, b in reversed(self.steps):
+            da = dgates[o:o + b]
+            xp.add(dy[o:o + b], ds[:b], out=da)
+            da *= deriv[o:o + b]
+            xp.matmul(da, w_hh, out=ds[:b])
+        dh0 = ds if self.next[1] is not None else None
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(self, dgates, dgates, self.x2, self.prev)
+        return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+# ----------------------------------------------------------------------------- LSTM
+class LSTMSequence(_Recurrence):
+    """torch's LSTM: gates (i, f, g, o); c_t = f*c + i*g; h_t = o*tanh(c_t) [@ W_hr^T]."""
+
+    w_ih_pos = 3
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed):
+        self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
+        xp = array_module(x2)
+        n, dtype = x2.shape[0], x2.dtype
+        hidden, width = w_hh.shape[0] // 4, w_hh.shape[1]  # width = proj_size with projections
+        h3 = 3 * hidden
+        scale = xp.full(4 * hidden, 0.5, dtype)  # sigmoid gates i, f, o get halved (tanh trick)
+        scale[2 * hidden:h3] = 1
+        offset = xp.where(scale == 0.5, 0.5, 0).astype(dtype)
+        acts = x2 @ (w_ih * scale[:, None]).T
+        if b_ih is not None:
+            acts += (b_ih + b_hh) * scale
+        w_hh_st = xp.ascontiguousarray((w_hh * scale[:, None]).T)  # C order: faster GEMM
+        out, prev, hstate = _state_buffers(xp, n, batch, width, dtype, h0, packed, reverse)
+        cells, cprev, cstate = _state_buffers(xp, n, batch, hidden, dtype, c0, packed, reverse)
+        tanh_c = xp.empty((n, hidden), dtype)
+        m_all = xp.empty((n, hidden), dtype) if w_hr is not None else None
+        tmp = xp.empty((batch, 4 * hidden), dtype)
+        tmp_h = xp.empty((batch, hidden), dtype)
+        w_hr_t = w_hr.T if w_hr is not None else None
+        for o, b in steps:
+            hp, cp = prev[o:o + b], cprev[o:o + b]
+            if packed:
+                hp[...] = hstate[:b]
+                cp[...] = cstate[:b]
+            gates = acts[o:o + b]
+            xp.matmul(hp, w_hh_st, out=tmp[:b])
+            gates += tmp[:b]
+            xp.tanh(gates, out=gates)
+            gates *= scale
+            gates += offset
+            c, tc = cells[o:o + b], tanh_c[o:o + b]
+            xp.multiply(gates[:, hidden:2 * hidden], cp, out=c)
+            xp.multiply(gates[:, :hidden], gates[:, 2 * hidden:h3], out=tmp_h[:b])
+            c += tmp_h[:b]
+            xp.tanh(c, out=tc)
+            if w_hr is None:
+                xp.multiply(gates[:, h3:], tc, out=out[o:o + b])
+            else:
+                m = m_all[o:o + b]
+                xp.multiply(gates[:, h3:], tc, out=m)
+                xp.matmul(m, w_hr_t, out=out[o:o + b])
+            if packed:
+                hstate[:b] = out[o:o + b]
+                cstate[:b] = c
+        self.x2, self.w_ih, self.w_hh, self.w_hr = x2, w_ih, w_hh, w_hr
+        self.acts, self.prev, self.cprev, self.tanh_c, self.m_all = acts, prev, cprev, tanh_c, m_all
+        self.steps, self.batch, self.has_bias = steps, batch, b_ih is not None
+        y = out.reshape(x.shape[:-1] + (width,))
+        return y, _final(out, hstate, steps), _final(cells, cstate, steps)
+
+    def backward(self, g):
+        acts, tanh_c, w_hh, w_hr = self.acts, self.tanh_c, self.w_hh, self.w_hr
+        xp = array_module(acts)
+        n, dtype = acts.shape[0], acts.dtype
+        hidden, width, batch = w_hh.shape[0] // 4, w_hh.shape[1], self.batch
+        dy, dh_state = _state_grads(xp, self.upstream(g), n, width, batch, dtype, self.take_extra(1))
+        _, dc_state = _state_grads(xp, None, n, hidden, batch, dtype, self.take_extra(2))
+        i, f = acts[:, :hidden], acts[:, hidden:2 * hidden]
+        gg, og = acts[:, 2 * hidden:3 * hidden], acts[:, 3 * hidden:]
+        # Every local derivative for all steps at once; the loop then only chains them.
+        d_o = tanh_c * og * (1 - og)            # dL/d(o pre-act) = dm * d_o
+        d_c = og * (1 - tanh_c * tanh_c)        # dL/dc += dm * d_c
+        d_ifg = xp.empty((n, 3, hidden), dtype)  # dL/d(i, f, g pre-act) = dc * d_ifg
+        xp.multiply(gg * i, 1 - i, out=d_ifg[:, 0])
+        xp.multiply(self.cprev * f, 1 - f, out=d_ifg[:, 1])
+        xp.multiply(i, 1 - gg * gg, out=d_ifg[:, 2])
+        dgates = xp.empty((n, 4 * hidden), dtype)
+        dgates4 = dgates.reshape(n, 4, hidden)
+        dh_all = xp.empty((n, width), dtype) if w_hr is not None else None
+        dc = xp.empty((batch, hidden), dtype)
+        for o, b in reversed(self.steps):
+            if w_hr is None:
+                dm = dy[o:o + b] + dh_state[:b]
+            else:
+                dh = dh_all[o:o + b]
+                xp.add(dy[o:o + b], dh_state[:b], out=dh)
+                dm = dh @ w_hr
+            dcb = dc[:b]
+            xp.multiply(dm, d_c[o:o + b], out=dcb)
+            dcb += dc_state[:b]
+            xp.multiply(dm, d_o[o:o + b], out=dgates4[o:o + b, 3])
+            xp.multiply(dcb[:, None, :], d_ifg[o:o + b], out=dgates4[o:o + b, :3])
+            xp.multiply(dcb, f[o:o + b], out=dc_state[:b])
+            xp.matmul(dgates[o:o + b], w_hh, out=dh_state[:b])
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(self, dgates, dgates, self.x2, self.prev)
+        dw_hr = dh_all.T @ self.m_all if w_hr is not None and self.next[7] is not None else None
+        dh0 = dh_state if self.next[1] is not None else None
+        dc0 = dc_state if self.next[2] is not None else None
+        return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr
+
+
+# ----------------------------------------------------------------------------- GRU
+class GRUSequence(_Recurrence):
+    """torch's GRU: gates (r, z, n); n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
+    h_t = (1 - z) * n + z * h."""
+
+    w_ih_pos = 2
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed):
+        self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
+        xp = array_module(x2)
+        n, dtype, hidden = x2.shape[0], x2.dtype, w_hh.shape[1]
+        h2 = 2 * hidden
+        scale = xp.ones(3 * hidden, dtype)
+        scale[:h2] = 0.5  # r and z are sigmoids (tanh trick); n is a tanh
+        acts = x2 @ (w_ih * scale[:, None]).T
+        b_hn = None
+        if b_ih is not None:
+            bias = b_ih.copy()
+            bias[:h2] += b_hh[:h2]  # b_hr, b_hz add outside the reset gate; b_hn stays inside
+            acts += bias * scale
+            b_hn = b_hh[h2:]
+        w_hh_st = xp.ascontiguousarray((w_hh * scale[:, None]).T)  # C order: faster GEMM
+        out, prev, state = _state_buffers(xp, n, batch, hidden, dtype, h0, packed, reverse)
+        hn_all = xp.empty((n, hidden), dtype)  # W_hn h + b_hn, needed for dr
+        tmp = xp.empty((batch, 3 * hidden), dtype)
+        tmp_h = xp.empty((batch, hidden), dtype)
+        for o, b in steps:
+            hp = prev[o:o + b]
+            if packed:
+                hp[...] = state[:b]
+            a, t = acts[o:o + b], tmp[:b]
+            xp.matmul(hp, w_hh_st, out=t)
+            rz = a[:, :h2]
+            rz += t[:, :h2]
+            xp.tanh(rz, out=rz)
+            rz *= 0.5
+            rz += 0.5
+            hn = hn_all[o:o + b]
+            if b_hn is None:
+                hn[...] = t[:, h2:]
+            else:
+                xp.add(t[:, h2:], b_hn, out=hn)
+            nn_ = a[:, h2:]
+            xp.multiply(rz[:, :hidden], hn, out=tmp_h[:b])
+            nn_ += tmp_h[:b]
+            xp.tanh(nn_, out=nn_)
+            y = out[o:o + b]
+            xp.subtract(hp, nn_, out=y)  # h' = n + z * (h - n)
+            y *= rz[:, hidden:]
+            y += nn_
+            if packed:
+                state[:b] = y
+        self.x2, self.w_ih, self.w_hh, self.acts, self.prev, self.hn_all = x2, w_ih, w_hh, acts, prev, hn_all
+        self.steps, self.batch, self.has_bias = steps, batch, b_ih is not None
+        return out.reshape(x.shape[:-1] + (hidden,)), _final(out, state, steps)
+
+    def backward(self, g):
+        acts, w_hh = self.acts, self.w_hh
+        xp = array_module(acts)
+        n, dtype, hidden, batch = acts.shape[0], acts.dtype, w_hh.shape[1], self.batch
+        dy, ds = _state_grads(xp, self.upstream(g), n, hidden, batch, dtype, self.take_extra(1))
+        r, z, nn_ = acts[:, :hidden], acts[:, hidden:2 * hidden], acts[:, 2 * hidden:]
+        # Local derivatives for all steps at once (see the class docstring for the forward).
+        k_n = (1 - z) * (1 - nn_ * nn_)                 # dL/d(n pre-act) = dh * k_n
+        k_h = xp.empty((n, 3, hidden), dtype)           # dL/d(W_hh h + b_hh) = dh * k_h
+        xp.multiply(k_n * self.hn_all, r * (1 - r), out=k_h[:, 0])
+        xp.multiply((self.prev - nn_) * z, 1 - z, out=k_h[:, 1])
+        xp.multiply(k_n, r, out=k_h[:, 2])
+        dgh = xp.empty((n, 3 * hidden), dtype)
+        dgh3 = dgh.reshape(n, 3, hidden)
+        dh_all = xp.empty((n, hidden), dtype)
+        tmp_h = xp.empty((batch, hidden), dtype)
+        for o, b in reversed(self.steps):
+            dh = dh_all[o:o + b]
+            xp.add(dy[o:o + b], ds[:b], out=dh)
+            xp.multiply(dh[:, None, :], k_h[o:o + b], out=dgh3[o:o + b])
+            xp.matmul(dgh[o:o + b], w_hh, out=ds[:b])
+            xp.multiply(dh, z[o:o + b], out=tmp_h[:b])
+            ds[:b] += tmp_h[:b]
+        dgx = xp.empty_like(dgh)  # input side: r, z as on the hidden side; n without the reset gate
+        dgx[:, :2 * hidden] = dgh[:, :2 * hidden]
+        xp.multiply(dh_all, k_n, out=dgx[:, 2 * hidden:])
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(self, dgx, dgh, self.x2, self.prev)
+        return dx, (ds if self.next[1] is not None else None), dw_ih, dw_hh, db_ih, db_hh
