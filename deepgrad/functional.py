@@ -9,6 +9,7 @@ tensor([0., 2.])
 from __future__ import annotations
 
 from . import backend
+from .ops import activation as A
 from .ops import elementwise as E
 from .ops.elementwise import add, clamp, div, mul, pow, sub, where  # noqa: F401  (public)
 from .ops.linalg import linear, matmul  # noqa: F401
@@ -70,7 +71,7 @@ sqrt = _unary(E.Sqrt)
 sin = _unary(E.Sin)
 cos = _unary(E.Cos)
 tanh = _unary(E.Tanh)
-sigmoid = _unary(E.Sigmoid)
+sigmoid = _unary(A.Sigmoid)
 
 
 def neg(x: Tensor) -> Tensor:
@@ -85,29 +86,29 @@ def abs(x: Tensor) -> Tensor:
 
 def relu(x: Tensor) -> Tensor:
     """max(x, 0); the gradient at 0 is 0."""
-    return E.Relu.apply(x)
+    return A.Relu.apply(x)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, else ``negative_slope * x``."""
-    return E.LeakyRelu.apply(x, negative_slope=negative_slope)
+    return A.LeakyRelu.apply(x, negative_slope=negative_slope)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """x for x > 0, else ``alpha * (exp(x) - 1)``."""
-    return E.Elu.apply(x, alpha=alpha)
+    return A.Elu.apply(x, alpha=alpha)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) (exact, with erf) or its tanh approximation (``approximate="tanh"``)."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-    return E.Gelu.apply(_float(x), approximate=approximate)
+    return A.Gelu.apply(_float(x), approximate=approximate)
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta * x)) / beta, linear where ``beta * x > threshold``."""
-    return E.Softplus.apply(_float(x), beta=beta, threshold=threshold)
+    return A.Softplus.apply(_float(x), beta=beta, threshold=threshold)
 
 
 def maximum(a: Tensor, b: Tensor) -> Tensor:

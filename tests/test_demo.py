@@ -7,7 +7,7 @@ import pytest
 
 import deepgrad as dg
 from deepgrad.guide import backprop_demo as demo
-from deepgrad.ops import elementwise, reduce
+from deepgrad.ops import activation, reduce
 
 
 def quiet(*args):
@@ -85,7 +85,7 @@ def test_initial_loss_is_near_ln10():
 @pytest.mark.parametrize(
     "cls, broken_backward",
     [
-        (elementwise.Relu, lambda self, g: g),  # forgets the ReLU mask: W1's gradient is wrong
+        (activation.Relu, lambda self, g: g),  # forgets the ReLU mask: W1's gradient is wrong
         (reduce.LogSoftmax, lambda self, g: g),  # drops the softmax term: training diverges
     ],
     ids=["relu-without-mask", "log-softmax-missing-term"],

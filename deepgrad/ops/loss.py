@@ -19,7 +19,8 @@ from ..backend import array_module
 from ..tensor import Tensor
 from . import elementwise as E
 from . import reduce as R
-from .elementwise import stable_sigmoid, unbroadcast
+from .activation import stable_sigmoid
+from .elementwise import unbroadcast
 
 _REDUCTIONS = ("none", "mean", "sum")
 

@@ -1,0 +1,94 @@
+"""Activation functions: sigmoid (stable), ReLU, leaky ReLU, ELU, GELU, softplus.
+
+Each is one node with its backward beside it. They read and save only what backward needs
+(the output, or a mask), never the whole input when the output suffices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..backend import array_module
+
+
+def stable_sigmoid(x):
+    """1 / (1 + e^-x) without overflow: only e^-|x| is ever computed."""
+    e = np.exp(-abs(x))
+    return array_module(x).where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        self.out = out = stable_sigmoid(x)
+        return out
+
+    def backward(self, g):
+        out = self.out
+        return g * out * (1 - out)
+
+
+class Relu(Function):
+    def forward(self, x):
+        self.out = out = np.maximum(x, 0)
+        return out
+
+    def backward(self, g):
+        return g * (self.out > 0)
+
+
+class LeakyRelu(Function):
+    def forward(self, x, negative_slope):
+        self.pos, self.slope = x > 0, negative_slope
+        return array_module(x).where(self.pos, x, x * negative_slope)
+
+    def backward(self, g):
+        return array_module(g).where(self.pos, g, g * self.slope)
+
+
+class Elu(Function):
+    def forward(self, x, alpha):
+        xp = array_module(x)
+        self.pos, self.alpha = x > 0, alpha
+        self.out = out = xp.where(self.pos, x, alpha * np.expm1(xp.minimum(x, 0)))
+        return out
+
+    def backward(self, g):
+        return array_module(g).where(self.pos, g, g * (self.out + self.alpha))
+
+
+class Gelu(Function):
+    _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+    def forward(self, x, approximate):
+        self.x, self.approximate = x, approximate
+        if approximate == "tanh":
+            self.t = t = np.tanh(self._SQRT_2_OVER_PI * (x + 0.044715 * x**3))
+            return 0.5 * x * (1 + t)
+        self.cdf = cdf = 0.5 * (1 + backend.erf(x * (1 / math.sqrt(2.0))))
+        return x * cdf
+
+    def backward(self, g):
+        x = self.x
+        if self.approximate == "tanh":
+            t = self.t
+            dinner = self._SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * dinner)
+        pdf = np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        return g * (self.cdf + x * pdf)
+
+
+class Softplus(Function):
+    def forward(self, x, beta, threshold):
+        xp = array_module(x)
+        bx = x * beta
+        self.linear = lin = bx > threshold
+        self.sig = stable_sigmoid(bx)
+        soft = np.log1p(np.exp(xp.minimum(bx, threshold))) / beta
+        return xp.where(lin, x, soft).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        return array_module(g).where(self.linear, g, g * self.sig)
