@@ -1,0 +1,49 @@
+"""``deepgrad.train``: the training loop (Trainer), metrics, callbacks, checkpoints with exact resume,
+history, progress bars and history plots.
+
+>>> from deepgrad.train import Trainer, EarlyStopping, ModelCheckpoint, plot_history
+>>> trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), 1e-3), metrics=["accuracy"],
+...                   callbacks=[EarlyStopping(patience=3, restore_best_weights=True)], progress=True)
+>>> history = trainer.fit(train_loader, val_loader, epochs=20)
+>>> plot_history(history, "history.png")
+"""
+
+from .callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    HistoryLogger,
+    JSONLogger,
+    LambdaCallback,
+    ModelCheckpoint,
+)
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .history import History
+from .metrics import (
+    Accuracy,
+    ConfusionMatrix,
+    F1Score,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    Metric,
+    Precision,
+    Recall,
+    TopKAccuracy,
+    accuracy,
+    confusion_matrix,
+    get_metric,
+    precision_recall_f1,
+    top_k_accuracy,
+)
+from .plots import plot_history
+from .progress import ProgressBar
+from .trainer import NonFiniteLossError, Trainer
+
+__all__ = [
+    "Trainer", "NonFiniteLossError", "History", "plot_history",
+    "Callback", "LambdaCallback", "EarlyStopping", "ModelCheckpoint", "HistoryLogger", "CSVLogger", "JSONLogger",
+    "ProgressBar", "save_checkpoint", "load_checkpoint", "CheckpointError",
+    "Metric", "Accuracy", "TopKAccuracy", "MeanSquaredError", "MeanAbsoluteError", "ConfusionMatrix",
+    "Precision", "Recall", "F1Score", "get_metric",
+    "accuracy", "top_k_accuracy", "confusion_matrix", "precision_recall_f1",
+]

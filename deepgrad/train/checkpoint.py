@@ -1,0 +1,122 @@
+"""Checkpoint files: one safetensors file holding every array, plus the rest as JSON in its metadata.
+
+A training state is a nest of dicts/lists holding arrays (weights, optimizer moments, metric
+accumulators) and plain values (epoch, learning rates, RNG states, history). :func:`save_checkpoint`
+moves each array into the safetensors tensor table under its path (``model.fc.weight``,
+``optimizer.state.0.exp_avg``) and leaves ``{"__array__": path}`` in its place; the skeleton goes into
+the header metadata as JSON. The file is written to a temporary name, fsynced and renamed, so a crash
+(even SIGKILL) leaves the previous checkpoint or the new one, never half of one. Loading parses JSON
+and raw tensors only: no pickle, no code runs.
+
+>>> save_checkpoint("run/last.ckpt", {"epoch": 3, "model": model.state_dict()})
+>>> load_checkpoint("run/last.ckpt")["epoch"]
+3
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save as safetensors_bytes
+
+from ..backend import array_module
+from ..io import atomic_write_bytes
+from ..tensor import Tensor
+
+FORMAT = "deepgrad.checkpoint/1"
+_META_KEY = "deepgrad_checkpoint"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that is missing, not a deepgrad checkpoint, or does not fit what loads it."""
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, (np.ndarray, Tensor)) or (
+        hasattr(value, "__cuda_array_interface__") and hasattr(value, "dtype"))
+
+
+def _to_host(value) -> np.ndarray:
+    if isinstance(value, Tensor):
+        value = value.data
+    if array_module(value) is not np:
+        value = value.get()
+    return np.ascontiguousarray(value)
+
+
+def split_arrays(obj: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
+    """A JSON-able copy of ``obj`` with each array moved into ``arrays`` under its dotted path."""
+    if _is_array(obj):
+        if path in arrays:
+            raise CheckpointError(f"save_checkpoint: two arrays map to the key {path!r}")
+        arrays[path] = _to_host(obj)
+        return {"__array__": path}
+    if isinstance(obj, np.generic):  # keep the dtype: float32 arithmetic must stay float32 after resume
+        return {"__scalar__": obj.dtype.str, "value": obj.item()}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj) and "__array__" not in obj and "__scalar__" not in obj:
+            return {k: split_arrays(v, f"{path}.{k}", arrays) for k, v in obj.items()}
+        return {"__items__": [[_key(k), split_arrays(v, f"{path}.{k}", arrays)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [split_arrays(v, f"{path}.{i}", arrays) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [split_arrays(v, f"{path}.{i}", arrays) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise CheckpointError(f"save_checkpoint: cannot store {type(obj).__name__} at {path!r} "
+                          f"(only arrays, numbers, strings, None, lists, tuples and dicts; no pickling)")
+
+
+def _key(k):
+    if isinstance(k, (bool, int, float, str)) or k is None:
+        return k
+    if isinstance(k, np.integer):
+        return int(k)
+    raise CheckpointError(f"save_checkpoint: cannot store a dict key of type {type(k).__name__}")
+
+
+def join_arrays(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The inverse of :func:`split_arrays`."""
+    if isinstance(obj, dict):
+        if "__array__" in obj:
+            return arrays[obj["__array__"]]
+        if "__scalar__" in obj:
+            return np.dtype(obj["__scalar__"]).type(obj["value"])
+        if "__tuple__" in obj:
+            return tuple(join_arrays(v, arrays) for v in obj["__tuple__"])
+        if "__items__" in obj:
+            return {k: join_arrays(v, arrays) for k, v in obj["__items__"]}
+        return {k: join_arrays(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [join_arrays(v, arrays) for v in obj]
+    return obj
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` (a dict of arrays and plain values) to ``path`` atomically."""
+    arrays: dict[str, np.ndarray] = {}
+    skeleton = {k: split_arrays(v, k, arrays) for k, v in state.items()}
+    meta = {"format": FORMAT, _META_KEY: json.dumps(skeleton)}
+    atomic_write_bytes(path, safetensors_bytes(arrays, metadata=meta))
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (arrays come back as NumPy arrays)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"load_checkpoint: no checkpoint file at {path!r}")
+    try:
+        with safe_open(path, framework="numpy") as f:
+            meta = f.metadata() or {}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - name the file in the report
+        raise CheckpointError(f"load_checkpoint: {path!r} is not a readable safetensors checkpoint ({e})") from e
+    if meta.get("format") != FORMAT or _META_KEY not in meta:
+        raise CheckpointError(f"load_checkpoint: {path!r} is a safetensors file but not a deepgrad training "
+                              f"checkpoint (format {meta.get('format')!r}; expected {FORMAT!r})")
+    skeleton = json.loads(meta[_META_KEY])
+    return {k: join_arrays(v, arrays) for k, v in skeleton.items()}
