@@ -17,8 +17,9 @@ TEST_STAMP := $(VENV)/.stamp-test-$(HASH)
 
 .PHONY: guide test bench lint clean
 
+# The main job: every interview-guide topic in quick mode, with the HTML report in reports/guide.
 guide: $(BASE_STAMP)
-	$(VENV)/bin/deepgrad guide
+	$(VENV)/bin/deepgrad guide --all --quick --report reports/guide
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q

@@ -1,9 +1,9 @@
 """The ``deepgrad`` command.
 
     deepgrad --version
-    deepgrad guide                 # every interview-guide topic
-    deepgrad guide backprop        # one topic
-    deepgrad guide --quick         # CI-sized runs
+    deepgrad guide                        # list the interview-guide topics
+    deepgrad guide pooling                # run one topic
+    deepgrad guide --all --report DIR     # run every topic and write an HTML report
 """
 
 from __future__ import annotations
@@ -28,32 +28,59 @@ def build_parser() -> argparse.ArgumentParser:
 
     guide = commands.add_parser(
         "guide",
-        help="run interview-guide topics as experiments",
-        description="Run interview-guide topics; each prints its measurements and checks its claims.",
+        help="the interview lab: list topics, or run them as measured experiments",
+        description="Each topic prints the question, a concise answer and the evidence it measured, and "
+                    "checks the claims behind the answer (PASS/FAIL). With no topic, lists the topics.",
     )
-    guide.add_argument("topics", nargs="*", metavar="TOPIC",
-                       help=f"topics to run (default: all). Available: {', '.join(TOPICS)}")
-    guide.add_argument("--quick", action="store_true", help="small, CI-sized runs (a few seconds)")
-    guide.add_argument("--epochs", type=int, default=None, help="training epochs (default: per topic)")
-    guide.add_argument("--seed", type=int, default=0, help="random seed for data split and initialisation")
+    guide.add_argument("topics", nargs="*", metavar="TOPIC", help=f"topics to run: {', '.join(TOPICS)}")
+    guide.add_argument("--all", action="store_true", help="run every topic")
+    mode = guide.add_mutually_exclusive_group()
+    mode.add_argument("--quick", dest="quick", action="store_true", default=True,
+                      help="CI-sized runs, a few minutes for all topics on 2 cores (the default)")
+    mode.add_argument("--full", dest="quick", action="store_false", help="longer runs, closer to textbook results")
+    guide.add_argument("--seed", type=int, default=0, help="random seed (runs are reproducible)")
+    guide.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (needs CuPy and an NVIDIA GPU)")
+    guide.add_argument("--out", default=None, help="directory for figures (default: the report dir, else ./guide-output)")
+    guide.add_argument("--report", default=None, metavar="DIR", help="write a self-contained HTML report in DIR")
     guide.set_defaults(handler=_guide)
     return parser
 
 
 def _guide(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from .guide import TOPICS, run_topics
+    from . import guide
 
-    unknown = [t for t in args.topics if t not in TOPICS]
+    unknown = [t for t in args.topics if t not in guide.TOPICS]
     if unknown:
-        parser.error(f"guide: unknown topic(s) {', '.join(unknown)}; available: {', '.join(TOPICS)}")
-    if args.epochs is not None and args.epochs < 1:
-        parser.error(f"guide: --epochs must be >= 1, got {args.epochs}")
-    results = run_topics(args.topics, quick=args.quick, seed=args.seed, epochs=args.epochs)
-    failed = [name for name, r in results.items() if not r.passed]
+        parser.error(f"guide: unknown topic(s) {', '.join(unknown)}; available: {', '.join(guide.TOPICS)}")
+    if not args.topics and not args.all:
+        ready = guide.available()
+        print("deepgrad guide: the interview lab. Topics (run one with `deepgrad guide TOPIC`, all with --all):")
+        for slug in guide.TOPICS:
+            if slug in ready:
+                m = guide.load(slug)
+                print(f"  {m.NUMBER:>2}. {slug:<18} {m.QUESTION}")
+        return 0
+    if args.device != "cpu":
+        from .backend import Device, cuda_is_available
+
+        if Device(args.device).type == "cuda" and not cuda_is_available():
+            parser.error("guide: --device cuda needs CuPy and a visible NVIDIA GPU")
+    out_dir = args.out or args.report or "guide-output"
+    results = guide.run_topics(args.topics or None, quick=args.quick, seed=args.seed, device=args.device,
+                               out_dir=out_dir)
+    if args.report:
+        from .guide.report import write_report
+
+        path = write_report(results, args.report, quick=args.quick, seed=args.seed)
+        print(f"\nreport: {path}")
+    n_claims = sum(len(r.claims) for r in results)
+    n_pass = sum(c.passed for r in results for c in r.claims)
+    failed = [r.slug for r in results if not r.passed]
+    print(f"\n{n_pass}/{n_claims} claims PASS across {len(results)} topic(s), "
+          f"{sum(r.seconds for r in results):.0f} s")
     if failed:
         print(f"claims failed in: {', '.join(failed)}", file=sys.stderr)
         return 1
-    print(f"all claims held ({len(results)} topic{'s' if len(results) != 1 else ''})")
     return 0
 
 
