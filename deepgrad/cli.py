@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument("--out", default=None, help="directory for figures (default: the report dir, else ./guide-output)")
     guide.add_argument("--report", default=None, metavar="DIR", help="write a self-contained HTML report in DIR")
     guide.set_defaults(handler=_guide)
+
+    from .distributed.launch import add_launch_parser
+
+    add_launch_parser(commands)
     return parser
 
 

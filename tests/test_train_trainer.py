@@ -299,7 +299,7 @@ def test_callback_hook_order():
     Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), callbacks=[Recorder()],
             progress=False).fit([(x, y)], epochs=1)
     assert calls == ["on_train_begin", "on_epoch_begin", "on_batch_begin", "on_after_backward",
-                     "on_before_optimizer_step", "on_batch_end", "on_epoch_end", "on_train_end"]
+                     "on_before_optimizer_step", "on_batch_end", "on_epoch_logs", "on_epoch_end", "on_train_end"]
 
 
 @pytest.mark.skipif(not dg.cuda_is_available(), reason="needs a CUDA GPU (CuPy)")

@@ -186,6 +186,9 @@ class Trainer:
                 if val_loader is not None:
                     logs.update({f"val_{k}": v for k, v in self.evaluate(val_loader).items()
                                  if isinstance(v, float)})
+                # The epoch's numbers are final here; a callback may still combine them (e.g. across
+                # distributed ranks) before the scheduler and the other callbacks read them.
+                self._call("on_epoch_logs", self.epoch, logs)
                 logs["lr"] = self._current_lr()  # the lr this epoch trained with (before the epoch's scheduler step)
                 self._step_scheduler_epoch(logs)
                 self.epoch += 1
