@@ -44,8 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     guide.add_argument("--report", default=None, metavar="DIR", help="write a self-contained HTML report in DIR")
     guide.set_defaults(handler=_guide)
 
+    from .cli_export import add_export_parser
     from .distributed.launch import add_launch_parser
 
+    add_export_parser(commands)
     add_launch_parser(commands)
     return parser
 

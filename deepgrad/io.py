@@ -33,7 +33,7 @@ def _host_array(value, key: str) -> np.ndarray:
             raise TypeError(f"save: entry {key!r} is not a tensor or array ({type(value).__name__})") from e
     if value.dtype == object:
         raise TypeError(f"save: entry {key!r} is not a numeric tensor (dtype object)")
-    return np.ascontiguousarray(value)
+    return value if value.flags.c_contiguous else np.ascontiguousarray(value)  # ascontiguousarray makes 0-d 1-d
 
 
 def atomic_write_bytes(path: str | os.PathLike, payload: bytes) -> None:
@@ -80,7 +80,13 @@ def load(path: str | os.PathLike, device=None) -> OrderedDict:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file {path!r}")
-    arrays = load_file(path)
+    try:
+        arrays = load_file(path)
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a malformed header
+        raise ValueError(
+            f"load: {path!r} is not a safetensors file ({e}); deepgrad reads weights only from safetensors "
+            f"and never unpickles (torch .pt files: export them with safetensors.torch.save_file)"
+        ) from None
     dev = Device(device) if device is not None else None
     out = OrderedDict()
     for k, v in arrays.items():

@@ -1,0 +1,168 @@
+"""Tracing for ONNX export: run the model's forward pass while recording every op it applies.
+
+Recording works by temporarily wrapping three entry points, only for the duration of one traced call
+and only in the tracing thread, so the engine's hot path carries no check when nothing is exported:
+
+- ``Function.apply``: every differentiable op (conv, add, reshape, softmax, ...) becomes a
+  :class:`Record` with its input and output arrays and its keyword parameters;
+- ``ops.recurrent._apply``: the fused multi-output recurrences (a direct ``lstm_layer`` call, the cells);
+- ``Module.__call__``: a module whose class has a module-level converter (RNN / LSTM / GRU: ONNX has
+  its own bidirectional multi-layer ops) is recorded as one node, with the ops inside it silenced.
+
+Values are identified by their *array* (``id(tensor.data)``), not by the Tensor object: an in-place op
+recorded with grad enabled rebinds the same Tensor to a new array, and ``detach()`` shares the array.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from ..autograd import Function, enable_grad
+from ..nn.module import Module
+from ..ops import recurrent as _recurrent
+from ..ops.elementwise import Clone
+from ..tensor import Tensor
+
+_active: Tracer | None = None
+
+
+class ExportError(RuntimeError):
+    """The model (or one of its ops) cannot be written as ONNX; the message names the op and module."""
+
+
+@dataclass
+class Record:
+    """One recorded op: ``kind`` is "function", "recurrence" or "module"; arrays are raw numpy arrays."""
+
+    kind: str
+    op: object  # a Function subclass, or the Module instance for kind "module"
+    inputs: list  # input arrays (None for an absent optional input), in call order
+    params: dict
+    outputs: list  # output arrays
+    scope: str  # qualified name and class of the innermost module being called
+
+    @property
+    def op_name(self) -> str:
+        return type(self.op).__name__ if self.kind == "module" else self.op.__name__
+
+
+def flatten_tensors(obj) -> list:
+    """The Tensors in a nested tuple / list / dict, in order (None entries are skipped)."""
+    if isinstance(obj, Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for item in obj for t in flatten_tensors(item)]
+    if isinstance(obj, dict):
+        return [t for item in obj.values() for t in flatten_tensors(item)]
+    return []
+
+
+class Tracer:
+    """Context manager that records the ops of one forward pass (see the module docstring).
+
+    ``module_inputs`` maps a Module class to a function ``(module, args, kwargs) -> [Tensor | None]``
+    naming the inputs of a module-level converter in a fixed order.
+    """
+
+    def __init__(self, model: Module, module_inputs: dict):
+        self.names = {id(m): name for name, m in model.named_modules()}
+        self.root = type(model).__name__
+        self.module_inputs = module_inputs
+        self.records: list[Record] = []
+        self.stack: list[Module] = []
+        self.silent = 0
+        self.thread = threading.get_ident()
+
+    def scope(self) -> str:
+        name = self.names.get(id(self.stack[-1]), "?") if self.stack else ""
+        if not name:
+            return f"the model's forward ({self.root})"
+        return f"module '{name}' ({type(self.stack[-1]).__name__})"
+
+    def recording(self) -> bool:
+        return self.silent == 0 and threading.get_ident() == self.thread
+
+    def add(self, kind, op, inputs, params, outputs) -> None:
+        arrays = [None if t is None else t.data for t in inputs]
+        self.records.append(Record(kind, op, arrays, params, [t.data for t in outputs], self.scope()))
+
+    def _module_converter_inputs(self, module):
+        for cls in type(module).__mro__:
+            if cls in self.module_inputs:
+                return self.module_inputs[cls]
+        return None
+
+    def __enter__(self) -> Tracer:
+        global _active
+        if _active is not None:
+            raise ExportError("deepgrad.onnx: an export is already tracing (export is not re-entrant)")
+        orig_apply = Function.__dict__["apply"]
+        orig_call = Module.__dict__["__call__"]
+        orig_recurrence = _recurrent._apply
+        self._saved = (orig_apply, orig_call, orig_recurrence)
+        tracer = self
+
+        def apply(cls, *inputs, **params):
+            out = orig_apply.__func__(cls, *inputs, **params)
+            if tracer.recording():
+                tracer.add("function", cls, inputs, params, [out])
+            return out
+
+        def recurrence(fn_cls, inputs, **params):
+            outs = orig_recurrence(fn_cls, inputs, **params)
+            if tracer.recording():
+                tracer.add("recurrence", fn_cls, inputs, params, list(outs))
+            return outs
+
+        def call(module, *args, **kwargs):
+            if threading.get_ident() != tracer.thread:
+                return orig_call(module, *args, **kwargs)
+            tracer.stack.append(module)
+            try:
+                picker = tracer._module_converter_inputs(module) if tracer.silent == 0 else None
+                if picker is None:
+                    return orig_call(module, *args, **kwargs)
+                inputs = picker(module, args, kwargs)
+                tracer.silent += 1
+                try:
+                    out = orig_call(module, *args, **kwargs)
+                finally:
+                    tracer.silent -= 1
+                tracer.add("module", module, inputs, {"args": args, "kwargs": kwargs}, flatten_tensors(out))
+                return out
+            finally:
+                tracer.stack.pop()
+
+        Function.apply = classmethod(apply)
+        Module.__call__ = call
+        _recurrent._apply = recurrence
+        _active = self
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        global _active
+        orig_apply, orig_call, orig_recurrence = self._saved
+        Function.apply = orig_apply
+        Module.__call__ = orig_call
+        _recurrent._apply = orig_recurrence
+        _active = None
+        return False
+
+
+def trace(model: Module, inputs: list, module_inputs: dict) -> tuple[list[Record], list, object]:
+    """Run ``model(*inputs)`` once while recording: ``(records, input arrays, output)``.
+
+    Floating inputs enter as non-leaf tensors that require grad, so in-place ops in the forward pass
+    (``out += identity``) are recorded out of place instead of silently mutating traced arrays.
+    """
+    fed = []
+    with enable_grad():
+        for x in inputs:
+            t = Tensor._make(x, None)
+            if x.dtype.kind == "f":
+                t = Clone.apply(t.requires_grad_(True))  # a fresh array: the caller's example stays untouched
+            fed.append(t)
+        with Tracer(model, module_inputs) as tracer:
+            out = model(*fed)
+    return tracer.records, [t.data for t in fed], out
