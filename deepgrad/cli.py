@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import __version__
@@ -46,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_export import add_export_parser
     from .distributed.launch import add_launch_parser
+    from .practice.cli import add_practice_parser
 
+    add_practice_parser(commands)
     add_export_parser(commands)
     add_launch_parser(commands)
     return parser
@@ -94,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``deepgrad`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args, parser)
+    try:
+        return args.handler(args, parser)
+    except BrokenPipeError:  # output piped into `head` or a closed pager: stop quietly, like other CLIs
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -1,0 +1,456 @@
+"""Training mechanics: optimizer steps, gradient clipping, a learning-rate schedule, early stopping."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..exercise import Case, Exercise, Mistake
+from ._util import T, arr, normal, src
+
+
+def _step(opt_cls, param, grad, state: dict, **hyper) -> tuple:
+    """One step of a deepgrad optimizer from a given state; returns the new param and state arrays."""
+    from ...nn import Parameter
+
+    p = Parameter(T(param))
+    p.grad = T(grad)
+    opt = opt_cls([p], **hyper)
+    if state:
+        opt.state[p].update({k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in state.items()})
+    opt.step()
+    return arr(p), opt.state[p]
+
+
+# ----------------------------------------------------------------------------- SGD momentum
+def _sgd_cases(rng):
+    cases = []
+    for i in range(6):
+        shape = tuple(int(s) for s in rng.integers(1, 6, size=int(rng.integers(1, 3))))
+        dtype = np.float32 if i % 2 else np.float64
+        args = {"param": normal(rng, shape, dtype), "grad": normal(rng, shape, dtype),
+                "buf": None if i == 0 else normal(rng, shape, dtype),
+                "lr": float(rng.uniform(0.01, 0.5)), "momentum": float(rng.uniform(0.5, 0.99)),
+                "weight_decay": 0.0 if i < 2 else float(rng.uniform(0.001, 0.1)), "nesterov": bool(i >= 4)}
+        cases.append(Case("sgd_momentum_step", args, note="first step: buf is None" if i == 0 else ""))
+    return cases
+
+
+def _sgd_ref(c):
+    from ...optim import SGD
+
+    a = c.args
+    state = {} if a["buf"] is None else {"momentum_buffer": a["buf"]}
+    p, st = _step(SGD, a["param"], a["grad"], state, lr=a["lr"], momentum=a["momentum"],
+                  weight_decay=a["weight_decay"], nesterov=a["nesterov"])
+    return p, np.array(st["momentum_buffer"])
+
+
+def _sgd_alt(c, lr_inside=False, decay=True, nesterov=True):
+    a = c.args
+    g = a["grad"] + (a["weight_decay"] * a["param"] if decay else 0)
+    if lr_inside:
+        b = a["lr"] * g if a["buf"] is None else a["momentum"] * a["buf"] + a["lr"] * g
+        return a["param"] - b, b
+    b = g if a["buf"] is None else a["momentum"] * a["buf"] + g
+    step = g + a["momentum"] * b if (a["nesterov"] and nesterov) else b
+    return a["param"] - a["lr"] * step, b
+
+
+sgd_momentum = Exercise(
+    id="sgd-momentum", title="SGD with momentum, weight decay and Nesterov (one step)", topic="backprop",
+    difficulty=2, question="What does momentum add to gradient descent?",
+    statement=src("""
+    Implement one step of torch.optim.SGD: sgd_momentum_step(param, grad, buf, lr, momentum,
+    weight_decay, nesterov) -> (new_param, new_buf), with NumPy, PyTorch's formulation:
+
+        g = grad + weight_decay * param
+        buf = g                      on the first step (buf is None)
+        buf = momentum * buf + g     afterwards
+        step = g + momentum * buf    if nesterov else buf
+        new_param = param - lr * step
+
+    Return new arrays of param's shape and dtype (float32 stays float32).
+    """),
+    starter=src("""
+    import numpy as np
+
+
+    def sgd_momentum_step(param, grad, buf, lr, momentum, weight_decay, nesterov):
+        ...  # your code here
+    """),
+    hints=["Weight decay enters the gradient before the momentum buffer.",
+           "PyTorch keeps lr outside the buffer: buf accumulates raw gradients.",
+           "Nesterov looks ahead: the step uses g + momentum * (the new buf)."],
+    solution=src("""
+    import numpy as np
+
+
+    def sgd_momentum_step(param, grad, buf, lr, momentum, weight_decay, nesterov):
+        g = grad + weight_decay * param
+        buf = g.copy() if buf is None else momentum * buf + g
+        step = g + momentum * buf if nesterov else buf
+        return param - lr * step, buf
+    """),
+    outputs={"sgd_momentum_step": ("new_param", "new_buf")}, cases=_sgd_cases, reference=_sgd_ref,
+    mistakes=[
+        Mistake("you put lr inside the buffer (buf = momentum * buf + lr * g): PyTorch's buffer holds raw "
+                "gradients and lr multiplies the step", lambda c: _sgd_alt(c, lr_inside=True)),
+        Mistake("weight decay is missing: g = grad + weight_decay * param", lambda c: _sgd_alt(c, decay=False),
+                lambda c: c.args["weight_decay"] > 0),
+        Mistake("nesterov=True steps by g + momentum * buf, not by buf", lambda c: _sgd_alt(c, nesterov=False),
+                lambda c: c.args["nesterov"]),
+    ],
+)
+
+
+# ----------------------------------------------------------------------------- Adam / AdamW
+def _adam_cases(rng, decoupled: bool):
+    cases = []
+    for i in range(5):
+        shape = tuple(int(s) for s in rng.integers(1, 6, size=int(rng.integers(1, 3))))
+        dtype = np.float32 if i % 2 else np.float64
+        t = 1 if i == 0 else int(rng.integers(2, 50))
+        args = {"param": normal(rng, shape, dtype), "grad": normal(rng, shape, dtype),
+                "m": (np.zeros(shape, dtype) if t == 1 else normal(rng, shape, dtype, 0.3)),
+                "v": (np.zeros(shape, dtype) if t == 1 else np.abs(normal(rng, shape, dtype, 0.3))),
+                "t": t, "lr": float(rng.uniform(1e-3, 0.1)), "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+                "weight_decay": float(rng.uniform(0.0, 0.1)) if (i >= 2 or decoupled) else 0.0}
+        cases.append(Case("adamw_step" if decoupled else "adam_step", args))
+    return cases
+
+
+def _adam_ref(decoupled: bool):
+    def ref(c):
+        from ...optim import Adam
+
+        a = c.args
+        state = {"step": a["t"] - 1, "exp_avg": a["m"], "exp_avg_sq": a["v"]}
+        p, st = _step(Adam, a["param"], a["grad"], state, lr=a["lr"], betas=(a["beta1"], a["beta2"]), eps=a["eps"],
+                      weight_decay=a["weight_decay"], decoupled_weight_decay=decoupled)
+        return p, np.array(st["exp_avg"]), np.array(st["exp_avg_sq"])
+
+    return ref
+
+
+def _adam_alt(c, decoupled, correct=True, eps_inside=False, as_l2=False):
+    a = c.args
+    p, t, lr, b1, b2 = a["param"], a["t"], a["lr"], a["beta1"], a["beta2"]
+    if decoupled and not as_l2:
+        p = p * (1 - lr * a["weight_decay"])
+        g = a["grad"]
+    else:
+        g = a["grad"] + a["weight_decay"] * a["param"]
+    m = b1 * a["m"] + (1 - b1) * g
+    v = b2 * a["v"] + (1 - b2) * g * g
+    mh, vh = (m / (1 - b1**t), v / (1 - b2**t)) if correct else (m, v)
+    den = np.sqrt(vh + a["eps"]) if eps_inside else np.sqrt(vh) + a["eps"]
+    return p - lr * mh / den, m, v
+
+
+_ADAM_STATEMENT = """
+    Implement one step of {name}: {func}(param, grad, m, v, t, lr, beta1, beta2, eps, weight_decay)
+    -> (new_param, new_m, new_v) with NumPy. t is the step number counting this one (t = 1 on the
+    first step, where m and v are zeros). PyTorch's formulation:
+
+    {decay}
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g ** 2
+        m_hat = m / (1 - beta1 ** t);  v_hat = v / (1 - beta2 ** t)
+        new_param = param - lr * m_hat / (sqrt(v_hat) + eps)
+
+    Keep param's dtype.
+    """
+
+adam_step = Exercise(
+    id="adam-step", title="Adam (one step, with bias correction)", topic="backprop", difficulty=2,
+    question="How does Adam adapt the learning rate per parameter?",
+    statement=src(_ADAM_STATEMENT.format(name="torch.optim.Adam", func="adam_step",
+                                         decay="g = grad + weight_decay * param      (L2, added to the gradient)")),
+    starter=src("""
+    import numpy as np
+
+
+    def adam_step(param, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        ...  # your code here
+    """),
+    hints=["Update m and v first, then bias-correct copies of them (return the uncorrected m, v).",
+           "Without bias correction the first steps are far too small: m starts at 0.",
+           "eps goes outside the square root: sqrt(v_hat) + eps."],
+    solution=src("""
+    import numpy as np
+
+
+    def adam_step(param, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        g = grad + weight_decay * param
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+    """),
+    outputs={"adam_step": ("new_param", "new_m", "new_v")}, cases=lambda rng: _adam_cases(rng, False),
+    reference=_adam_ref(False), tolerance={"float32": (1e-4, 1e-5)},
+    mistakes=[Mistake("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)",
+                      lambda c: _adam_alt(c, False, correct=False)),
+              Mistake("eps belongs outside the square root: sqrt(v_hat) + eps",
+                      lambda c: _adam_alt(c, False, eps_inside=True))],
+)
+
+adamw_step = Exercise(
+    id="adamw-step", title="AdamW: decoupled weight decay (one step)", topic="overfitting", difficulty=2,
+    question="Why is weight decay not the same as L2 regularisation for Adam?",
+    statement=src(_ADAM_STATEMENT.format(
+        name="torch.optim.AdamW", func="adamw_step",
+        decay="param = param * (1 - lr * weight_decay)   (decoupled: not through the gradient)\n"
+              "        g = grad")),
+    starter=src("""
+    import numpy as np
+
+
+    def adamw_step(param, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        ...  # your code here
+    """),
+    hints=["AdamW shrinks the parameter directly, before the Adam update, and leaves the gradient alone.",
+           "Adding weight_decay * param to the gradient (L2) lets Adam's per-parameter scaling undo the decay."],
+    solution=src("""
+    import numpy as np
+
+
+    def adamw_step(param, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+        param = param * (1 - lr * weight_decay)
+        m = beta1 * m + (1 - beta1) * grad
+        v = beta2 * v + (1 - beta2) * grad * grad
+        m_hat = m / (1 - beta1 ** t)
+        v_hat = v / (1 - beta2 ** t)
+        return param - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
+    """),
+    outputs={"adamw_step": ("new_param", "new_m", "new_v")}, cases=lambda rng: _adam_cases(rng, True),
+    reference=_adam_ref(True), tolerance={"float32": (1e-4, 1e-5)},
+    mistakes=[Mistake("that is Adam with L2 (decay added to the gradient): AdamW decays the parameter "
+                      "directly, param *= 1 - lr * weight_decay", lambda c: _adam_alt(c, True, as_l2=True)),
+              Mistake("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)",
+                      lambda c: _adam_alt(c, True, correct=False))],
+)
+
+
+# ----------------------------------------------------------------------------- gradient clipping
+def _clip_cases(rng):
+    cases = []
+    for i in range(5):
+        grads = [normal(rng, tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(1, 3)))))
+                 for _ in range(int(rng.integers(2, 5)))]
+        total = math.sqrt(sum(float((g * g).sum()) for g in grads))
+        max_norm = total * (2.0 if i == 0 else float(rng.uniform(0.1, 0.8)))
+        cases.append(Case("clip_grad_norm", {"grads": grads, "max_norm": max_norm},
+                          note="norm already below max_norm" if i == 0 else ""))
+    return cases
+
+
+def _clip_ref(c):
+    from ...nn import Parameter
+    from ...optim.clip_grad import clip_grad_norm_
+
+    params = []
+    for g in c.args["grads"]:
+        p = Parameter(T(np.zeros_like(g)))
+        p.grad = T(g)
+        params.append(p)
+    total = clip_grad_norm_(params, c.args["max_norm"])
+    return [arr(p.grad) for p in params], float(arr(total))
+
+
+def _clip_alt(c, per_tensor=False, always=False):
+    grads, mx = c.args["grads"], c.args["max_norm"]
+    total = math.sqrt(sum(float((g * g).sum()) for g in grads))
+    if per_tensor:
+        return [g * min(1.0, mx / (np.linalg.norm(g) + 1e-6)) for g in grads], total
+    coef = mx / (total + 1e-6)
+    return [g * (coef if always else min(1.0, coef)) for g in grads], total
+
+
+clip_grad = Exercise(
+    id="clip-grad-norm", title="Gradient clipping by global norm", topic="rnns", difficulty=1,
+    question="How does gradient clipping tame exploding gradients?",
+    statement=src("""
+    Implement clip_grad_norm(grads, max_norm) -> (clipped, total_norm) with NumPy, as
+    torch.nn.utils.clip_grad_norm_: grads is a list of arrays; total_norm is the L2 norm of all their
+    elements together (a float); when it exceeds max_norm every gradient is scaled by
+    max_norm / (total_norm + 1e-6). Return a list of arrays (same shapes and dtypes) and total_norm.
+    """),
+    starter=src("""
+    import numpy as np
+
+
+    def clip_grad_norm(grads, max_norm):
+        ...  # your code here
+    """),
+    hints=["One norm over all tensors: sqrt(sum of every squared element).",
+           "Scale by min(1, max_norm / (total + 1e-6)): never scale gradients up."],
+    solution=src("""
+    import numpy as np
+
+
+    def clip_grad_norm(grads, max_norm):
+        total = float(np.sqrt(sum((g * g).sum() for g in grads)))
+        coef = min(1.0, max_norm / (total + 1e-6))
+        return [g * coef for g in grads], total
+    """),
+    outputs={"clip_grad_norm": ("clipped", "total_norm")}, cases=_clip_cases, reference=_clip_ref,
+    mistakes=[Mistake("you clipped each tensor by its own norm: clip_grad_norm uses one global norm over all",
+                      lambda c: _clip_alt(c, per_tensor=True)),
+              Mistake("gradients whose norm is already below max_norm must stay unchanged (scale by min(1, ...))",
+                      lambda c: _clip_alt(c, always=True))],
+)
+
+
+# ----------------------------------------------------------------------------- cosine schedule
+def _cos_cases(rng):
+    cases = []
+    for i in range(6):
+        t_max = int(rng.integers(5, 60))
+        epoch = [0, t_max][i] if i < 2 else int(rng.integers(1, t_max))
+        cases.append(Case("cosine_lr", {"base_lr": float(rng.uniform(0.01, 1)), "eta_min": float(rng.uniform(0, 0.005)),
+                                        "T_max": t_max, "epoch": epoch}))
+    return cases
+
+
+def _cos_ref(c):
+    from ...nn import Parameter
+    from ...optim import SGD
+    from ...optim.lr_scheduler import CosineAnnealingLR
+
+    a = c.args
+    opt = SGD([Parameter(T(np.zeros(1)))], lr=a["base_lr"])
+    sched = CosineAnnealingLR(opt, T_max=a["T_max"], eta_min=a["eta_min"])
+    for _ in range(a["epoch"]):
+        opt.step()
+        sched.step()
+    return float(opt.param_groups[0]["lr"])
+
+
+cosine_lr = Exercise(
+    id="cosine-lr", title="Cosine annealing learning rate", topic="backprop", difficulty=1,
+    question="Why decay the learning rate during training?",
+    statement=src("""
+    Implement cosine_lr(base_lr, eta_min, T_max, epoch) -> lr (a float), the learning rate of
+    torch.optim.lr_scheduler.CosineAnnealingLR after `epoch` scheduler steps (0 <= epoch <= T_max):
+    it starts at base_lr and follows half a cosine down to eta_min at epoch T_max.
+    """),
+    starter=src("""
+    import math
+
+
+    def cosine_lr(base_lr, eta_min, T_max, epoch):
+        ...  # your code here
+    """),
+    hints=["lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2."],
+    solution=src("""
+    import math
+
+
+    def cosine_lr(base_lr, eta_min, T_max, epoch):
+        return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * epoch / T_max)) / 2
+    """),
+    outputs={"cosine_lr": ("lr",)}, cases=_cos_cases, reference=_cos_ref,
+    mistakes=[Mistake("the cosine spans half a period over T_max epochs: cos(pi * epoch / T_max)",
+                      lambda c: c.args["eta_min"] + (c.args["base_lr"] - c.args["eta_min"])
+                      * (1 + math.cos(2 * math.pi * c.args["epoch"] / c.args["T_max"])) / 2)],
+)
+
+
+# ----------------------------------------------------------------------------- early stopping
+def _es_cases(rng):
+    cases = []
+    for i in range(7):
+        n = int(rng.integers(6, 20))
+        losses = list(np.round(1.0 / (1 + np.arange(n) * rng.uniform(0.1, 0.5)) + rng.normal(0, 0.05, n), 3))
+        if i % 3 == 0:  # a plateau of exact repeats: "no improvement" is strict
+            k = int(rng.integers(1, n - 3))
+            losses[k + 1:k + 4] = [losses[k]] * 3
+        losses = [float(v) for v in losses]
+        min_delta = 0.0 if i % 2 else float(rng.choice([0.005, 0.01, 0.02]))
+        cases.append(Case("early_stopping", {"losses": losses, "patience": int(rng.integers(1, 4)),
+                                             "min_delta": min_delta}))
+    shift = float(np.round(rng.uniform(0, 1), 3))  # two fixed traps, shifted: a plateau at the best, a rebound
+    cases.append(Case("early_stopping", {"losses": [shift + v for v in (1.0, 0.8, 0.8, 0.8, 0.7, 0.6)],
+                                         "patience": 2, "min_delta": 0.0}, note="a plateau at the best loss"))
+    cases.append(Case("early_stopping", {"losses": [shift + v for v in (1.0, 0.5, 0.9, 0.8, 0.7, 0.6, 0.55)],
+                                         "patience": 3, "min_delta": 0.0}, note="a rebound"))
+    return cases
+
+
+def _es_ref(c):
+    from ...train.callbacks import EarlyStopping
+
+    cb = EarlyStopping("val_loss", min_delta=c.args["min_delta"], patience=c.args["patience"], mode="min")
+    cb.trainer = SimpleNamespace(stop_training=False, stop_reason=None, epoch=0)
+    for epoch, v in enumerate(c.args["losses"]):
+        cb.on_epoch_end(epoch, {"val_loss": v})
+        if cb.trainer.stop_training:
+            return epoch, int(cb.best_epoch)
+    return -1, int(cb.best_epoch)
+
+
+def _es_alt(c, strict=True, last=False, off_by_one=False):
+    best, best_epoch, wait, prev = math.inf, -1, 0, math.inf
+    a = c.args
+    for epoch, v in enumerate(a["losses"]):
+        ref = prev if last else best
+        better = v < ref - a["min_delta"] if strict else v <= ref - a["min_delta"]
+        prev = v
+        if better:
+            best, best_epoch, wait = v, epoch, 0
+            continue
+        wait += 1
+        if wait > a["patience"] if off_by_one else wait >= a["patience"]:
+            return epoch, best_epoch
+    return -1, best_epoch
+
+
+early_stopping = Exercise(
+    id="early-stopping", title="Early stopping logic", topic="overfitting", difficulty=1,
+    question="How does early stopping prevent overfitting?",
+    statement=src("""
+    Implement early_stopping(losses, patience, min_delta) -> (stop_epoch, best_epoch), Keras/deepgrad
+    EarlyStopping in "min" mode, fed one validation loss per epoch (epochs count from 0):
+
+    * an epoch improves when loss < best - min_delta (strictly); then best = loss, best_epoch = epoch
+      and the wait counter resets to 0;
+    * otherwise wait += 1, and training stops at this epoch once wait >= patience.
+
+    Return the epoch at which training stops (-1 if it never does) and the best epoch, as ints.
+    """),
+    starter=src("""
+    def early_stopping(losses, patience, min_delta):
+        ...  # your code here
+    """),
+    hints=["Compare against the best loss so far, not against the previous epoch.",
+           "An exact repeat of the best loss is not an improvement (strict <).",
+           "Stop as soon as wait reaches patience (>=)."],
+    solution=src("""
+    import math
+
+
+    def early_stopping(losses, patience, min_delta):
+        best, best_epoch, wait = math.inf, -1, 0
+        for epoch, loss in enumerate(losses):
+            if loss < best - min_delta:
+                best, best_epoch, wait = loss, epoch, 0
+                continue
+            wait += 1
+            if wait >= patience:
+                return epoch, best_epoch
+        return -1, best_epoch
+    """),
+    outputs={"early_stopping": ("stop_epoch", "best_epoch")}, cases=_es_cases, reference=_es_ref,
+    mistakes=[Mistake("an equal loss counted as an improvement: improvement is strict (loss < best - min_delta)",
+                      lambda c: _es_alt(c, strict=False)),
+              Mistake("you compared with the previous epoch: compare with the best loss so far",
+                      lambda c: _es_alt(c, last=True)),
+              Mistake("off by one: stop as soon as wait >= patience", lambda c: _es_alt(c, off_by_one=True))],
+)
+
+EXERCISES = [sgd_momentum, adam_step, adamw_step, clip_grad, cosine_lr, early_stopping]
