@@ -21,7 +21,8 @@ from .backend import Device, array_module, move_to
 from .tensor import Tensor
 
 
-def _host_array(value, key: str) -> np.ndarray:
+def host_array(value, key: str = "value") -> np.ndarray:
+    """``value`` (Tensor, NumPy or CuPy array, array-like) as a C-contiguous host array, 0-d kept 0-d."""
     if isinstance(value, Tensor):
         value = value.data
     if array_module(value) is not np:
@@ -71,7 +72,7 @@ def save(state_dict, path: str | os.PathLike, metadata: dict[str, str] | None = 
         bad = {k: type(v).__name__ for k, v in metadata.items() if not isinstance(v, str)}
         if bad:
             raise TypeError(f"save: safetensors metadata values must be strings, got {bad}")
-    arrays = {str(k): _host_array(v, k) for k, v in state_dict.items()}
+    arrays = {str(k): host_array(v, k) for k, v in state_dict.items()}
     atomic_write_bytes(path, safetensors_bytes(arrays, metadata=metadata))
 
 

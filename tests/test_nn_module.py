@@ -200,3 +200,13 @@ def test_module_without_forward_and_bad_assignment():
 
     with pytest.raises(AttributeError, match="before Module.__init__"):
         Early()
+
+
+def test_replacing_a_child_keeps_its_position():
+    seq = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 4))
+    seq[0] = nn.Linear(2, 3)
+    assert list(seq._modules) == ["0", "1", "2"]
+    assert seq(dg.randn(5, 2)).shape == (5, 4)
+    block = Block()
+    block.fc = nn.Linear(4, 3)
+    assert [n for n, _ in block.named_children()] == ["fc", "bn"]

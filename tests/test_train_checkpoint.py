@@ -75,3 +75,15 @@ def test_digits_demo(tmp_path):
     assert test["confusion_matrix"].shape == (10, 10) and test["confusion_matrix"].sum() == n_test
     assert open(out["plot"], "rb").read(4) == b"\x89PNG"
     assert {"best.ckpt", "last.ckpt", "history.csv", "history.png"} <= set(os.listdir(tmp_path))
+
+
+def test_checkpoint_round_trip_with_batchnorm(tmp_path):
+    # num_batches_tracked is 0-d: it must come back 0-d for a strict load
+    from deepgrad import nn, optim
+    from deepgrad.train import Trainer
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    trainer = Trainer(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), progress=False)
+    trainer.save_checkpoint(tmp_path / "c.ckpt")
+    trainer.load_checkpoint(tmp_path / "c.ckpt")
+    assert model[1].num_batches_tracked.shape == ()

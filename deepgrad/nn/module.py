@@ -5,7 +5,7 @@ train/eval, state dicts with PyTorch's key names, device moves and hooks.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -79,10 +79,10 @@ class Module:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() is called")
         params, buffers, modules = d["_parameters"], d["_buffers"], d["_modules"]
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep="_parameters")
             params[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep="_modules")
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -101,11 +101,15 @@ class Module:
             buffers[name] = value
         d[name] = value
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str | None = None) -> None:
+        """Remove ``name`` from every registry but ``keep`` (re-assigning within one registry keeps
+        the entry's position, so replacing ``seq[0]`` leaves a Sequential in order)."""
         d = self.__dict__
         for registry in ("_parameters", "_buffers", "_modules"):
-            d[registry].pop(name, None)
-        d["_non_persistent"].discard(name)
+            if registry != keep:
+                d[registry].pop(name, None)
+        if keep != "_buffers":
+            d["_non_persistent"].discard(name)
 
     def __delattr__(self, name: str) -> None:
         self._forget(name)
@@ -115,7 +119,7 @@ class Module:
         """Add a parameter (or a None placeholder, e.g. a disabled bias)."""
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, got {type(param).__name__}")
-        self._forget(name)
+        self._forget(name, keep="_parameters")
         self._parameters[name] = param
         self.__dict__[name] = param
 
@@ -124,16 +128,18 @@ class Module:
         unless ``persistent=False``."""
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
-        self._forget(name)
+        self._forget(name, keep="_buffers")
         self._buffers[name] = tensor
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
         self.__dict__[name] = tensor
 
     def add_module(self, name: str, module: Module | None) -> None:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} must be a Module, got {type(module).__name__}")
-        self._forget(name)
+        self._forget(name, keep="_modules")
         self._modules[name] = module
         self.__dict__[name] = module
 

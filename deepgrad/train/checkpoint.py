@@ -23,8 +23,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save as safetensors_bytes
 
-from ..backend import array_module
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, host_array
 from ..tensor import Tensor
 
 FORMAT = "deepgrad.checkpoint/1"
@@ -41,11 +40,7 @@ def _is_array(value) -> bool:
 
 
 def _to_host(value) -> np.ndarray:
-    if isinstance(value, Tensor):
-        value = value.data
-    if array_module(value) is not np:
-        value = value.get()
-    return np.ascontiguousarray(value)
+    return host_array(value)
 
 
 def split_arrays(obj: Any, path: str, arrays: dict[str, np.ndarray]) -> Any:
