@@ -46,9 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     guide.set_defaults(handler=_guide)
 
     from .cli_export import add_export_parser
+    from .cli_train import add_gan_parser, add_train_parser
     from .distributed.launch import add_launch_parser
     from .practice.cli import add_practice_parser
 
+    add_train_parser(commands)
+    add_gan_parser(commands)
     add_practice_parser(commands)
     add_export_parser(commands)
     add_launch_parser(commands)

@@ -1,0 +1,47 @@
+"""``deepgrad.models``: assembled networks. ``MLP``, ``LeNet5``, ``VGG`` (11/13/16/19, with and without
+batch norm), ``ResNet`` (18/34/50 and a CIFAR-style variant), sequence models, DCGAN and a 2-D MLP GAN,
+plus a registry of small weights that deepgrad trained itself (:mod:`deepgrad.models.pretrained`).
+
+VGG and ResNet use torchvision's module names and tensor layouts, so torchvision's weights load as they
+are. Export them once where torchvision is installed (three lines)::
+
+    import torchvision, safetensors.torch
+    model = torchvision.models.vgg16(weights="IMAGENET1K_V1")
+    safetensors.torch.save_file(model.state_dict(), "vgg16.safetensors")
+
+then, in deepgrad (no torch needed)::
+
+    model = deepgrad.models.vgg16()
+    deepgrad.transfer.load_pretrained(model, "vgg16.safetensors", strict=True)
+
+Nothing here downloads anything. Shipped weights load by name:
+
+>>> model = deepgrad.models.load_model("lenet5_digits")
+"""
+
+from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_
+from .gan2d import MLPDiscriminator, MLPGenerator
+from .lenet import LeNet5
+from .mlp import MLP
+from .pretrained import (
+    ARCHITECTURES,
+    PRETRAINED,
+    build_model,
+    list_pretrained,
+    load_model,
+    pretrained_info,
+    save_model,
+    weights_path,
+)
+from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet_cifar
+from .sequence import CharLanguageModel, CharVocab, Forecaster, SequenceClassifier
+from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
+
+__all__ = [
+    "MLP", "LeNet5", "VGG", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+    "ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnet_cifar",
+    "SequenceClassifier", "Forecaster", "CharLanguageModel", "CharVocab",
+    "DCGANGenerator", "DCGANDiscriminator", "dcgan_init_", "MLPGenerator", "MLPDiscriminator",
+    "ARCHITECTURES", "PRETRAINED", "build_model", "list_pretrained", "load_model", "pretrained_info", "save_model",
+    "weights_path",
+]
