@@ -1,0 +1,117 @@
+"""Small helpers the interview-guide topics share: the digits data as arrays, a one-call training run
+with :class:`deepgrad.train.Trainer`, accuracy, image shifts, timing and image-grid figures.
+
+Kept deliberately thin: a topic should still read as "build a model, train it, measure it".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import deepgrad as dg
+from deepgrad import nn, optim
+from deepgrad.data import DataLoader, TensorDataset
+from deepgrad.data.datasets import load_digits
+from deepgrad.train import Trainer
+
+
+@dataclass
+class Split:
+    """Train/test arrays: images float32 (N, 1, H, W) or flat (N, H*W), labels int64."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def digits(size: int = 8, seed: int = 0, flatten: bool = False, test_size: float = 0.25,
+           standardize: bool = False) -> Split:
+    """scikit-learn's digits as NumPy arrays, a stratified split fixed by ``seed``; ``size=28`` is the
+    MNIST-sized view. Pixels lie in [0, 1] (background exactly 0, so a shifted image can be zero-filled),
+    or, with ``standardize``, have the training set's mean 0 and std 1 (faster training)."""
+    train, test = load_digits(test_size=test_size, seed=seed, size=size, normalize=standardize, flatten=flatten)
+    (x_tr, y_tr), (x_te, y_te) = ([t.numpy() for t in ds.tensors] for ds in (train, test))
+    return Split(x_tr, y_tr, x_te, y_te)
+
+
+def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, lr: float = 1e-2, batch_size: int = 64,
+        device: str = "cpu", weight_decay: float = 0.0, anneal: bool = False):
+    """Train ``model`` with Adam and cross-entropy on ``(x, y)``; returns the Trainer's History.
+
+    ``anneal`` decays the learning rate to 0 along a cosine, so the final weights are not left at a random
+    point of the last epochs' noise (steadier final accuracy)."""
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True)
+    opt = optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if anneal else None
+    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler, device=device, progress=False)
+    return trainer.fit(loader, epochs=epochs)
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, device: str = "cpu", batch_size: int = 512) -> float:
+    """Fraction of ``x`` classified as ``y`` (eval mode, no gradients)."""
+    model.eval()
+    correct = 0
+    with dg.no_grad():
+        for i in range(0, len(x), batch_size):
+            logits = model(dg.tensor(x[i:i + batch_size], device=device))
+            correct += int((logits.argmax(dim=1).cpu().numpy() == y[i:i + batch_size]).sum())
+    model.train()
+    return correct / len(x)
+
+
+def shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Translate images ``(..., H, W)`` by ``dy`` rows and ``dx`` columns, filling with 0 (the background)."""
+    out = np.zeros_like(images)
+    h, w = images.shape[-2:]
+    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
+    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
+    out[..., dst_y, dst_x] = images[..., src_y, src_x]
+    return out
+
+
+def n_params(model: nn.Module) -> int:
+    """Number of scalar parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
+    """The fastest of ``repeat`` timed calls of ``fn`` in seconds (the minimum is the least noisy estimate)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", title: str | None = None,
+               size: float = 1.3, symmetric: bool = False):
+    """A matplotlib figure showing 2-D arrays in a grid (``symmetric`` centres the colour scale on 0,
+    which suits filters whose sign matters)."""
+    import matplotlib.pyplot as plt
+
+    images = [np.asarray(im) for im in images]
+    nrows = (len(images) + ncols - 1) // ncols
+    ncols = min(ncols, len(images))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            im = images[i]
+            if symmetric:
+                lim = float(np.abs(im).max()) or 1.0
+                ax.imshow(im, cmap=cmap, vmin=-lim, vmax=lim)
+            else:
+                ax.imshow(im, cmap=cmap)
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
