@@ -35,9 +35,7 @@ class _Pool(Module):
                 f"ceil_mode={self.ceil_mode}")
 
 
-class MaxPool2d(_Pool):
-    """Max over each window; ``return_indices`` also gives flat indices into each H*W plane."""
-
+class _MaxPool(_Pool):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
                  ceil_mode: bool = False):
         super().__init__(kernel_size, stride, padding, ceil_mode)
@@ -45,11 +43,16 @@ class MaxPool2d(_Pool):
 
     def forward(self, x: Tensor):
         self._check_input(x)
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
+        pool = F.max_pool1d if self._dims == 1 else F.max_pool2d
+        return pool(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                    ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", dilation={self.dilation}"
+
+
+class MaxPool2d(_MaxPool):
+    """Max over each window; ``return_indices`` also gives flat indices into each H*W plane."""
 
 
 class AvgPool2d(_Pool):
@@ -74,20 +77,10 @@ class SumPool2d(_Pool):
         return F.sum_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode)
 
 
-class MaxPool1d(_Pool):
+class MaxPool1d(_MaxPool):
     """Max over each window of (N, C, L) inputs."""
 
     _dims = 1
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
-                 ceil_mode: bool = False):
-        super().__init__(kernel_size, stride, padding, ceil_mode)
-        self.dilation, self.return_indices = dilation, return_indices
-
-    def forward(self, x: Tensor):
-        self._check_input(x)
-        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation,
-                            ceil_mode=self.ceil_mode, return_indices=self.return_indices)
 
 
 class AvgPool1d(_Pool):
