@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--full", dest="quick", action="store_false", help="longer runs, closer to textbook results")
     guide.add_argument("--seed", type=int, default=0, help="random seed (runs are reproducible)")
     guide.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (needs CuPy and an NVIDIA GPU)")
-    guide.add_argument("--out", default=None, help="directory for figures (default: the report dir, else ./guide-output)")
+    guide.add_argument("--out", default=None,
+                       help="directory for figures (default: the report dir, else ./guide-output)")
     guide.add_argument("--report", default=None, metavar="DIR", help="write a self-contained HTML report in DIR")
     guide.set_defaults(handler=_guide)
 

@@ -38,7 +38,7 @@ def test_lenet5_learns_digits():
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(0)
     first_loss = last_loss = None
-    for epoch in range(8):
+    for _epoch in range(8):
         model.train()
         order = rng.permutation(len(ytr))
         for start in range(0, len(order), 64):

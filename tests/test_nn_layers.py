@@ -248,7 +248,8 @@ def test_conv2d_bad_input_errors_name_layer_and_shapes():
     conv = nn.Conv2d(3, 8, kernel_size=5)
     with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8, kernel_size=\(5, 5\)\).*3 channels.*\(2, 4, 9, 9\)"):
         conv(dg.randn(2, 4, 9, 9))
-    with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8.*kernel size \(5, 5\).*larger than the padded input \(4, 4\)"):
+    with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8.*kernel size \(5, 5\).*larger than the padded input \(4, 4\)"
+                       ):
         conv(dg.randn(2, 3, 4, 4))
     with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8.*4-D input.*got shape \(2, 3\)"):
         conv(dg.randn(2, 3))

@@ -19,7 +19,6 @@ from .loss import (  # noqa: F401
 )
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential  # noqa: F401
 from .norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
-from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from .pool import (  # noqa: F401
     AdaptiveAvgPool2d,
     AdaptiveMaxPool2d,
@@ -30,4 +29,5 @@ from .pool import (  # noqa: F401
     SumPool1d,
     SumPool2d,
 )
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
 from .summary import summary  # noqa: F401

@@ -168,10 +168,11 @@ class ConvTranspose2d(_ConvNd):
                 base = ((x.shape[-2 + i] - 1) * self.stride[i] - 2 * self.padding[i]
                         + self.dilation[i] * (self.kernel_size[i] - 1) + 1)
                 extra = target[i] - base
-                if not 0 <= extra < max(self.stride[i], self.dilation[i]):
+                reach = max(self.stride[i], self.dilation[i])
+                if not 0 <= extra < reach:
                     raise ValueError(
                         f"ConvTranspose2d: requested output size {target} is not reachable from input "
-                        f"{tuple(x.shape)} (sizes between {base} and {base + max(self.stride[i], self.dilation[i]) - 1})"
+                        f"{tuple(x.shape)} (sizes between {base} and {base + reach - 1})"
                     )
                 output_padding.append(extra)
             output_padding = tuple(output_padding)

@@ -21,7 +21,6 @@ from ..functional import (  # noqa: F401
 )
 from ..functional import flatten as _flatten
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
-from ..ops.embedding import embedding  # noqa: F401
 from ..ops.dropout import (  # noqa: F401
     alpha_dropout,
     dropout,
@@ -30,6 +29,7 @@ from ..ops.dropout import (  # noqa: F401
     dropout3d,
     feature_alpha_dropout,
 )
+from ..ops.embedding import embedding  # noqa: F401
 from ..ops.loss import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..optim.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
-from . import rnn_utils as rnn  # noqa: F401  (torch's nn.utils.rnn path)
 from ..ops.shape import cat
+from ..optim.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from ..tensor import Tensor
+from . import rnn_utils as rnn  # noqa: F401  (torch's nn.utils.rnn path)
 
 
 def parameters_to_vector(parameters) -> Tensor:
