@@ -71,8 +71,7 @@ def _apply(input: Tensor, p: float, training: bool, inplace: bool, name: str, fe
     if autograd.is_grad_enabled() and input.requires_grad:
         if input.grad_fn is None:
             raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation")
-        out = Noise.apply(input, noise=noise, shift=shift)  # record out of place, then rebind (as tensor.py)
-        input.data, input.grad_fn = out.data, out.grad_fn
+        input._rebind(Noise.apply(input, noise=noise, shift=shift))  # recorded out of place, as every in-place op
         return input
     input.data *= noise
     if shift is not None:
