@@ -9,6 +9,7 @@ and the reverse: the keys and tensor layouts are torch's.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import OrderedDict
@@ -76,20 +77,56 @@ def save(state_dict, path: str | os.PathLike, metadata: dict[str, str] | None = 
     atomic_write_bytes(path, safetensors_bytes(arrays, metadata=metadata))
 
 
+def _not_safetensors(path: str, why: str) -> ValueError:
+    return ValueError(
+        f"{path!r} is not a safetensors file ({why}): deepgrad reads weights only from safetensors files and "
+        f"never unpickles (unpickling a .pt/.pth file can run arbitrary code). Export a PyTorch model with: "
+        f"safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')")
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    """The JSON header of a safetensors file, after checking that the file is one (an 8-byte header
+    length, then a JSON object); a pickle, a torch zip archive or anything else is refused with a message."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file {path!r}")
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise _not_safetensors(path, f"only {size} bytes")
+        if head[:4] == b"PK\x03\x04":
+            raise _not_safetensors(path, "it is a zip archive, as torch.save writes")
+        if head[:1] == b"\x80":
+            raise _not_safetensors(path, "it is a Python pickle")
+        n = int.from_bytes(head, "little")
+        if not 2 <= n <= size - 8:
+            raise _not_safetensors(path, "no valid header length in its first 8 bytes")
+        try:
+            header = json.loads(f.read(n).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _not_safetensors(path, "its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise _not_safetensors(path, "its header is not a JSON object")
+    return header
+
+
+def metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The ``__metadata__`` strings of a safetensors file (empty when it has none)."""
+    return dict(read_header(path).get("__metadata__") or {})
+
+
+def load_arrays(path: str | os.PathLike) -> OrderedDict:
+    """``{name: numpy array}`` from a safetensors file, after :func:`read_header`'s check."""
+    read_header(path)
+    try:
+        return OrderedDict(load_file(os.fspath(path)))
+    except Exception as e:  # noqa: BLE001 - e.g. bfloat16 (no NumPy dtype) or a truncated file
+        raise ValueError(f"cannot read {os.fspath(path)!r}: {e}") from None
+
+
 def load(path: str | os.PathLike, device=None) -> OrderedDict:
     """Read a safetensors file into ``{name: Tensor}`` (on ``device``, CPU by default)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"load: no such file {path!r}")
-    try:
-        arrays = load_file(path)
-    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a malformed header
-        raise ValueError(
-            f"load: {path!r} is not a safetensors file ({e}); deepgrad reads weights only from safetensors "
-            f"and never unpickles (torch .pt files: export them with safetensors.torch.save_file)"
-        ) from None
     dev = Device(device) if device is not None else None
-    out = OrderedDict()
-    for k, v in arrays.items():
-        out[k] = Tensor._make(move_to(v, dev) if dev is not None else v, None)
-    return out
+    return OrderedDict((k, Tensor._make(move_to(v, dev) if dev is not None else v, None))
+                       for k, v in load_arrays(path).items())

@@ -15,7 +15,6 @@ The measured few-shot experiment (:func:`few_shot_experiment`) lives here too.
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import warnings
 from collections import OrderedDict
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import nn
+from . import io, nn
 from .autograd import RemovableHandle
 from .tensor import Tensor
 
@@ -364,54 +363,21 @@ class LoadReport:
     __repr__ = __str__
 
 
-def _not_safetensors(path: str, why: str) -> PretrainedLoadError:
-    return PretrainedLoadError(
-        f"load_pretrained: {path!r} is not a safetensors file ({why}). deepgrad reads weights only from "
-        f"safetensors files (no pickle: unpickling a .pt/.pth file can run arbitrary code). Export a PyTorch "
-        f"model with: safetensors.torch.save_file(model.state_dict(), 'weights.safetensors')")
-
-
-def _read_header(path: str) -> dict:
-    """The JSON header of a safetensors file, after checking that it is one."""
-    if not os.path.isfile(path):
-        raise PretrainedLoadError(f"load_pretrained: no such file {path!r}")
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise _not_safetensors(path, f"only {size} bytes")
-        if head[:4] == b"PK\x03\x04":
-            raise _not_safetensors(path, "it is a zip archive, as torch.save writes")
-        if head[:1] == b"\x80":
-            raise _not_safetensors(path, "it is a Python pickle")
-        n = int.from_bytes(head, "little")
-        if not 2 <= n <= size - 8:
-            raise _not_safetensors(path, "no valid header length in its first 8 bytes")
-        try:
-            header = json.loads(f.read(n).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise _not_safetensors(path, "its header is not JSON") from None
-    if not isinstance(header, dict):
-        raise _not_safetensors(path, "its header is not a JSON object")
-    return header
-
-
 def read_safetensors(path: str | os.PathLike) -> OrderedDict:
-    """``{name: numpy array}`` from a safetensors file, after checking that it is one (an 8-byte header
-    length, then a JSON header); anything else raises :class:`PretrainedLoadError` with a message."""
-    path = os.fspath(path)
-    _read_header(path)
-    from safetensors.numpy import load_file
-
+    """``{name: numpy array}`` from a safetensors file (:func:`deepgrad.io.load_arrays`); a missing file or
+    anything that is not safetensors raises :class:`PretrainedLoadError` with the reason."""
     try:
-        return OrderedDict(load_file(path))
-    except Exception as e:  # noqa: BLE001 - e.g. bfloat16 (no NumPy dtype) or a truncated file
-        raise PretrainedLoadError(f"load_pretrained: cannot read {path!r}: {e}") from None
+        return io.load_arrays(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise PretrainedLoadError(f"load_pretrained: {e}") from None
 
 
 def safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The ``__metadata__`` strings of a safetensors file (empty when it has none)."""
-    return dict(_read_header(os.fspath(path)).get("__metadata__") or {})
+    try:
+        return io.metadata(path)
+    except (FileNotFoundError, ValueError) as e:
+        raise PretrainedLoadError(f"load_pretrained: {e}") from None
 
 
 def load_pretrained(model: nn.Module, source: str | os.PathLike | Mapping, strict: bool = False,

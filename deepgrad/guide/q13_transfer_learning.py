@@ -14,13 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 import deepgrad as dg
-from deepgrad import nn, optim
-from deepgrad.data import DataLoader, TensorDataset
+from deepgrad import nn
 from deepgrad.models import vgg11_bn
-from deepgrad.train import Trainer
 from deepgrad.transfer import count_parameters, freeze, keep_frozen_bn_eval, set_submodule, unfreeze
 
-from .common import accuracy, digits
+from .common import accuracy, digits, fit  # fit: Adam skips frozen parameters (their grad is None)
 
 NUMBER = 13
 QUESTION = "What is transfer learning, and when do you freeze or fine-tune layers?"
@@ -42,18 +40,11 @@ def small_vgg() -> nn.Module:
     return vgg11_bn(num_classes=5, in_channels=1, input_size=8, width=1 / 8, hidden=64, dropout=0.2)
 
 
-def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, lr: float, device: str) -> None:
-    """Adam on the trainable parameters only (frozen ones have requires_grad False)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(params, lr=lr), device=device, progress=False)
-    trainer.fit(DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True), epochs=epochs)
-
-
 def pretrained_base(data, epochs: int, device: str) -> tuple[nn.Module, float]:
     """A small VGG trained on every training image of the digits 0-4; returns it and its test accuracy."""
     old_train, old_test = data.y_train < 5, data.y_test < 5
     base = small_vgg()
-    fit(base, data.x_train[old_train], data.y_train[old_train], epochs, 3e-3, device)
+    fit(base, data.x_train[old_train], data.y_train[old_train], epochs, lr=3e-3, device=device)
     return base, accuracy(base, data.x_test[old_test], data.y_test[old_test], device)
 
 
@@ -92,15 +83,15 @@ def run(ctx) -> None:
         xs, ys = np.repeat(xs, 256 // len(xs) + 1, axis=0), np.repeat(ys, 256 // len(ys) + 1, axis=0)
         dg.manual_seed(ctx.seed)
         scratch = small_vgg()
-        fit(scratch, xs, ys, epochs, 3e-3, ctx.device)
+        fit(scratch, xs, ys, epochs, lr=3e-3, device=ctx.device)
         top = transferred(base)
-        fit(top, xs, ys, epochs, 3e-3, ctx.device)
+        fit(top, xs, ys, epochs, lr=3e-3, device=ctx.device)
         extract = generic_features(base)
-        fit(extract, xs, ys, epochs, 3e-3, ctx.device)
+        fit(extract, xs, ys, epochs, lr=3e-3, device=ctx.device)
         recipe = transferred(base)
-        fit(recipe, xs, ys, epochs // 2, 3e-3, ctx.device)           # 1. the new head on the frozen base
+        fit(recipe, xs, ys, epochs // 2, lr=3e-3, device=ctx.device)           # 1. the new head on the frozen base
         unfreeze(recipe, names=UPPER)                                  # 2. then the upper blocks with the head
-        fit(recipe, xs, ys, epochs - epochs // 2, 1e-3, ctx.device)
+        fit(recipe, xs, ys, epochs - epochs // 2, lr=1e-3, device=ctx.device)
         models = {"from scratch": scratch, "feature extraction (top features)": top,
                   "feature extraction": extract, "fine-tune upper block (VGG recipe)": recipe}
         for name, model in models.items():
