@@ -95,12 +95,13 @@ def read_header(path: str | os.PathLike) -> dict:
         head = f.read(8)
         if len(head) < 8:
             raise _not_safetensors(path, f"only {size} bytes")
-        if head[:4] == b"PK\x03\x04":
-            raise _not_safetensors(path, "it is a zip archive, as torch.save writes")
-        if head[:1] == b"\x80":
-            raise _not_safetensors(path, "it is a Python pickle")
         n = int.from_bytes(head, "little")
         if not 2 <= n <= size - 8:
+            # Only now say what it looks like instead: a valid length may well start with byte 0x80.
+            if head[:4] == b"PK\x03\x04":
+                raise _not_safetensors(path, "it is a zip archive, as torch.save writes")
+            if head[:1] == b"\x80":
+                raise _not_safetensors(path, "it is a Python pickle")
             raise _not_safetensors(path, "no valid header length in its first 8 bytes")
         try:
             header = json.loads(f.read(n).decode("utf-8"))
