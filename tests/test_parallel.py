@@ -1,0 +1,173 @@
+"""deepgrad.parallel (intra-op threads) and the conv fast path built on it: the batch-chunked,
+multi-threaded conv must compute what the plain whole-batch kernels compute."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import deepgrad as dg
+from deepgrad import parallel
+from deepgrad.ops import conv as C
+
+
+@pytest.fixture
+def threads():
+    """Set the thread count for one test, restoring the previous setting afterwards."""
+    before = dg.get_num_threads()
+    yield dg.set_num_threads
+    dg.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- the runtime
+@pytest.mark.parametrize("total,parts", [(10, 3), (3, 8), (1, 2), (64, 2), (7, 7)])
+def test_split_covers_the_range_in_order(total, parts):
+    ranges = parallel.split(total, parts)
+    assert len(ranges) == min(total, parts)
+    assert ranges[0][0] == 0 and ranges[-1][1] == total
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    sizes = [hi - lo for lo, hi in ranges]
+    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1
+
+
+def test_parallel_for_runs_every_range_once_on_several_threads(threads):
+    threads(2)
+    seen, names = [], set()
+    lock = threading.Lock()
+
+    def body(lo, hi):
+        with lock:
+            seen.extend(range(lo, hi))
+            names.add(threading.current_thread().name)
+        return (lo, hi)
+
+    results = parallel.parallel_for(10, body)
+    assert sorted(seen) == list(range(10))
+    assert results == parallel.split(10, 2)  # in range order
+    assert len(names) == 2
+
+
+def test_parallel_for_is_serial_with_one_thread_or_little_work(threads):
+    threads(1)
+    assert parallel.parallel_for(10, lambda lo, hi: (lo, hi)) == [(0, 10)]
+    threads(2)
+    assert parallel.parallel_for(10, lambda lo, hi: (lo, hi), min_items=6) == [(0, 10)]
+
+
+def test_nested_regions_run_inline(threads):
+    threads(2)
+    inner = []
+
+    def body(lo, hi):
+        inner.append(parallel.parallel_for(4, lambda a, b: (a, b)))
+        return lo
+
+    parallel.parallel_for(2, body)
+    assert inner == [[(0, 4)], [(0, 4)]]
+
+
+def test_an_exception_in_any_range_propagates_and_the_runtime_recovers(threads):
+    threads(2)
+
+    def body(lo, hi):
+        if lo > 0:
+            raise ValueError(f"range {lo}-{hi} failed")
+        return lo
+
+    with pytest.raises(ValueError, match="range 1-2 failed"):
+        parallel.parallel_for(2, body)
+    assert parallel.parallel_for(2, lambda lo, hi: lo) == [0, 1]  # not left "busy"
+
+
+def test_blas_threads_are_restored_after_a_region(threads):
+    threads(2)
+    controllers = parallel._blas_controllers()
+    if not controllers:
+        pytest.skip("threadpoolctl cannot drive this BLAS")
+    during = parallel.parallel_for(2, lambda lo, hi: [c.num_threads for c in controllers])
+    assert all(n == 1 for per_range in during for n in per_range)
+    assert all(c.num_threads == 2 for c in controllers)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="set_num_threads"):
+        dg.set_num_threads(bad)
+
+
+# ----------------------------------------------------------------------------- conv fast path
+GEOMETRIES = [  # (N, C, H, W), (O, C/g, kh, kw), stride, padding, dilation, groups
+    ((5, 3, 9, 8), (4, 3, 3, 3), 1, 1, 1, 1),
+    ((6, 4, 10, 9), (6, 2, 3, 2), (2, 1), (1, 0), 1, 2),
+    ((4, 2, 11, 11), (3, 2, 3, 3), 1, 2, 2, 1),
+    ((7, 1, 12, 12), (8, 1, 5, 5), 2, 2, 1, 1),  # O > 2C: the GEMM + col2im input grad
+    ((3, 6, 7, 7), (6, 1, 3, 3), 1, 1, 1, 6),  # depthwise
+]
+
+
+def _conv_grads(x, w, b, g, stride, padding, dilation, groups, transposed=False):
+    xt, wt, bt = (dg.tensor(a, requires_grad=True) for a in (x, w, b))
+    f = dg.nn.functional.conv_transpose2d if transposed else dg.nn.functional.conv2d
+    out = f(xt, wt, bt, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    out.backward(dg.tensor(g[tuple(slice(0, s) for s in out.shape)]) if g is not None else None)
+    return out.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+
+def _plain_and_fast(monkeypatch, threads, n_threads, chunk_bytes, transposed, geom, dtype):
+    xs, ws, stride, padding, dilation, groups = geom
+    rng = np.random.default_rng(0)
+    if transposed:  # weight (C_in, C_out/g, kh, kw): the conv geometry with the roles swapped
+        ws = (xs[1], ws[0] // groups) + ws[2:]
+    b = rng.standard_normal(ws[1] * groups if transposed else ws[0])
+    b = b.astype(dtype)
+    x = rng.standard_normal(xs).astype(dtype)
+    w = rng.standard_normal(ws).astype(dtype)
+    g = rng.standard_normal((xs[0], 64, 64, 64)).astype(dtype)
+    args = (stride, padding, dilation, groups, transposed)
+    monkeypatch.setattr(C, "_chunked", lambda a: False)
+    plain = _conv_grads(x, w, b, g, *args)
+    monkeypatch.undo()
+    threads(n_threads)
+    monkeypatch.setattr(C, "_CHUNK_BYTES", chunk_bytes)
+    fast = _conv_grads(x, w, b, g, *args)
+    return plain, fast
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
+@pytest.mark.parametrize("n_threads,chunk_bytes", [(1, 1), (2, 1), (2, 1 << 12), (1, 1 << 30)])
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: f"x{g[0]}w{g[1]}s{g[2]}p{g[3]}d{g[4]}g{g[5]}")
+def test_chunked_threaded_conv_matches_the_whole_batch_kernels(monkeypatch, threads, n_threads, chunk_bytes,
+                                                               transposed, geom, dtype):
+    plain, fast = _plain_and_fast(monkeypatch, threads, n_threads, chunk_bytes, transposed, geom, dtype)
+    # Bit-identical, not merely close: the same per-image GEMMs, summed over the batch in the same
+    # order, whatever the chunking and the thread count (runs and resumes reproduce exactly).
+    for name, p, f in zip(("output", "input grad", "weight grad", "bias grad"), plain, fast):
+        np.testing.assert_array_equal(f, p, err_msg=name)
+
+
+def test_the_conv_fast_path_is_taken_and_keeps_no_columns():
+    x = dg.randn(4, 3, 8, 8)
+    w = dg.randn(5, 3, 3, 3, requires_grad=True)
+    out = dg.nn.functional.conv2d(x, w, padding=1)
+    node = out.grad_fn
+    assert node.cols is None and node.x is not None  # columns are rebuilt in backward, not kept
+    single = dg.nn.functional.conv2d(x[:1], w, padding=1).grad_fn
+    assert single.cols is not None  # a batch of one takes the whole-batch kernels
+
+
+def test_float32_conv_grads_agree_with_torch_at_two_threads(threads):
+    torch = pytest.importorskip("torch")
+    threads(2)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((8, 4, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((8, 6, 12, 12)).astype(np.float32)
+    xd, wd = dg.tensor(x, requires_grad=True), dg.tensor(w, requires_grad=True)
+    dg.nn.functional.conv2d(xd, wd, padding=1).backward(dg.tensor(g))
+    xt, wt = torch.tensor(x, requires_grad=True), torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv2d(xt, wt, padding=1).backward(torch.tensor(g))
+    np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(wd.grad.numpy(), wt.grad.numpy(), rtol=1e-4, atol=1e-3)
