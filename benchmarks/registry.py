@@ -40,6 +40,8 @@ class Workload:
     # Steps whose values both libraries must reproduce; 1 where randomness that cannot be shared
     # (dropout masks) makes every later step differ.
     comparable_steps: int = 2
+    # Samples one step processes, where a throughput (samples/s) is worth reporting: inference workloads.
+    samples: int | None = None
 
     def build(self, library: str, lib, device: str) -> Callable[[], object]:
         """The step callable of ``library`` (already imported as ``lib``) on ``device``."""
@@ -52,11 +54,12 @@ _REGISTRY: dict[str, Workload] = {}
 
 
 def workload(name: str, description: str, libraries: tuple[str, ...] = LIBRARIES,
-             devices: tuple[str, ...] = ("cpu", "cuda"), comparable_steps: int = 2):
+             devices: tuple[str, ...] = ("cpu", "cuda"), comparable_steps: int = 2, samples: int | None = None):
     """Decorator registering ``build(lib, device) -> step`` as ``name`` for ``libraries``.
 
     Decorate a second function with the same ``name`` and ``libraries=("torch",)`` to give
-    one library its own builder where the APIs differ.
+    one library its own builder where the APIs differ. ``samples`` (the batch a step processes)
+    adds a samples/s figure to the report.
     """
     for lib in libraries:
         if lib not in LIBRARIES:
@@ -66,7 +69,7 @@ def workload(name: str, description: str, libraries: tuple[str, ...] = LIBRARIES
         entry = _REGISTRY.get(name)
         if entry is None:
             entry = _REGISTRY[name] = Workload(name, description, devices=tuple(devices),
-                                               comparable_steps=comparable_steps)
+                                               comparable_steps=comparable_steps, samples=samples)
         for lib in libraries:
             entry.builders[lib] = build
         return build

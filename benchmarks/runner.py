@@ -197,6 +197,10 @@ def run_workload(wl: Workload, threads: int | None, settings: Settings, log=prin
            "block_steps": steps, "check": {"agree": agree, "relative_error": err, **checks},
            "libraries": infos}
     row.update(summarize(blocks))
+    if wl.samples:  # throughput of a workload that declares its batch: samples per second of each library
+        row["samples"] = wl.samples
+        for lib in LIBRARIES:
+            row[f"{lib}_samples_per_s"] = wl.samples / (row[f"{lib}_ms"] / 1e3)
     for lib in LIBRARIES:
         mem = memory[lib]
         row[f"{lib}_peak_rss_mib"] = mem["peak_rss"] / 2**20
@@ -225,6 +229,10 @@ def _ms(x: float) -> str:
     return f"{x:.4f}" if x < 0.1 else f"{x:.3f}" if x < 10 else f"{x:.1f}"
 
 
+def _rate(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
 def _mem(row: dict, lib: str) -> str:
     return f"+{row[f'{lib}_peak_rss_increase_mib']:.1f} ({row[f'{lib}_peak_rss_mib']:.0f})"
 
@@ -232,8 +240,11 @@ def _mem(row: dict, lib: str) -> str:
 def format_table(rows: list[dict], title: str) -> str:
     """The printed table of one thread setting."""
     gpu = any("deepgrad_gpu_peak_mib" in r for r in rows)
+    throughput = any("samples" in r for r in rows)
     header = ["workload", "deepgrad ms/step", "torch ms/step", "ratio dg/torch", "ratio IQR",
               "deepgrad RSS MiB +peak (abs)", "torch RSS MiB +peak (abs)"]
+    if throughput:
+        header += ["deepgrad samples/s", "torch samples/s"]
     if gpu:
         header += ["deepgrad GPU MiB", "torch GPU MiB"]
     lines = []
@@ -243,6 +254,8 @@ def format_table(rows: list[dict], title: str) -> str:
             continue
         line = [r["workload"] + ("" if r["check"]["agree"] else " (!)"), _ms(r["deepgrad_ms"]), _ms(r["torch_ms"]),
                 f"{r['ratio']:.2f}", f"{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}", _mem(r, "deepgrad"), _mem(r, "torch")]
+        if throughput:
+            line += [_rate(r.get(f"{lib}_samples_per_s")) for lib in LIBRARIES]
         if gpu:
             line += [f"{r.get('deepgrad_gpu_peak_mib', 0):.0f}", f"{r.get('torch_gpu_peak_mib', 0):.0f}"]
         lines.append(line)
@@ -282,7 +295,7 @@ def format_header(machine: dict, libraries: dict, settings: Settings) -> str:
         "          ratio = median over rotations of (deepgrad / torch time per step): lower is better for deepgrad; "
         "IQR = its quartiles; ms/step = median over blocks",
         "          RSS = peak resident memory (ru_maxrss) above the worker's baseline after imports "
-        "(absolute in brackets)",
+        "(absolute in brackets); samples/s = batch / median step time (inference workloads)",
     ])
 
 

@@ -9,7 +9,7 @@ library chatter cannot corrupt the protocol.
 Requests: ``build`` (build the workload, run its first step, return a check value),
 ``warmup`` (untimed steps, returns a per-step estimate), ``run`` (N steps, returns elapsed
 seconds, with a device synchronisation before and after on CUDA), ``memory`` (peak resident
-memory), ``quit``.
+memory), ``gemm_fraction`` (conv layers' FLOP rates, see :mod:`benchmarks.gemm_fraction`), ``quit``.
 """
 
 from __future__ import annotations
@@ -125,6 +125,11 @@ class Worker:
         sync()
         return {"elapsed": time.perf_counter() - t0, "steps": steps}
 
+    def gemm_fraction(self, quick: bool = False) -> dict:
+        from . import gemm_fraction
+
+        return gemm_fraction.measure(self.library, self.lib, quick=quick)
+
     def memory(self) -> dict:
         out = {"peak_rss": _maxrss_bytes(), "baseline_rss": self.baseline_rss}
         if self._gpu_bytes is not None:
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         reply({"error": traceback.format_exc()})
         return 1
     reply({"hello": worker.info})
-    handlers = {"build": worker.build, "warmup": worker.warmup, "run": worker.run, "memory": worker.memory}
+    handlers = {"build": worker.build, "warmup": worker.warmup, "run": worker.run, "memory": worker.memory,
+                "gemm_fraction": worker.gemm_fraction}
     for line in sys.stdin:
         request = json.loads(line)
         cmd = request.pop("cmd")

@@ -1,5 +1,6 @@
 """Training-step workloads over nn + optim (the layers issue's targets): LeNet-5 with SGD,
-a small VGG with batch norm and Adam, and the tiny MLP written with nn.Linear and optim.SGD.
+a small VGG with batch norm and Adam (batch 64; batch 512 on GPU only), and the tiny MLP
+written with nn.Linear and optim.SGD.
 
 Both libraries build the same modules (deepgrad.nn mirrors torch.nn) and load the same
 seeded weights, so their first steps compute the same numbers.
@@ -42,15 +43,20 @@ def _classification_step(lib, model, optimizer, x, y, loss_fn):
     return step
 
 
+def lenet5(nn):
+    """LeNet-5 for 1x28x28 inputs (the layers of ``lenet5_sgd`` and ``lenet5_infer_*``)."""
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+
+
 @workload("lenet5_sgd", "LeNet-5 on 1x28x28, batch 64, cross-entropy, SGD(momentum 0.9): one training step")
 def build_lenet5(lib, device):
     nn = lib.nn
     gen = rng(10)
-    model = nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-    ).to(device)
+    model = lenet5(nn).to(device)
     load_seeded_weights(lib, model, gen)
     x = lib.tensor(randn(gen, 64, 1, 28, 28), device=device)
     y = lib.tensor(gen.integers(0, 10, 64), device=device)
@@ -58,10 +64,11 @@ def build_lenet5(lib, device):
     return _classification_step(lib, model, opt, x, y, nn.CrossEntropyLoss())
 
 
-@workload("vgg_small_adam", "small VGG on 3x32x32, batch 64: [conv3x3(32)+BN+ReLU]x2, pool, "
-          "[conv3x3(64)+BN+ReLU]x2, pool, fc256, dropout 0.5, fc10; Adam: one training step",
-          comparable_steps=1)
-def build_vgg_small(lib, device):
+VGG_SMALL = ("small VGG on 3x32x32, batch {batch}: [conv3x3(32)+BN+ReLU]x2, pool, [conv3x3(64)+BN+ReLU]x2, pool, "
+             "fc256, dropout 0.5, fc10; Adam: one training step")
+
+
+def _build_vgg_small(lib, device, batch: int):
     nn = lib.nn
     gen = rng(11)
 
@@ -73,8 +80,8 @@ def build_vgg_small(lib, device):
     head = nn.Sequential(nn.Linear(64 * 8 * 8, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10)).to(device)
     load_seeded_weights(lib, trunk, gen)
     load_seeded_weights(lib, head, gen)
-    x = lib.tensor(randn(gen, 64, 3, 32, 32), device=device)
-    y = lib.tensor(gen.integers(0, 10, 64), device=device)
+    x = lib.tensor(randn(gen, batch, 3, 32, 32), device=device)
+    y = lib.tensor(gen.integers(0, 10, batch), device=device)
     opt = lib.optim.Adam(list(trunk.parameters()) + list(head.parameters()), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -89,6 +96,17 @@ def build_vgg_small(lib, device):
         return features.detach().mean()
 
     return step
+
+
+@workload("vgg_small_adam", VGG_SMALL.format(batch=64), comparable_steps=1)
+def build_vgg_small(lib, device):
+    return _build_vgg_small(lib, device, 64)
+
+
+# The GPU-sized batch: at 64 a GPU step is mostly launch overhead.
+@workload("vgg_small_adam_b512", VGG_SMALL.format(batch=512), devices=("cuda",), comparable_steps=1)
+def build_vgg_small_b512(lib, device):
+    return _build_vgg_small(lib, device, 512)
 
 
 @workload("mlp_tiny_nn", "MLP 2-16-16-1 tanh with nn.Linear, batch 8, MSELoss, optim.SGD: one training step")

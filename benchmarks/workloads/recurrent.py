@@ -22,13 +22,19 @@ def _layer_class(lib, name: str):
     return found
 
 
-def _build(lib, device, name: str, seed: int):
-    gen = rng(seed)
+def seeded_rnn_and_head(lib, device, name: str, gen):
+    """``nn.<name>(32, 128)`` and a ``Linear(128, 1)`` head with seeded weights, identical on both sides."""
     rnn = _layer_class(lib, name)(INPUT, HIDDEN).to(device)
     head = lib.nn.Linear(HIDDEN, 1).to(device)
-    for module in (rnn, head):  # U(-1/sqrt(H), 1/sqrt(H))-sized weights, identical on both sides
+    for module in (rnn, head):  # U(-1/sqrt(H), 1/sqrt(H))-sized weights
         module.load_state_dict({k: to_lib(lib, device, randn(gen, *v.shape, scale=HIDDEN ** -0.5 / 1.7))
                                 for k, v in module.state_dict().items()})
+    return rnn, head
+
+
+def _build(lib, device, name: str, seed: int):
+    gen = rng(seed)
+    rnn, head = seeded_rnn_and_head(lib, device, name, gen)
     x = to_lib(lib, device, randn(gen, SEQ, BATCH, INPUT))
     target = to_lib(lib, device, randn(gen, BATCH, 1))
     opt = lib.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
