@@ -115,13 +115,13 @@ def _conv_grads(x, w, b, g, stride, padding, dilation, groups, transposed=False)
     return out.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
 
 
-def _plain_and_fast(monkeypatch, threads, n_threads, chunk_bytes, transposed, geom, dtype):
+def _plain_and_fast(monkeypatch, threads, chunk_bytes, transposed, geom, dtype):
+    """Outputs and grads of the whole-batch kernels, then of the chunked path at 1 and 2 threads."""
     xs, ws, stride, padding, dilation, groups = geom
     rng = np.random.default_rng(0)
     if transposed:  # weight (C_in, C_out/g, kh, kw): the conv geometry with the roles swapped
         ws = (xs[1], ws[0] // groups) + ws[2:]
-    b = rng.standard_normal(ws[1] * groups if transposed else ws[0])
-    b = b.astype(dtype)
+    b = rng.standard_normal(ws[1] * groups if transposed else ws[0]).astype(dtype)
     x = rng.standard_normal(xs).astype(dtype)
     w = rng.standard_normal(ws).astype(dtype)
     g = rng.standard_normal((xs[0], 64, 64, 64)).astype(dtype)
@@ -129,23 +129,28 @@ def _plain_and_fast(monkeypatch, threads, n_threads, chunk_bytes, transposed, ge
     monkeypatch.setattr(C, "_chunked", lambda a: False)
     plain = _conv_grads(x, w, b, g, *args)
     monkeypatch.undo()
-    threads(n_threads)
     monkeypatch.setattr(C, "_CHUNK_BYTES", chunk_bytes)
-    fast = _conv_grads(x, w, b, g, *args)
+    fast = []
+    for n in (1, 2):
+        threads(n)
+        fast.append(_conv_grads(x, w, b, g, *args))
     return plain, fast
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
-@pytest.mark.parametrize("n_threads,chunk_bytes", [(1, 1), (2, 1), (2, 1 << 12), (1, 1 << 30)])
+@pytest.mark.parametrize("chunk_bytes", [1, 1 << 12, 1 << 30], ids=["1-image", "few-images", "whole-batch"])
 @pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: f"x{g[0]}w{g[1]}s{g[2]}p{g[3]}d{g[4]}g{g[5]}")
-def test_chunked_threaded_conv_matches_the_whole_batch_kernels(monkeypatch, threads, n_threads, chunk_bytes,
-                                                               transposed, geom, dtype):
-    plain, fast = _plain_and_fast(monkeypatch, threads, n_threads, chunk_bytes, transposed, geom, dtype)
-    # Bit-identical, not merely close: the same per-image GEMMs, summed over the batch in the same
-    # order, whatever the chunking and the thread count (runs and resumes reproduce exactly).
-    for name, p, f in zip(("output", "input grad", "weight grad", "bias grad"), plain, fast):
-        np.testing.assert_array_equal(f, p, err_msg=name)
+def test_chunked_threaded_conv_matches_the_whole_batch_kernels(monkeypatch, threads, chunk_bytes, transposed,
+                                                               geom, dtype):
+    plain, (one, two) = _plain_and_fast(monkeypatch, threads, chunk_bytes, transposed, geom, dtype)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    names = ("output", "input grad", "weight grad", "bias grad")
+    for name, p, f1, f2 in zip(names, plain, one, two):
+        np.testing.assert_allclose(f1, p, rtol=tol, atol=tol, err_msg=name)
+        # Bit-identical across thread counts: the chunks do not depend on them and their weight
+        # grads are summed in batch order (so runs and resumes reproduce on any machine).
+        np.testing.assert_array_equal(f2, f1, err_msg=name)
 
 
 def test_the_conv_fast_path_is_taken_and_keeps_no_columns():

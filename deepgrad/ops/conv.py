@@ -30,33 +30,24 @@ from .im2col import (
 
 
 # ----------------------------------------------------------------------------- raw kernels
-def conv_forward(x, w, stride: tuple, pads: tuple, dilation: tuple, groups: int, out_hw: tuple, out=None):
-    """(N, C, H, W) * (O, C/g, kh, kw) -> output (N, O, Ho, Wo) and the columns (N, g, C/g*kh*kw, Ho*Wo).
-
-    ``out``, when given, is a C-contiguous (N, O, Ho, Wo) array that receives the output.
-    """
+def conv_forward(x, w, stride: tuple, pads: tuple, dilation: tuple, groups: int, out_hw: tuple):
+    """(N, C, H, W) * (O, C/g, kh, kw) -> output (N, O, Ho, Wo) and the columns (N, g, C/g*kh*kw, Ho*Wo)."""
     xp = array_module(x)
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     cols = im2col(pad_or_crop(x, pads), (kh, kw), out_hw, stride, dilation)
     cols = cols.reshape(n, groups, cg * kh * kw, out_hw[0] * out_hw[1])
     # (g, O/g, K) @ (N, g, K, L) -> (N, g, O/g, L), already in NCHW order: no transpose afterwards.
-    w3 = w.reshape(groups, o // groups, cg * kh * kw)
-    if out is None:
-        out = xp.matmul(w3, cols).reshape(n, o, out_hw[0], out_hw[1])
-    else:
-        xp.matmul(w3, cols, out=out.reshape(n, groups, o // groups, -1))
-    return out, cols
+    out = xp.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)
+    return out.reshape(n, o, out_hw[0], out_hw[1]), cols
 
 
-def conv_weight_grad(g, cols, w_shape: tuple, groups: int, per_image: bool = False):
-    """Weight gradient of a conv from its output gradient (N, O, Ho, Wo) and saved columns; with
-    ``per_image``, the (N, g, O/g, K) terms before their sum over the batch."""
+def conv_weight_grad(g, cols, w_shape: tuple, groups: int):
+    """Weight gradient of a conv from its output gradient (N, O, Ho, Wo) and saved columns."""
     n, o = g.shape[:2]
     g4 = g.reshape(n, groups, o // groups, -1)
     # One batched GEMM over the batch (the transposed operand is passed to BLAS without a copy).
-    terms = array_module(g).matmul(g4, cols.swapaxes(-1, -2))
-    return terms if per_image else terms.sum(axis=0).reshape(w_shape)
+    return array_module(g).matmul(g4, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w_shape)
 
 
 def _full_correlation_pays(o: int, c: int, kernel: tuple) -> bool:
@@ -73,11 +64,8 @@ def flipped_weight(w, groups: int):
     return array_module(w).ascontiguousarray(wf).reshape(cg * groups, o // groups, kh, kw)
 
 
-def conv_input_grad(g, w, x_hw: tuple, stride: tuple, pads: tuple, dilation: tuple, groups: int, out=None, wf=None):
-    """Input gradient (N, C, H, W) of a conv from its output gradient g (N, O, Ho, Wo).
-
-    ``out`` receives the result when given; ``wf`` is :func:`flipped_weight` of ``w`` if already made.
-    """
+def conv_input_grad(g, w, x_hw: tuple, stride: tuple, pads: tuple, dilation: tuple, groups: int):
+    """Input gradient (N, C, H, W) of a conv from its output gradient g (N, O, Ho, Wo)."""
     xp = array_module(g)
     n, o, ho, wo = g.shape
     _, cg, kh, kw = w.shape
@@ -86,29 +74,28 @@ def conv_input_grad(g, w, x_hw: tuple, stride: tuple, pads: tuple, dilation: tup
     (dh, dw), (h, wd) = dilation, x_hw
     if stride == (1, 1) and _full_correlation_pays(o, c, (kh, kw)):
         # gx = g correlated with the kernel flipped in space and with in/out channels swapped.
-        wf = flipped_weight(w, groups) if wf is None else wf
         kh_eff, kw_eff = dh * (kh - 1), dw * (kw - 1)
         gpads = (kh_eff - top, h - ho + top, kw_eff - left, wd - wo + left)
-        return conv_forward(g, wf, (1, 1), gpads, dilation, groups, x_hw, out=out)[0]
+        return conv_forward(g, flipped_weight(w, groups), (1, 1), gpads, dilation, groups, x_hw)[0]
     w3 = w.reshape(groups, og, cg * kh * kw)
     gcols = xp.matmul(w3.swapaxes(-1, -2), g.reshape(n, groups, og, ho * wo))  # (N, g, C/g*kh*kw, L)
     gcols = gcols.reshape(n, c, kh, kw, ho, wo)
     gpad = col2im(gcols, (h + top + bottom, wd + left + right), (kh, kw), stride, dilation)
-    if top or bottom or left or right:
-        gpad = gpad[:, :, top:top + h, left:left + wd]
-    if out is None:
-        return xp.ascontiguousarray(gpad)
-    out[...] = gpad
-    return out
+    if top == bottom == left == right == 0:
+        return gpad
+    return xp.ascontiguousarray(gpad[:, :, top:top + h, left:left + wd])
 
 
 # ----------------------------------------------------------------------------- batch chunking (CPU)
-# On NumPy a conv runs over the batch a few images at a time: each chunk's columns (about
-# _CHUNK_BYTES) are written and read back while still in cache, then freed, so they are never
-# kept for backward (the weight gradient rebuilds them, cache-hot, from the saved input). The
-# chunks are also the unit of multi-core work (deepgrad.parallel). Measured on one core, 3x3
-# convs of the small VGG at batch 64: forward 21.2 -> 14.5 ms (32->32 channels at 32x32) and
-# 16.2 -> 12.9 ms (64->64 at 16x16); on two cores about half again. CuPy takes the whole batch.
+# On NumPy a conv runs over the batch a few images at a time. A chunk of b images has its columns
+# laid out (C, kh, kw, b, Ho, Wo), so ONE GEMM with b*Ho*Wo columns serves the whole chunk (small
+# images make per-image GEMMs far too thin), and the columns (about _CHUNK_BYTES) are written and
+# read back while still in cache, then freed: they are never kept for backward, where the weight
+# gradient rebuilds them, cache-hot, from the saved input. The chunks are also the unit of
+# multi-core work (deepgrad.parallel). Chunks never depend on the thread count and their weight
+# grads are summed in batch order, so results are bit-identical for any number of threads.
+# Measured on one core, batch 64: VGG 3x3 conv 32->32 at 32x32 forward 21.2 -> 14.5 ms; on two
+# cores about half again. CuPy (and a batch of one) take the whole-batch kernels above.
 _CHUNK_BYTES = 2 << 20
 
 
@@ -116,64 +103,108 @@ def _chunked(x) -> bool:
     return array_module(x) is np and x.shape[0] > 1
 
 
-def _images_per_chunk(channels: int, kernel: tuple, out_hw: tuple, itemsize: int) -> int:
-    """Images whose columns (channels * kh * kw * Ho * Wo values each) fill about _CHUNK_BYTES."""
-    per_image = channels * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * itemsize
-    return max(1, _CHUNK_BYTES // max(per_image, 1))
+def chunk_columns(xs, kernel: tuple, out_hw: tuple, stride: tuple, dilation: tuple, pads: tuple, groups: int):
+    """Columns (g, C/g*kh*kw, b*Ho*Wo) of a chunk ``xs`` (b, C, H, W): one strided copy."""
+    xpad = pad_or_crop(xs, pads)
+    (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel, out_hw, stride, dilation
+    b, c = xpad.shape[:2]
+    s0, s1, s2, s3 = xpad.strides
+    view = np.lib.stride_tricks.as_strided(xpad, (c, kh, kw, b, ho, wo),
+                                           (s1, s2 * dh, s3 * dw, s0, s2 * sh, s3 * sw))
+    return np.ascontiguousarray(view).reshape(groups, c // groups * kh * kw, b * ho * wo)
 
 
-def over_batch(n: int, step: int, chunk_fn) -> list:
+def chunk_major(a, groups: int):
+    """(b, O, Ho, Wo) -> (g, O/g, b*Ho*Wo): the layout of the chunk GEMMs (a copy unless b == 1)."""
+    b, o = a.shape[:2]
+    if b == 1:
+        return a.reshape(groups, o // groups, -1)
+    a = a.reshape(b, groups, o // groups, -1).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(a).reshape(groups, o // groups, -1)
+
+
+def _gemm_into(w3, cols, out):
+    """out (b, O, Ho, Wo) = w3 (g, O/g, K) @ cols (g, K, b*L), back in image-major order."""
+    b, o = out.shape[:2]
+    groups = w3.shape[0]
+    if b == 1:
+        np.matmul(w3, cols, out=out.reshape(groups, o // groups, -1))
+    else:
+        y = np.matmul(w3, cols).reshape(groups, o // groups, b, -1)
+        out.reshape(b, groups, o // groups, -1)[...] = y.transpose(2, 0, 1, 3)
+
+
+def _input_grad_chunk(gs, w, wf, x_hw, stride, pads, dilation, groups, out, g2=None):
+    """Input grad of a chunk (into ``out``) from its output grad ``gs`` (b, O, Ho, Wo); ``g2`` is
+    ``chunk_major(gs)`` when the caller already has it."""
+    b, o, ho, wo = gs.shape
+    _, cg, kh, kw = w.shape
+    top, bottom, left, right = pads
+    (dh, dw), (h, wd) = dilation, x_hw
+    if stride == (1, 1) and _full_correlation_pays(o, cg * groups, (kh, kw)):  # see conv_input_grad
+        gpads = (dh * (kh - 1) - top, h - ho + top, dw * (kw - 1) - left, wd - wo + left)
+        cols = chunk_columns(gs, (kh, kw), x_hw, (1, 1), dilation, gpads, groups)
+        _gemm_into(wf.reshape(groups, cg, -1), cols, out)
+        return
+    g2 = chunk_major(gs, groups) if g2 is None else g2
+    gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), g2)  # (g, C/g*kh*kw, b*L)
+    gcols = gcols.reshape(cg * groups, kh, kw, b, ho, wo).transpose(3, 0, 1, 2, 4, 5)
+    gpad = col2im(gcols, (h + top + bottom, wd + left + right), (kh, kw), stride, dilation)
+    out[...] = gpad[:, :, top:top + h, left:left + wd]
+
+
+def over_batch(n: int, step: int, chunk_fn):
     """Run ``chunk_fn(start, end)`` on the batch in chunks of ``step`` images, the chunks spread
-    across threads; returns what the calls returned, in batch order, Nones dropped.
-
-    The chunks do not depend on the thread count, and callers sum per-image weight-grad terms
-    over the whole batch in batch order afterwards, exactly as the whole-batch kernel does: the
-    result is bit-identical for any number of threads (so runs and resumes reproduce).
-    """
+    across threads; returns the sum, in batch order, of what the calls returned (or None)."""
     starts = range(0, n, step)
 
     def body(lo, hi):
         return [chunk_fn(s, min(s + step, n)) for s in starts[lo:hi]]
 
-    return [part for parts in parallel_for(len(starts), body) for part in parts if part is not None]
+    total = None
+    for parts in parallel_for(len(starts), body):
+        for part in parts:
+            if part is not None:
+                total = part if total is None else np.add(total, part, out=total)
+    return total
 
 
-def _batch_sum(terms: list, w_shape: tuple):
-    """Per-image weight-grad terms from every chunk, summed over the batch as one array."""
-    return np.concatenate(terms).sum(axis=0).reshape(w_shape)
+def _step(channels: int, kernel: tuple, out_hw: tuple, itemsize: int) -> int:
+    """Images per chunk: those whose columns (channels * kh * kw * Ho * Wo values each) fill about _CHUNK_BYTES."""
+    per_image = channels * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * itemsize
+    return max(1, _CHUNK_BYTES // max(per_image, 1))
 
 
 def conv_forward_batched(x, w, stride, pads, dilation, groups, out_hw):
     """:func:`conv_forward`'s output, computed chunk by chunk over the batch (and across threads)."""
-    if not _chunked(x):
-        return conv_forward(x, w, stride, pads, dilation, groups, out_hw)[0]
     out = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
+    w3 = w.reshape(groups, w.shape[0] // groups, -1)
 
     def chunk(s, e):
-        conv_forward(x[s:e], w, stride, pads, dilation, groups, out_hw, out=out[s:e])
+        _gemm_into(w3, chunk_columns(x[s:e], w.shape[2:], out_hw, stride, dilation, pads, groups), out[s:e])
 
-    over_batch(x.shape[0], _images_per_chunk(x.shape[1], w.shape[2:], out_hw, x.itemsize), chunk)
+    over_batch(x.shape[0], _step(x.shape[1], w.shape[2:], out_hw, x.itemsize), chunk)
     return out
 
 
 def conv_backward_batched(g, x, x_shape, w, stride, pads, dilation, groups, need_x: bool, need_w: bool):
     """(input grad, weight grad) of a conv from its output grad ``g``, chunk by chunk over the batch:
     each chunk's columns are rebuilt from the saved input ``x`` (needed only for the weight grad)."""
-    n, o, ho, wo = g.shape
-    kh, kw = w.shape[2:]
+    ho, wo = g.shape[2:]
     gx = np.empty(x_shape, dtype=g.dtype) if need_x else None
     wf = flipped_weight(w, groups) if need_x else None
 
     def chunk(s, e):
+        g2 = chunk_major(g[s:e], groups) if need_w else None
         if need_x:
-            conv_input_grad(g[s:e], w, x_shape[2:], stride, pads, dilation, groups, out=gx[s:e], wf=wf)
+            _input_grad_chunk(g[s:e], w, wf, x_shape[2:], stride, pads, dilation, groups, gx[s:e], g2)
         if need_w:
-            cols = im2col(pad_or_crop(x[s:e], pads), (kh, kw), (ho, wo), stride, dilation)
-            return conv_weight_grad(g[s:e], cols.reshape(e - s, groups, -1, ho * wo), w.shape, groups, True)
+            cols = chunk_columns(x[s:e], w.shape[2:], (ho, wo), stride, dilation, pads, groups)
+            return np.matmul(g2, cols.swapaxes(-1, -2))  # (g, O/g, C/g*kh*kw): the chunk's share
         return None
 
-    terms = over_batch(n, _images_per_chunk(x_shape[1], (kh, kw), (ho, wo), g.itemsize), chunk)
-    return gx, (_batch_sum(terms, w.shape) if need_w else None)
+    gw = over_batch(g.shape[0], _step(x_shape[1], w.shape[2:], (ho, wo), g.itemsize), chunk)
+    return gx, (gw.reshape(w.shape) if need_w else None)
 
 
 # ----------------------------------------------------------------------------- functions
@@ -245,10 +276,10 @@ class ConvTranspose(Function):
             wf = flipped_weight(self.w, geom.groups)
 
             def chunk(s, e):
-                conv_input_grad(x[s:e], self.w, out_hw, *args, out=out[s:e], wf=wf)
+                _input_grad_chunk(x[s:e], self.w, wf, out_hw, *args, out=out[s:e])
 
-            step = _images_per_chunk(geom.w_shape[1] * geom.groups, geom.w_shape[2:], x.shape[2:], x.itemsize)
-            over_batch(x.shape[0], step, chunk)
+            over_batch(x.shape[0], _step(geom.w_shape[1] * geom.groups, geom.w_shape[2:], x.shape[2:], x.itemsize),
+                       chunk)
         else:
             out = conv_input_grad(x, self.w, out_hw, *args)
         if b is not None:
@@ -264,20 +295,23 @@ class ConvTranspose(Function):
         gx = gw = gb = None
         if need_x or need_w:
             # The gradient is the plain conv of g: its columns serve both the input and the weight grads.
-            chunked = _chunked(g)
-            gx = np.empty(geom.x_shape, dtype=g.dtype) if need_x and chunked else None
+            if _chunked(g):
+                gx = np.empty(geom.x_shape, dtype=g.dtype) if need_x else None
+                w3 = self.w.reshape(geom.groups, geom.w_shape[0] // geom.groups, -1)
 
-            def chunk(s, e):
-                y, cols = conv_forward(g[s:e], self.w, *args, x_hw, out=None if gx is None else gx[s:e])
-                return y, (conv_weight_grad(self.x[s:e], cols, geom.w_shape, geom.groups, True) if need_w else None)
+                def chunk(s, e):
+                    cols = chunk_columns(g[s:e], geom.w_shape[2:], x_hw, geom.stride, geom.dilation, geom.pads,
+                                         geom.groups)
+                    if need_x:
+                        _gemm_into(w3, cols, gx[s:e])
+                    if need_w:
+                        return np.matmul(chunk_major(self.x[s:e], geom.groups), cols.swapaxes(-1, -2))
+                    return None
 
-            if chunked:
-                step = _images_per_chunk(g.shape[1], geom.w_shape[2:], x_hw, g.itemsize)
-                terms = over_batch(g.shape[0], step, lambda s, e: chunk(s, e)[1])
-                gw = _batch_sum(terms, geom.w_shape) if need_w else None
+                gw = over_batch(g.shape[0], _step(g.shape[1], geom.w_shape[2:], x_hw, g.itemsize), chunk)
             else:
-                gx, gw = chunk(0, g.shape[0])
-                gw = None if gw is None else gw.sum(axis=0)
+                gx, cols = conv_forward(g, self.w, *args, x_hw)
+                gw = conv_weight_grad(self.x, cols, geom.w_shape, geom.groups) if need_w else None
             gx = gx.reshape(self.x_public) if need_x else None
             gw = gw.reshape(self.w_public) if need_w else None
         if len(self.next) > 2 and self.next[2] is not None:
