@@ -130,3 +130,22 @@ def parallel_for(total: int, body: Callable[[int, int], object], min_items: int 
         for c, n in zip(controllers, before):
             c.set_num_threads(n)
         _state["busy"] = False
+
+
+# Split elementwise NumPy work over the batch only when each thread gets at least this many
+# elements. Measured on 2 idle cores, 64x32x32x32 float32 split in two: pooling 1.6-1.8x faster,
+# batch norm 1.4-1.5x, ReLU 1.3-1.5x; 64x6x28x28 (300K) split ran 0.5-1.0x (the hand-off costs more
+# than the work saved). With the other core busy a split costs ~10%.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+def over_batch(x, body) -> list:
+    """Run ``body(lo, hi)`` over the batch (axis 0) of ``x``, split across threads when ``x`` is a
+    NumPy array big enough to pay (NumPy's ufuncs release the GIL); returns the bodies' results."""
+    import numpy
+
+    n = x.shape[0]
+    if type(x) is not numpy.ndarray:  # CuPy: one launch over the whole batch
+        return [body(0, n)]
+    per_item = max(1, x.size // max(n, 1))
+    return parallel_for(n, body, min_items=-(-PARALLEL_MIN_ELEMENTS // per_item))

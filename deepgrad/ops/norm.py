@@ -12,6 +12,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import array_module
+from ..parallel import over_batch
 from ..tensor import Tensor
 
 _Shape = int | list | tuple
@@ -39,20 +40,17 @@ class BatchNorm(Function):
     update in one node, with the closed-form backward for input, weight and bias)."""
 
     def forward(self, x, *affine, has_weight, has_bias, eps, batch_stats, running_mean, running_var, momentum):
+        self.has_weight, self.has_bias, self.batch_stats = has_weight, has_bias, batch_stats
+        self.fast = _fast(x)
+        if self.fast:
+            return self._forward_fast(x, affine, eps, running_mean, running_var, momentum)
         axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         if batch_stats:
             mean = x.mean(axis=axes, keepdims=True)
             xhat = x - mean
             var = (xhat * xhat).mean(axis=axes, keepdims=True)
-            n = x.size // x.shape[1]
-            # torch's running-stat update: in place, momentum-weighted, with the UNBIASED batch variance.
-            if running_mean is not None:
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean.reshape(-1)
-            if running_var is not None:
-                running_var *= 1 - momentum
-                running_var += (momentum * n / (n - 1)) * var.reshape(-1)
+            _update_running(running_mean, running_var, mean, var, x.size // x.shape[1], momentum)
         else:
             xhat = x - running_mean.reshape(shape).astype(x.dtype, copy=False)
             var = running_var.reshape(shape).astype(x.dtype, copy=False)
@@ -63,10 +61,11 @@ class BatchNorm(Function):
         out = xhat if w is None else xhat * w
         out = out if b is None else out + b
         self.xhat, self.invstd, self.w, self.axes = xhat, invstd, w, axes
-        self.has_weight, self.has_bias, self.batch_stats = has_weight, has_bias, batch_stats
         return out if out is not xhat else xhat.copy()
 
     def backward(self, g):
+        if self.fast:
+            return self._backward_fast(g)
         xhat, axes = self.xhat, self.axes
         grads = [None]
         gsum = g.sum(axis=axes, keepdims=True)
@@ -78,11 +77,125 @@ class BatchNorm(Function):
                 grads[0] = scale * (g - gsum / n - xhat * (gxsum / n))
             else:
                 grads[0] = g * scale
+        return self._affine_grads(grads, gxsum.reshape(-1), gsum.reshape(-1))
+
+    def _affine_grads(self, grads: list, gxsum, gsum) -> tuple:
         if self.has_weight:
-            grads.append(gxsum.reshape(-1) if self.next[1] is not None else None)
+            grads.append(gxsum if self.next[1] is not None else None)
         if self.has_bias:
-            grads.append(gsum.reshape(-1) if self.next[-1] is not None else None)
+            grads.append(gsum if self.next[-1] is not None else None)
         return tuple(grads)
+
+    # NumPy fast path: the same function in fewer passes over memory. Per-channel sums run as BLAS
+    # matrix-vector products on the (N, C, L) view (3x faster than .sum(axis=(0, 2, 3))), per-channel
+    # factors are expanded to a (C, L) row (NumPy's SIMD loops skip stride-0 operands: 0.21 vs 0.37 ms
+    # for a 2M-element multiply), only the centred input x - mean is kept, and the work is split over
+    # the batch across threads. Measured on 64x32x32x32 float32, 1 thread: forward 2.3 -> 1.1 ms,
+    # backward 2.5 -> 1.4 ms. The variance stays two-pass (no E[x^2] - E[x]^2 cancellation) and the
+    # per-(sample, channel) partial sums are added in float64: more accurate than the path above
+    # (at mean 100, std 1 its float32 mean alone puts ~2e-5 of error into the output; here ~5e-6).
+    def _forward_fast(self, x, affine, eps, running_mean, running_var, momentum):
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)
+        count = x3.shape[0] * x3.shape[2]
+        if self.batch_stats:
+            rows = np.empty((n, c), dtype=x.dtype)
+            over_batch(x, lambda lo, hi: _row_sums(x3[lo:hi], out=rows[lo:hi]))
+            mean = rows.sum(axis=0, dtype=np.float64) / count
+        else:
+            mean = running_mean.astype(np.float64)
+        xc = np.empty_like(x3)
+        minus_mean = _expand(-mean, x3)
+
+        def centre(lo, hi):
+            np.add(x3[lo:hi], minus_mean, out=xc[lo:hi])
+            if self.batch_stats:
+                rows[lo:hi] = np.vecdot(xc[lo:hi], xc[lo:hi])
+
+        over_batch(x, centre)
+        if self.batch_stats:
+            var = rows.sum(axis=0, dtype=np.float64) / count
+            _update_running(running_mean, running_var, mean.astype(x.dtype), var.astype(x.dtype), count, momentum)
+        else:
+            var = running_var.astype(np.float64)
+        # Same rounding as the plain path: variance, eps and 1/sqrt in the input's dtype.
+        invstd = 1 / np.sqrt(var.astype(x.dtype) + x.dtype.type(eps))
+        w = affine[0] if self.has_weight else None
+        scale = _expand(invstd if w is None else invstd * w, x3)
+        shift = _expand(affine[-1], x3) if self.has_bias else None
+        out = np.empty_like(x3)
+
+        def normalize(lo, hi):
+            np.multiply(xc[lo:hi], scale, out=out[lo:hi])
+            if shift is not None:
+                out[lo:hi] += shift
+
+        over_batch(x, normalize)
+        self.xc, self.invstd, self.w = xc, invstd, w
+        return out.reshape(x.shape)
+
+    def _backward_fast(self, g):
+        xc, invstd = self.xc, self.invstd
+        n, c, _ = xc.shape
+        count = xc.shape[0] * xc.shape[2]
+        g3 = g.reshape(xc.shape)
+        gs_rows, gx_rows = np.empty((n, c), dtype=g.dtype), np.empty((n, c), dtype=g.dtype)
+
+        def sums(lo, hi):
+            _row_sums(g3[lo:hi], out=gs_rows[lo:hi])
+            gx_rows[lo:hi] = np.vecdot(g3[lo:hi], xc[lo:hi])
+
+        over_batch(g, sums)
+        gsum = gs_rows.sum(axis=0, dtype=np.float64).astype(g.dtype)
+        gxsum = (gx_rows.sum(axis=0, dtype=np.float64) * invstd).astype(g.dtype)  # sum of g * xhat
+        grads = [None]
+        if self.next[0] is not None:
+            scale = invstd if self.w is None else invstd * self.w
+            dx = np.empty_like(g3)
+            s = _expand(scale, g3)
+            if self.batch_stats:
+                # dx = scale * (g - gsum / n - xhat * gxsum / n), with xhat = xc * invstd
+                k, m = _expand(-invstd * gxsum / count, g3), _expand(gsum / g.dtype.type(count), g3)
+
+                def body(lo, hi):
+                    d = dx[lo:hi]
+                    np.multiply(xc[lo:hi], k, out=d)
+                    d += g3[lo:hi]
+                    d -= m
+                    d *= s
+            else:
+                def body(lo, hi):
+                    np.multiply(g3[lo:hi], s, out=dx[lo:hi])
+
+            over_batch(g, body)
+            grads[0] = dx.reshape(g.shape)
+        return self._affine_grads(grads, gxsum, gsum)
+
+
+def _fast(x) -> bool:
+    """The fast batch-norm path: NumPy float32/float64 input with at least 3 dims (N, C, *spatial)."""
+    return array_module(x) is np and x.ndim >= 3 and x.dtype in (np.float32, np.float64)
+
+
+def _row_sums(a3, out):
+    """Sum over the last axis of an (n, C, L) array, as a BLAS matrix-vector product."""
+    return np.matmul(a3, np.ones(a3.shape[2], dtype=a3.dtype), out=out)
+
+
+def _expand(per_channel, like3):
+    """A per-channel vector as a (C, L) array in ``like3``'s dtype, broadcastable over the batch."""
+    c, length = like3.shape[1:]
+    return np.repeat(per_channel.astype(like3.dtype, copy=False), length).reshape(c, length)
+
+
+def _update_running(running_mean, running_var, mean, var, n: int, momentum: float) -> None:
+    """torch's running-stat update: in place, momentum-weighted, with the UNBIASED batch variance."""
+    if running_mean is not None:
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean.reshape(-1)
+    if running_var is not None:
+        running_var *= 1 - momentum
+        running_var += (momentum * n / (n - 1)) * var.reshape(-1)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

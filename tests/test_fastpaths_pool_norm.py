@@ -1,0 +1,239 @@
+"""The NumPy fast paths of pooling, batch norm and ReLU compute what their plain paths compute.
+
+Each fast path is checked against the plain one forced on the same input (bit for bit where the
+arithmetic is the same: pooling and ReLU; to float32 rounding for batch norm, whose sums are
+ordered differently), and batch-split over two threads against one thread. Inputs carry the
+cases the fast paths treat specially: ties, NaN, infinities, signed zeros, odd sizes.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+import deepgrad as dg
+import deepgrad.functional as F
+from deepgrad import parallel
+from deepgrad.ops import activation as A
+from deepgrad.ops import norm as N
+from deepgrad.ops import pool as P
+
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture
+def split_small(monkeypatch):
+    """Let tiny batches split across threads, so the threaded fast paths run on test-sized inputs."""
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_ELEMENTS", 1)
+
+
+@pytest.fixture
+def two_threads(split_small):
+    before = dg.get_num_threads()
+    dg.set_num_threads(2)
+    yield
+    dg.set_num_threads(before)
+
+
+def _plain(monkeypatch):
+    """Force the plain (xp-generic) paths, as CuPy takes them."""
+    monkeypatch.setattr(P, "_numpy_fast", lambda a: False)
+    monkeypatch.setattr(N, "_fast", lambda x: False)
+    monkeypatch.setattr(A, "_rows_fast", lambda x: False)
+
+
+def _run(fn, x, up, **kw):
+    """Output (and indices) and input gradient of ``fn`` under the upstream gradient ``up``."""
+    X = dg.tensor(x, requires_grad=True)
+    y = fn(X, **kw)
+    idx = None
+    if isinstance(y, tuple):
+        y, idx = y[0], y[1].data.copy()
+    y.backward(dg.tensor(up(y.shape)))
+    return y.data.copy(), idx, X.grad.data.copy()
+
+
+def _same_bits(a, b):
+    assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_array_equal(a.view(f"i{a.dtype.itemsize}"), b.view(f"i{b.dtype.itemsize}"))
+
+
+def _pool_input(shape, kind):
+    x = RNG.standard_normal(shape).astype(np.float32)
+    if kind == "ties":  # ReLU-like input: many windows of equal values (first maximum must win)
+        x = np.maximum(np.round(x), 0).astype(np.float32)
+    elif kind == "nan":  # NaN anywhere, several in one window, first in a window, beside -inf / +inf
+        x.flat[RNG.choice(x.size, max(2, x.size // 20), replace=False)] = np.nan
+        x[0, 0, :2, :2] = np.nan
+        x[-1, -1, 0, :3] = [-np.inf, np.nan, np.inf]
+    elif kind == "inf":
+        x.flat[RNG.choice(x.size, x.size // 10, replace=False)] = -np.inf
+        x[0, 0, :2, :2] = -np.inf
+    return x
+
+
+def _upstream(kind, seed=0):
+    def make(shape):
+        g = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+        if kind == "nan":  # a NaN / inf upstream must reach only the argmax position, like the plain path
+            g.flat[:: max(1, g.size // 7)] = np.nan
+            g.flat[1] = np.inf
+        return g
+    return make
+
+
+POOLS = [
+    (P.max_pool2d, dict(kernel_size=2)),
+    (P.max_pool2d, dict(kernel_size=2, return_indices=True)),
+    (P.max_pool2d, dict(kernel_size=(2, 3))),
+    (P.max_pool2d, dict(kernel_size=3, stride=2, padding=1, return_indices=True)),  # overlapping, padded
+    (P.max_pool2d, dict(kernel_size=2, stride=2, ceil_mode=True)),  # ceil overhang on odd sizes
+    (P.max_pool2d, dict(kernel_size=2, dilation=2)),
+    (P.avg_pool2d, dict(kernel_size=2)),
+    (P.avg_pool2d, dict(kernel_size=3, stride=2, padding=1, count_include_pad=False)),
+    (P.sum_pool2d, dict(kernel_size=2)),
+]
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 8, 8), (3, 2, 9, 7)], ids=["even", "odd"])  # odd: floor mode crops
+@pytest.mark.parametrize("kind", ["random", "ties", "nan", "inf"])
+@pytest.mark.parametrize("fn,kw", POOLS, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_pool_fast_path_matches_plain_path(monkeypatch, fn, kw, kind, shape):
+    x = _pool_input(shape, kind)
+    fast = _run(fn, x, _upstream(kind), **kw)
+    with monkeypatch.context() as m:
+        _plain(m)
+        plain = _run(fn, x, _upstream(kind), **kw)
+    for a, b in zip(fast, plain):
+        if a is not None:
+            _same_bits(a, b)
+
+
+@pytest.mark.parametrize("kind", ["ties", "nan"])
+def test_max_pool_fast_path_matches_torch(kind):
+    """Tie rule (first maximum) and NaN rule (the last NaN is the index) as torch, on the fast path."""
+    x = _pool_input((2, 3, 6, 8), kind)
+    y, idx = P.max_pool2d(dg.tensor(x), 2, return_indices=True)
+    ty, tidx = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(y.data, ty.numpy())  # equal_nan by default
+    np.testing.assert_array_equal(idx.data, tidx.numpy())
+
+
+@pytest.mark.parametrize("fn,kw", [POOLS[1], POOLS[3], POOLS[6], POOLS[7]], ids=["max2", "max3s2p1", "avg2", "avg3"])
+def test_pool_threads_match_one_thread(two_threads, fn, kw):
+    x = _pool_input((5, 3, 9, 8), "random")
+    split = _run(fn, x, _upstream("random"), **kw)
+    dg.set_num_threads(1)
+    one = _run(fn, x, _upstream("random"), **kw)
+    for a, b in zip(split, one):
+        if a is not None:
+            _same_bits(a, b)
+
+
+# ----------------------------------------------------------------------------- ReLU
+def _relu_input(shape):
+    x = RNG.standard_normal(shape).astype(np.float32)
+    x.flat[:8] = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, -1e-45, 3.0]
+    return x
+
+
+@pytest.mark.parametrize("shape", [(8, 3, 16, 16), (64, 65), (3, 5)], ids=["4d", "2d", "tiny"])
+def test_relu_fast_path_matches_plain_path(monkeypatch, shape):
+    x = _relu_input(shape)
+    up = RNG.standard_normal(shape).astype(np.float32)
+    up.flat[1] = np.nan  # upstream NaN at a dead unit: both paths give NaN * 0, as before
+    fast = _run(F.relu, x, lambda s: up)
+    with monkeypatch.context() as m:
+        _plain(m)
+        plain = _run(F.relu, x, lambda s: up)
+    _same_bits(fast[0], plain[0])
+    np.testing.assert_array_equal(fast[2], plain[2])
+
+
+def test_relu_threads_match_one_thread(two_threads):
+    x = _relu_input((7, 4, 16, 16))
+    up = RNG.standard_normal(x.shape).astype(np.float32)
+    split = _run(F.relu, x, lambda s: up)
+    dg.set_num_threads(1)
+    one = _run(F.relu, x, lambda s: up)
+    for a, b in zip(split, one):
+        if a is not None:
+            _same_bits(a, b)
+
+
+# ----------------------------------------------------------------------------- batch norm
+def _bn(x, training, affine=True, rm=None, rv=None, up=None, dtype=np.float32):
+    c = x.shape[1]
+    rng = np.random.default_rng(3)
+    rm = dg.tensor(np.zeros(c, dtype) if rm is None else rm.copy())
+    rv = dg.tensor(np.ones(c, dtype) if rv is None else rv.copy())
+    X = dg.tensor(x, requires_grad=True)
+    w = dg.tensor(rng.standard_normal(c).astype(dtype) + 1, requires_grad=True) if affine else None
+    b = dg.tensor(rng.standard_normal(c).astype(dtype), requires_grad=True) if affine else None
+    y = N.batch_norm(X, rm, rv, w, b, training=training, momentum=0.3)
+    y.backward(dg.tensor(rng.standard_normal(x.shape).astype(dtype) if up is None else up))
+    out = [y.data, X.grad.data, rm.data, rv.data]
+    return out + ([w.grad.data, b.grad.data] if affine else [])
+
+
+BN_CASES = [
+    dict(shape=(6, 4, 5, 7), training=True, affine=True),
+    dict(shape=(6, 4, 5, 7), training=True, affine=False),
+    dict(shape=(6, 4, 5, 7), training=False, affine=True),
+    dict(shape=(5, 3, 11), training=True, affine=True),
+    dict(shape=(2, 3, 2, 2, 3), training=True, affine=True),
+]
+
+
+@pytest.mark.parametrize("case", BN_CASES, ids=str)
+def test_batch_norm_fast_path_matches_plain_path(monkeypatch, case):
+    x = (RNG.standard_normal(case["shape"]) * 3 + 2).astype(np.float32)
+    c = x.shape[1]
+    rm, rv = RNG.standard_normal(c).astype(np.float32), RNG.uniform(0.5, 2, c).astype(np.float32)
+    fast = _bn(x, case["training"], case["affine"], rm, rv)
+    with monkeypatch.context() as m:
+        _plain(m)
+        plain = _bn(x, case["training"], case["affine"], rm, rv)
+    for i, (a, b) in enumerate(zip(fast, plain)):
+        scale = max(1.0, float(np.abs(b).max()))
+        np.testing.assert_allclose(a, b, rtol=2e-6, atol=2e-6 * scale, err_msg=f"output #{i}")
+
+
+def test_batch_norm_fast_path_is_accurate_on_a_large_mean(monkeypatch):
+    """Mean 100, std 1: the statistics must not lose the signal to cancellation (two-pass variance,
+    float64 partial sums). Against a float64 reference at the parity tolerances, and no less accurate
+    than the plain path (whose float32 mean is off by ~1e-5 here)."""
+    x = (RNG.standard_normal((16, 3, 12, 12)) + 100).astype(np.float32)
+    up = RNG.standard_normal(x.shape).astype(np.float32)
+    fast = _bn(x, True, up=up)
+    ref = _bn(x.astype(np.float64), True, up=up.astype(np.float64), dtype=np.float64)
+    with monkeypatch.context() as m:
+        _plain(m)
+        plain = _bn(x, True, up=up)
+    for i, (f, p, r) in enumerate(zip(fast, plain, ref)):
+        tol = 1e-5 if i != 1 else 1e-4  # forward / statistics, input gradient
+        scale = max(1.0, float(np.abs(r).max()))
+        np.testing.assert_allclose(f, r, rtol=tol, atol=tol * scale, err_msg=f"output #{i}")
+        assert np.abs(f - r).max() <= np.abs(p - r).max() * 1.01 + 1e-7, f"output #{i} less accurate than plain"
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_threads_match_one_thread(two_threads, training):
+    x = (RNG.standard_normal((7, 3, 6, 5)) * 2 - 1).astype(np.float32)
+    split = _bn(x, training)
+    dg.set_num_threads(1)
+    one = _bn(x, training)
+    for a, b in zip(split, one):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_batch_norm_fast_path_gradcheck():
+    """float64 gradcheck through the fast path (random upstream, as in the norm tests)."""
+    from deepgrad.autograd import gradcheck
+
+    rng = np.random.default_rng(5)
+    x = dg.tensor(rng.standard_normal((3, 2, 3, 2)) * 2 + 1, requires_grad=True)
+    w = dg.tensor(rng.standard_normal(2) + 1, requires_grad=True)
+    b = dg.tensor(rng.standard_normal(2), requires_grad=True)
+    assert N._fast(x.data)
+    assert gradcheck(lambda x, w, b: N.batch_norm(x, None, None, w, b, training=True), (x, w, b))
