@@ -1,5 +1,5 @@
-"""Re-make deepgrad's shipped pretrained weights from scratch (seeded; bit-identical with the same BLAS and
-thread count, equal to float32 rounding otherwise).
+"""Re-make deepgrad's shipped pretrained weights from scratch (seeded, on one thread: bit-identical with the same BLAS,
+equal to float32 rounding otherwise).
 
     python scripts/train_pretrained.py                      # every entry, into deepgrad/models/weights/
     python scripts/train_pretrained.py lenet5_digits --out /tmp/weights
