@@ -310,7 +310,7 @@ def _threads_title(threads: int | None, rows: list[dict]) -> str:
     used = ""
     if ok:
         libs = ok[0]["libraries"]
-        used = (f" (deepgrad/NumPy BLAS threads: {libs['deepgrad'].get('threads')}, "
+        used = (f" (deepgrad threads: {libs['deepgrad'].get('threads')}, "
                 f"torch threads: {libs['torch'].get('threads')})")
     if threads == 1:
         label = "single thread: the stable figures"

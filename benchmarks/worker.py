@@ -63,7 +63,10 @@ class Worker:
             import deepgrad
 
             self.lib = deepgrad
-            info.update(version=deepgrad.__version__, blas=_numpy_blas(numpy))
+            if threads:
+                deepgrad.set_num_threads(threads)
+            # deepgrad's own threads; it runs NumPy's BLAS on one thread beside them (deepgrad.parallel)
+            info.update(version=deepgrad.__version__, threads=deepgrad.get_num_threads(), blas=_numpy_blas(numpy))
             cp = deepgrad.backend.cupy_module()
             if device == "cuda" and cp is None:
                 info["unavailable"] = "deepgrad.cuda_is_available() is False (CuPy not installed, or no GPU)"

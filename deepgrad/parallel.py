@@ -1,13 +1,18 @@
-"""Intra-op parallelism for the NumPy backend: split an op over a batch across CPU threads.
+"""Intra-op parallelism for the NumPy backend: deepgrad's own CPU threads, as torch has.
 
 NumPy runs elementwise work on one thread, and a BLAS call on a small matrix scales poorly,
 but both release the GIL: several Python threads, each running whole chunks of a batch with a
 single-threaded BLAS, keep every core busy (measured on 2 cores: a 3x3 conv forward over
 batch 64 goes from 14.1 ms to 7.5 ms this way, against 9.5 ms with a 2-thread BLAS).
 
-The thread count is the BLAS's own at import (``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
-or the number of cores), changed with :func:`set_num_threads` as in torch. Inside
-:func:`parallel_for` the BLAS is held at one thread per worker, then restored.
+So deepgrad owns the threads: on first use it takes NumPy's BLAS thread count
+(``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` or the cores) as its own and runs the BLAS on
+ONE thread from then on. Leaving the BLAS multi-threaded beside our threads was measured to
+lose everything: after each threaded GEMM, OpenBLAS's idle workers spin for ~0.1 s and take the
+cores our threads need (small-VGG step on 2 cores: 125 ms that way, 76 ms with a one-thread
+BLAS, 131 ms on one core). Big GEMMs are split across the threads by :func:`matmul`; the
+recurrent kernels, whose per-step GEMMs are too short to split, lend the BLAS the threads for
+their time loops (:func:`blas_threads`). :func:`set_num_threads` changes the count, as in torch.
 
 >>> out = numpy.empty((64, 10))
 >>> parallel_for(64, lambda lo, hi: numpy.copyto(out[lo:hi], 1.0))
@@ -19,6 +24,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 _lock = threading.Lock()
 _state: dict = {"threads": None, "pool": None, "blas": None, "busy": False}
@@ -54,28 +60,48 @@ def _blas_controllers() -> list:
 
 
 def get_num_threads() -> int:
-    """Threads deepgrad uses for CPU ops (and NumPy's BLAS outside parallel regions)."""
+    """Threads deepgrad uses for CPU ops."""
     if _state["threads"] is None:
-        counts = [c.num_threads for c in _blas_controllers() if c.num_threads]
+        controllers = _blas_controllers()
+        counts = [c.num_threads for c in controllers if c.num_threads]
         if counts:
-            _state["threads"] = max(counts)
+            threads = max(counts)
         else:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-            _state["threads"] = cores
+            threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        for c in controllers:  # from now on the BLAS runs on one thread, deepgrad's threads around it
+            c.set_num_threads(1)
+        _state["threads"] = threads
     return _state["threads"]
 
 
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads for CPU ops and for NumPy's BLAS, like ``torch.set_num_threads``."""
+    """Use ``n`` threads for CPU ops, like ``torch.set_num_threads``."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    get_num_threads()  # take over the BLAS threads first, if not done yet
     with _lock:
         _state["threads"] = n
         if _state["pool"] is not None:
             _state["pool"].shutdown(wait=True)
             _state["pool"] = None
-    for c in _blas_controllers():
-        c.set_num_threads(n)
+
+
+@contextmanager
+def blas_threads():
+    """Lend NumPy's BLAS deepgrad's threads inside the block (for GEMMs too short to split)."""
+    threads = get_num_threads()
+    lend = threads > 1 and not _state["busy"]
+    controllers = _blas_controllers() if lend else []
+    for c in controllers:
+        c.set_num_threads(threads)
+    _state["busy"] |= lend  # no parallel regions meanwhile: the BLAS has the threads
+    try:
+        yield
+    finally:
+        for c in controllers:
+            c.set_num_threads(1)
+        if lend:
+            _state["busy"] = False
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -104,7 +130,7 @@ def parallel_for(total: int, body: Callable[[int, int], object], min_items: int 
     """Run ``body(lo, hi)`` over contiguous ranges covering ``range(total)``, one per thread.
 
     Each range gets at least ``min_items`` items; with one thread (or too little work, or from
-    inside another parallel region) the call is simply ``body(0, total)``, BLAS threads untouched.
+    inside another parallel region, or off the main thread) the call is simply ``body(0, total)``.
     Returns the bodies' results in range order; the first exception raised is re-raised.
     """
     threads = get_num_threads()
@@ -112,12 +138,8 @@ def parallel_for(total: int, body: Callable[[int, int], object], min_items: int 
     if parts <= 1 or _state["busy"] or threading.current_thread() is not threading.main_thread():
         return [body(0, total)]
     ranges = split(total, parts)
-    controllers = _blas_controllers()
-    before = [c.num_threads for c in controllers]
     _state["busy"] = True
     try:
-        for c in controllers:
-            c.set_num_threads(1)
         futures = [_pool(threads - 1).submit(body, lo, hi) for lo, hi in ranges[1:]]
         try:
             first = body(*ranges[0])  # the calling thread takes the first range itself
@@ -127,8 +149,6 @@ def parallel_for(total: int, body: Callable[[int, int], object], min_items: int 
             raise errors[0]
         return [first, *(f.result() for f in futures)]
     finally:
-        for c, n in zip(controllers, before):
-            c.set_num_threads(n)
         _state["busy"] = False
 
 
@@ -149,3 +169,32 @@ def over_batch(x, body) -> list:
         return [body(0, n)]
     per_item = max(1, x.size // max(n, 1))
     return parallel_for(n, body, min_items=-(-PARALLEL_MIN_ELEMENTS // per_item))
+
+
+# A GEMM is split across threads from this many multiply-adds up (~0.1 ms on one core): below it
+# the hand-off to another thread costs about what it saves.
+PARALLEL_MIN_MACS = 1 << 22
+
+
+def matmul(a, b):
+    """``a @ b`` for NumPy arrays, big products split across deepgrad's threads (rows of ``a``, or
+    columns of ``b`` when ``a`` is short), each part a one-thread BLAS call into one output.
+
+    2-D operands, and an N-D ``a`` times a 2-D ``b``; anything else is a plain ``a @ b``.
+    """
+    import numpy
+
+    if (type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or b.ndim != 2 or a.ndim < 2
+            or a.shape[-1] != b.shape[0] or get_num_threads() == 1):
+        return a @ b
+    lead = a.shape[:-1]
+    m, (k, n) = int(numpy.prod(lead)), b.shape
+    if m * k * n < PARALLEL_MIN_MACS:
+        return a @ b
+    a2 = a.reshape(m, k)  # a view when a's rows are contiguous, else one copy
+    out = numpy.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
+    if m >= n or m >= 64:
+        parallel_for(m, lambda lo, hi: numpy.matmul(a2[lo:hi], b, out=out[lo:hi]), min_items=16)
+    else:
+        parallel_for(n, lambda lo, hi: numpy.matmul(a2, b[:, lo:hi], out=out[:, lo:hi]), min_items=16)
+    return out.reshape(lead + (n,))

@@ -81,14 +81,38 @@ def test_an_exception_in_any_range_propagates_and_the_runtime_recovers(threads):
     assert parallel.parallel_for(2, lambda lo, hi: lo) == [0, 1]  # not left "busy"
 
 
-def test_blas_threads_are_restored_after_a_region(threads):
-    threads(2)
+def test_numpys_blas_runs_on_one_thread_and_is_lent_only_inside_blas_threads(threads):
     controllers = parallel._blas_controllers()
     if not controllers:
         pytest.skip("threadpoolctl cannot drive this BLAS")
-    during = parallel.parallel_for(2, lambda lo, hi: [c.num_threads for c in controllers])
-    assert all(n == 1 for per_range in during for n in per_range)
-    assert all(c.num_threads == 2 for c in controllers)
+    threads(2)
+    assert all(c.num_threads == 1 for c in controllers)  # deepgrad's threads run around a one-thread BLAS
+    with parallel.blas_threads():
+        assert all(c.num_threads == 2 for c in controllers)
+        assert parallel.parallel_for(4, lambda lo, hi: (lo, hi)) == [(0, 4)]  # no regions meanwhile
+    assert all(c.num_threads == 1 for c in controllers)
+    assert len(parallel.parallel_for(4, lambda lo, hi: (lo, hi))) == 2
+
+
+@pytest.mark.parametrize("a_shape,b_shape", [
+    ((300, 70), (70, 90)),  # rows of a split
+    ((20, 300), (300, 500)),  # a short and b wide: columns of b split
+    ((3, 50, 60), (60, 80)),  # N-D a as one tall matrix
+    ((4, 5), (5, 6)),  # too small to split
+    ((6, 40, 30), (6, 30, 20)),  # batched b: plain matmul
+])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_parallel_matmul_equals_numpys(monkeypatch, threads, n_threads, a_shape, b_shape):
+    threads(n_threads)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_MACS", 1000)
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    out = parallel.matmul(a, b)
+    assert out.shape == (a @ b).shape and out.dtype == (a @ b).dtype
+    np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12)
+    f32 = parallel.matmul(a.astype(np.float32), b.astype(np.float32))
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, a @ b, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])

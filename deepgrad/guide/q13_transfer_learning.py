@@ -71,36 +71,41 @@ def run(ctx) -> None:
     ctx.say(f"pretrained on digits 0-4: test accuracy {base_acc:.3f}")
     shots_list = ctx.pick((5, 20), (2, 5, 10, 20, 50))
     epochs = ctx.pick(20, 60)
-    rng = np.random.default_rng(ctx.seed)
+    # A few examples per class make one draw a noisy measurement (one draw's margins move by 10+ points
+    # with the seed), so every accuracy is the mean over several draws of the examples and of the inits.
+    draws = 5
     new_test = data.y_test >= 5
     x_test, y_test = data.x_test[new_test], data.y_test[new_test] - 5
     rows, acc = [], {}
     for shots in shots_list:
-        idx = np.concatenate([rng.choice(np.flatnonzero(data.y_train == c), shots, replace=False)
-                              for c in range(5, 10)])
-        xs, ys = data.x_train[idx], data.y_train[idx] - 5
-        # repeat the few examples so every method sees the same number of optimizer steps per epoch
-        xs, ys = np.repeat(xs, 256 // len(xs) + 1, axis=0), np.repeat(ys, 256 // len(ys) + 1, axis=0)
-        dg.manual_seed(ctx.seed)
-        scratch = small_vgg()
-        fit(scratch, xs, ys, epochs, lr=3e-3, device=ctx.device)
-        top = transferred(base)
-        fit(top, xs, ys, epochs, lr=3e-3, device=ctx.device)
-        extract = generic_features(base)
-        fit(extract, xs, ys, epochs, lr=3e-3, device=ctx.device)
-        recipe = transferred(base)
-        fit(recipe, xs, ys, epochs // 2, lr=3e-3, device=ctx.device)           # 1. the new head on the frozen base
-        unfreeze(recipe, names=UPPER)                                  # 2. then the upper blocks with the head
-        fit(recipe, xs, ys, epochs - epochs // 2, lr=1e-3, device=ctx.device)
-        models = {"from scratch": scratch, "feature extraction (top features)": top,
-                  "feature extraction": extract, "fine-tune upper block (VGG recipe)": recipe}
+        for draw in range(draws):
+            rng = np.random.default_rng([ctx.seed, shots, draw])
+            idx = np.concatenate([rng.choice(np.flatnonzero(data.y_train == c), shots, replace=False)
+                                  for c in range(5, 10)])
+            xs, ys = data.x_train[idx], data.y_train[idx] - 5
+            # repeat the few examples so every method sees the same number of optimizer steps per epoch
+            xs, ys = np.repeat(xs, 256 // len(xs) + 1, axis=0), np.repeat(ys, 256 // len(ys) + 1, axis=0)
+            dg.manual_seed(ctx.seed * 1000 + draw)
+            scratch = small_vgg()
+            fit(scratch, xs, ys, epochs, lr=3e-3, device=ctx.device)
+            top = transferred(base)
+            fit(top, xs, ys, epochs, lr=3e-3, device=ctx.device)
+            extract = generic_features(base)
+            fit(extract, xs, ys, epochs, lr=3e-3, device=ctx.device)
+            recipe = transferred(base)
+            fit(recipe, xs, ys, epochs // 2, lr=3e-3, device=ctx.device)       # 1. the new head on the frozen base
+            unfreeze(recipe, names=UPPER)                                      # 2. then the upper blocks with the head
+            fit(recipe, xs, ys, epochs - epochs // 2, lr=1e-3, device=ctx.device)
+            models = {"from scratch": scratch, "feature extraction (top features)": top,
+                      "feature extraction": extract, "fine-tune upper block (VGG recipe)": recipe}
+            for name, model in models.items():
+                acc[name, shots] = acc.get((name, shots), 0.0) + accuracy(model, x_test, y_test, ctx.device) / draws
         for name, model in models.items():
-            acc[name, shots] = accuracy(model, x_test, y_test, ctx.device)
             trainable, total = count_parameters(model) if name != "from scratch" else (None, None)
             rows.append([shots, name, acc[name, shots], "all" if trainable is None or trainable == total
                          else f"{trainable} of {total}"])
-    ctx.table("Digits 5-9 learned from a few examples per class: test accuracy", ["examples / class", "method",
-              "test accuracy", "parameters trained (last phase)"], rows)
+    ctx.table(f"Digits 5-9 learned from a few examples per class: test accuracy (mean of {draws} draws)",
+              ["examples / class", "method", "test accuracy", "parameters trained (last phase)"], rows)
     ctx.figure(shots_figure(acc, shots_list), "shots", "Accuracy vs labelled examples",
                "Transfer from digits 0-4 against training from scratch, as the number of labelled examples grows.")
     k, big = shots_list[0], shots_list[-1]
@@ -109,9 +114,12 @@ def run(ctx) -> None:
               f"pretrained block-2 features reaches >= 75% on the new digits, >= 25 points above a head on the top "
               f"conv features", acc[low, k] >= 0.75 and acc[low, k] - acc[top, k] >= 0.25,
               f"block-2 features {acc[low, k]:.3f}, top features {acc[top, k]:.3f}")
-    ctx.claim(f"with {big} examples per class, feature extraction from the generic layers beats training the whole "
-              f"network from scratch by >= 3 points", acc[low, big] >= acc["from scratch", big] + 0.03,
-              f"feature extraction {acc[low, big]:.3f}, from scratch {acc['from scratch', big]:.3f}")
+    scratch = "from scratch"
+    ctx.claim(f"when labelled data is scarce, transfer wins: with {k} examples per class, feature extraction from the "
+              f"generic layers beats training the whole network from scratch by >= 5 points",
+              acc[low, k] >= acc[scratch, k] + 0.05,
+              ", ".join(f"{n}/class: feature extraction {acc[low, n]:.3f}, from scratch {acc[scratch, n]:.3f}"
+                        for n in (k, big)))
     recipe = "fine-tune upper block (VGG recipe)"
     ctx.say("In this tiny network the top blocks see 1x1 maps and end up specific to the digits 0-4, so fine-tuning "
             "them from a few examples recovers only part of the way; cutting at the generic layers works best.")

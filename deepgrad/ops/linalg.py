@@ -1,9 +1,13 @@
-"""Matrix products: matmul (batched, with torch's 1-D rules) and the fused affine map of Linear."""
+"""Matrix products: matmul (batched, with torch's 1-D rules) and the fused affine map of Linear.
+
+Big NumPy products go through :func:`deepgrad.parallel.matmul`, split across deepgrad's threads.
+"""
 
 from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import array_module
+from ..parallel import matmul as pmatmul
 from ..tensor import Tensor
 from .elementwise import promote, unbroadcast
 
@@ -11,7 +15,7 @@ from .elementwise import promote, unbroadcast
 class MatMul(Function):
     def forward(self, a, b):
         self.a, self.b = a, b
-        return a @ b
+        return pmatmul(a, b)
 
     def backward(self, g):
         a, b = self.a, self.b
@@ -27,9 +31,9 @@ class MatMul(Function):
         xp = array_module(g)
         ga = gb = None
         if self.next[0] is not None:
-            ga = unbroadcast(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = unbroadcast(pmatmul(g, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.next[1] is not None:
-            gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+            gb = unbroadcast(pmatmul(xp.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -38,20 +42,17 @@ class Linear(Function):
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
-        out = x @ weight.T
+        out = pmatmul(x, weight.T)
         if bias is not None:
             out += bias
         return out
 
     def backward(self, g):
         x, w = self.x, self.weight
-        gx = g @ w if self.next[0] is not None else None
+        gx = pmatmul(g, w) if self.next[0] is not None else None
         gw = gb = None
         if self.next[1] is not None:
-            if g.ndim == 2:
-                gw = g.T @ x
-            else:
-                gw = g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+            gw = pmatmul(g.reshape(-1, g.shape[-1]).T, x.reshape(-1, x.shape[-1]))
         if len(self.next) > 2 and self.next[2] is not None:
             gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
         return gx, gw, gb

@@ -13,6 +13,7 @@ lengths, as torch's PackedSequence). Weights have torch's shapes and gate order.
 from __future__ import annotations
 
 from ..autograd import _edge, is_grad_enabled
+from ..parallel import blas_threads
 from ..tensor import Tensor
 from .rnn_cells import ExtraOutput, GRUSequence, LSTMSequence, RNNSequence
 
@@ -21,7 +22,8 @@ def _apply(fn_cls, inputs: list, **params) -> tuple:
     """Run a multi-output fused recurrence: the first output belongs to the node itself, the
     others (final states) to :class:`ExtraOutput` nodes that forward their grads to it."""
     fn = fn_cls()
-    outs = fn.forward(*[None if t is None else t.data for t in inputs], **params)
+    with blas_threads():  # the per-step GEMMs are too short to split across deepgrad's threads
+        outs = fn.forward(*[None if t is None else t.data for t in inputs], **params)
     if is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
         fn.next = tuple(None if t is None else _edge(t) for t in inputs)
         return (Tensor._make(outs[0], fn),) + tuple(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import array_module
+from ..parallel import blas_threads
 
 
 def _state_buffers(xp, n: int, batch: int, width: int, dtype, init, packed: bool, reverse: bool):
@@ -88,6 +89,11 @@ class _Recurrence(Function):
     def take_extra(self, k: int):
         grads = getattr(self, "extra_grads", None)
         return None if not grads else grads.pop(k, None)  # popped: a retained graph may run again
+
+    def backward(self, g):
+        # The per-step GEMMs are too short to split across deepgrad's threads: lend them to the BLAS.
+        with blas_threads():
+            return self.backward_through_time(g)
 
     def upstream(self, g):
         """The output's grad, or None when only the states were used (a 0-d placeholder)."""
@@ -147,7 +153,7 @@ class RNNSequence(_Recurrence):
         self.steps, self.batch, self.relu, self.has_bias = steps, batch, relu, b_ih is not None
         return out.reshape(x.shape[:-1] + (hidden,)), _final(out, state, steps)
 
-    def backward(self, g):
+    def backward_through_time(self, g):
         xp = array_module(self.out)
         out, n, hidden = self.out, self.out.shape[0], self.w_hh.shape[0]
         dy, ds = _state_grads(xp, self.upstream(g), n, hidden, self.batch, out.dtype, self.take_extra(1))
@@ -222,7 +228,7 @@ class LSTMSequence(_Recurrence):
         y = out.reshape(x.shape[:-1] + (width,))
         return y, _final(out, hstate, steps), _final(cells, cstate, steps)
 
-    def backward(self, g):
+    def backward_through_time(self, g):
         acts, tanh_c, w_hh, w_hr = self.acts, self.tanh_c, self.w_hh, self.w_hr
         xp = array_module(acts)
         n, dtype = acts.shape[0], acts.dtype
@@ -319,7 +325,7 @@ class GRUSequence(_Recurrence):
         self.steps, self.batch, self.has_bias = steps, batch, b_ih is not None
         return out.reshape(x.shape[:-1] + (hidden,)), _final(out, state, steps)
 
-    def backward(self, g):
+    def backward_through_time(self, g):
         acts, w_hh = self.acts, self.w_hh
         xp = array_module(acts)
         n, dtype, hidden, batch = acts.shape[0], acts.dtype, w_hh.shape[1], self.batch
