@@ -237,3 +237,21 @@ def test_batch_norm_fast_path_gradcheck():
     b = dg.tensor(rng.standard_normal(2), requires_grad=True)
     assert N._fast(x.data)
     assert gradcheck(lambda x, w, b: N.batch_norm(x, None, None, w, b, training=True), (x, w, b))
+
+
+@pytest.mark.parametrize("slope", [0.2, 0.0, 1.0, 1.5, -0.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_leaky_relu_slope_lookup_is_bitwise_torch(slope, dtype):
+    x = RNG.standard_normal((4, 3, 5, 5)).astype(dtype)
+    x.flat[:6] = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-30]
+    g = RNG.standard_normal(x.shape).astype(dtype)
+    xd = dg.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    with np.errstate(invalid="ignore"):
+        yd = F.leaky_relu(xd, slope)
+        yd.backward(dg.tensor(g))
+    yt = TF.leaky_relu(xt, slope)
+    yt.backward(torch.tensor(g))
+    bits = np.int32 if dtype == np.float32 else np.int64
+    np.testing.assert_array_equal(yd.detach().numpy().view(bits), yt.detach().numpy().view(bits))
+    np.testing.assert_array_equal(xd.grad.numpy().view(bits), xt.grad.numpy().view(bits))
