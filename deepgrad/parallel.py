@@ -20,11 +20,14 @@ their time loops (:func:`blas_threads`). :func:`set_num_threads` changes the cou
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+
+import numpy
 
 _lock = threading.Lock()
 _state: dict = {"threads": None, "pool": None, "blas": None, "busy": False}
@@ -45,7 +48,6 @@ def _blas_controllers() -> list:
     """threadpoolctl handles of the BLAS libraries loaded in this process (empty if unavailable)."""
     if _state["blas"] is None:
         try:
-            import numpy  # loads NumPy's BLAS before it is looked up
             from threadpoolctl import ThreadpoolController
 
             found = list(ThreadpoolController().select(user_api="blas").lib_controllers)
@@ -162,8 +164,6 @@ PARALLEL_MIN_ELEMENTS = 1 << 18
 def over_batch(x, body) -> list:
     """Run ``body(lo, hi)`` over the batch (axis 0) of ``x``, split across threads when ``x`` is a
     NumPy array big enough to pay (NumPy's ufuncs release the GIL); returns the bodies' results."""
-    import numpy
-
     n = x.shape[0]
     if type(x) is not numpy.ndarray:  # CuPy: one launch over the whole batch
         return [body(0, n)]
@@ -182,14 +182,12 @@ def matmul(a, b):
 
     2-D operands, and an N-D ``a`` times a 2-D ``b``; anything else is a plain ``a @ b``.
     """
-    import numpy
-
     if (type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or b.ndim != 2 or a.ndim < 2
-            or a.shape[-1] != b.shape[0] or get_num_threads() == 1):
+            or a.shape[-1] != b.shape[0] or (_state["threads"] or get_num_threads()) == 1):
         return a @ b
     lead = a.shape[:-1]
-    m, (k, n) = int(numpy.prod(lead)), b.shape
-    if m * k * n < PARALLEL_MIN_MACS:
+    m, (k, n) = math.prod(lead), b.shape
+    if m * k * n < PARALLEL_MIN_MACS:  # most calls: a cheap exit, this is on every small layer's path
         return a @ b
     a2 = a.reshape(m, k)  # a view when a's rows are contiguous, else one copy
     out = numpy.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
