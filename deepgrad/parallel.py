@@ -182,13 +182,13 @@ def matmul(a, b):
 
     2-D operands, and an N-D ``a`` times a 2-D ``b``; anything else is a plain ``a @ b``.
     """
+    if a.size * b.shape[-1] < PARALLEL_MIN_MACS or _state["threads"] == 1:  # most calls: out at once
+        return a @ b
     if (type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or b.ndim != 2 or a.ndim < 2
-            or a.shape[-1] != b.shape[0] or (_state["threads"] or get_num_threads()) == 1):
+            or a.shape[-1] != b.shape[0] or get_num_threads() == 1):
         return a @ b
     lead = a.shape[:-1]
     m, (k, n) = math.prod(lead), b.shape
-    if m * k * n < PARALLEL_MIN_MACS:  # most calls: a cheap exit, this is on every small layer's path
-        return a @ b
     a2 = a.reshape(m, k)  # a view when a's rows are contiguous, else one copy
     out = numpy.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
     if m >= n or m >= 64:
