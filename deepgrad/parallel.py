@@ -92,7 +92,7 @@ def set_num_threads(n: int) -> None:
 def blas_threads():
     """Lend NumPy's BLAS deepgrad's threads inside the block (for GEMMs too short to split)."""
     threads = get_num_threads()
-    lend = threads > 1 and not _state["busy"]
+    lend = threads > 1 and not _state["busy"] and threading.current_thread() is threading.main_thread()
     controllers = _blas_controllers() if lend else []
     for c in controllers:
         c.set_num_threads(threads)
