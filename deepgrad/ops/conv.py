@@ -26,6 +26,7 @@ from .im2col import (
     im2col,
     ntuple,
     pad_or_crop,
+    windows,
 )
 
 
@@ -64,6 +65,12 @@ def flipped_weight(w, groups: int):
     return array_module(w).ascontiguousarray(wf).reshape(cg * groups, o // groups, kh, kw)
 
 
+def _full_correlation_pads(pads: tuple, dilation: tuple, kernel: tuple, x_hw: tuple, out_hw: tuple) -> tuple:
+    """Pads of the output gradient for its stride-1 correlation with the flipped kernel (input grad)."""
+    (top, _, left, _), (dh, dw), (kh, kw), (h, wd), (ho, wo) = pads, dilation, kernel, x_hw, out_hw
+    return dh * (kh - 1) - top, h - ho + top, dw * (kw - 1) - left, wd - wo + left
+
+
 def conv_input_grad(g, w, x_hw: tuple, stride: tuple, pads: tuple, dilation: tuple, groups: int):
     """Input gradient (N, C, H, W) of a conv from its output gradient g (N, O, Ho, Wo)."""
     xp = array_module(g)
@@ -71,11 +78,10 @@ def conv_input_grad(g, w, x_hw: tuple, stride: tuple, pads: tuple, dilation: tup
     _, cg, kh, kw = w.shape
     og, c = o // groups, cg * groups
     top, bottom, left, right = pads
-    (dh, dw), (h, wd) = dilation, x_hw
+    h, wd = x_hw
     if stride == (1, 1) and _full_correlation_pays(o, c, (kh, kw)):
         # gx = g correlated with the kernel flipped in space and with in/out channels swapped.
-        kh_eff, kw_eff = dh * (kh - 1), dw * (kw - 1)
-        gpads = (kh_eff - top, h - ho + top, kw_eff - left, wd - wo + left)
+        gpads = _full_correlation_pads(pads, dilation, (kh, kw), x_hw, (ho, wo))
         return conv_forward(g, flipped_weight(w, groups), (1, 1), gpads, dilation, groups, x_hw)[0]
     w3 = w.reshape(groups, og, cg * kh * kw)
     gcols = xp.matmul(w3.swapaxes(-1, -2), g.reshape(n, groups, og, ho * wo))  # (N, g, C/g*kh*kw, L)
@@ -106,13 +112,8 @@ def _chunked(x) -> bool:
 
 def chunk_columns(xs, kernel: tuple, out_hw: tuple, stride: tuple, dilation: tuple, pads: tuple, groups: int):
     """Columns (g, C/g*kh*kw, b*Ho*Wo) of a chunk ``xs`` (b, C, H, W): one strided copy."""
-    xpad = pad_or_crop(xs, pads)
-    (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel, out_hw, stride, dilation
-    b, c = xpad.shape[:2]
-    s0, s1, s2, s3 = xpad.strides
-    view = np.lib.stride_tricks.as_strided(xpad, (c, kh, kw, b, ho, wo),
-                                           (s1, s2 * dh, s3 * dw, s0, s2 * sh, s3 * sw))
-    return np.ascontiguousarray(view).reshape(groups, c // groups * kh * kw, b * ho * wo)
+    view = windows(pad_or_crop(xs, pads), kernel, out_hw, stride, dilation).transpose(1, 2, 3, 0, 4, 5)
+    return np.ascontiguousarray(view).reshape(groups, -1, xs.shape[0] * out_hw[0] * out_hw[1])
 
 
 def chunk_major(a, groups: int):
@@ -141,9 +142,9 @@ def _input_grad_chunk(gs, w, wf, x_hw, stride, pads, dilation, groups, out, g2=N
     b, o, ho, wo = gs.shape
     _, cg, kh, kw = w.shape
     top, bottom, left, right = pads
-    (dh, dw), (h, wd) = dilation, x_hw
+    h, wd = x_hw
     if stride == (1, 1) and _full_correlation_pays(o, cg * groups, (kh, kw)):  # see conv_input_grad
-        gpads = (dh * (kh - 1) - top, h - ho + top, dw * (kw - 1) - left, wd - wo + left)
+        gpads = _full_correlation_pads(pads, dilation, (kh, kw), x_hw, (ho, wo))
         cols = chunk_columns(gs, (kh, kw), x_hw, (1, 1), dilation, gpads, groups)
         _gemm_into(wf.reshape(groups, cg, -1), cols, out)
         return

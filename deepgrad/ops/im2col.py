@@ -105,21 +105,26 @@ def window_slice(i: int, j: int, out_hw: tuple, stride: tuple, dilation: tuple) 
 
 
 # ----------------------------------------------------------------------------- im2col / col2im
+def windows(xpad, kernel: tuple, out_hw: tuple, stride: tuple, dilation: tuple):
+    """The (N, C, kh, kw, Ho, Wo) strided *view* of an already padded (N, C, Hp, Wp) array: entry
+    (n, c, i, j, y, x) is the input pixel that kernel offset (i, j) reads for output (y, x). No copy."""
+    (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel, out_hw, stride, dilation
+    s0, s1, s2, s3 = xpad.strides
+    return array_module(xpad).lib.stride_tricks.as_strided(
+        xpad, xpad.shape[:2] + (kh, kw, ho, wo), (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw)
+    )
+
+
 def im2col(xpad, kernel: tuple, out_hw: tuple, stride: tuple, dilation: tuple):
     """Columns (N, C, kh, kw, Ho, Wo), C-contiguous, of an already padded (N, C, Hp, Wp) array.
 
     One copy through a strided view; reshaped by the caller to (N, C*kh*kw, Ho*Wo) for the GEMM.
     """
     xp = array_module(xpad)
-    (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel, out_hw, stride, dilation
-    n, c = xpad.shape[:2]
-    if kh == kw == 1 and sh == sw == 1 and xpad.shape[2:] == (ho, wo):
-        return xp.ascontiguousarray(xpad).reshape(n, c, 1, 1, ho, wo)  # 1x1 kernel: no copy when contiguous
-    s0, s1, s2, s3 = xpad.strides
-    view = xp.lib.stride_tricks.as_strided(
-        xpad, (n, c, kh, kw, ho, wo), (s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw)
-    )
-    return xp.ascontiguousarray(view)
+    if tuple(kernel) == (1, 1) and tuple(stride) == (1, 1) and xpad.shape[2:] == tuple(out_hw):
+        n, c = xpad.shape[:2]
+        return xp.ascontiguousarray(xpad).reshape((n, c, 1, 1) + tuple(out_hw))  # 1x1: no copy when contiguous
+    return xp.ascontiguousarray(windows(xpad, kernel, out_hw, stride, dilation))
 
 
 def col2im(cols, padded_hw: tuple, kernel: tuple, stride: tuple, dilation: tuple):
