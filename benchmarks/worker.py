@@ -79,10 +79,6 @@ class Worker:
 
         registry.list_workloads()  # import the workload modules before the memory baseline
         info["threadpools"] = _threadpools()
-        if "threads" not in info:
-            pools = [p["num_threads"] for p in info["threadpools"] if p.get("user_api") == "blas"]
-            env_threads = os.environ.get("OPENBLAS_NUM_THREADS")
-            info["threads"] = max(pools) if pools else int(env_threads) if env_threads else None
         self.baseline_rss = _maxrss_bytes()
         info["baseline_rss"] = self.baseline_rss
         self.info = info
