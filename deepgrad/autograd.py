@@ -108,28 +108,140 @@ class RemovableHandle:
             self._hooks.remove(self._hook)
 
 
+OUT = -1  # in a Function's ``saved`` spec: the op's output
+
+
+class _VersionCounter:
+    """How many in-place ops have written a tensor's memory; shared by a tensor and its views.
+
+    ``views`` holds weak references to views made (with grad on) of a base that did not require
+    grad, so that an in-place op which makes the base require grad can make them require it too.
+    """
+
+    __slots__ = ("value", "views")
+
+    def __init__(self):
+        self.value = 0
+        self.views = None
+
+
+def version_counter(t: Tensor) -> _VersionCounter:
+    """``t``'s version counter, created on first need (most tensors never need one)."""
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = _VersionCounter()
+    return vc
+
+
+class _ViewInfo:
+    """What makes a tensor a view: its base (never itself a view), the view ops that lead from the
+    base to it (replayed to rebuild its graph node after an in-place op), and the base's version
+    when its ``grad_fn`` was made. ``kind`` is torch's creation meta: ``"default"``, ``"no_grad"``
+    (made under no_grad) or ``"multi"`` (an output of split/chunk/unbind)."""
+
+    __slots__ = ("base", "chain", "gen", "kind")
+
+    def __init__(self, base, chain, gen, kind):
+        self.base, self.chain, self.gen, self.kind = base, chain, gen, kind
+
+
+def _as_view(out: Tensor, src: Tensor, cls, params) -> None:
+    """Record that ``out`` (just made by view op ``cls`` from ``src``) shares ``src``'s memory."""
+    if cls.view == "maybe" and not array_module(out.array).may_share_memory(out.array, src.array):
+        return  # reshape of a non-contiguous array, advanced indexing: a copy, not a view
+    vc = src._vc
+    if vc is None:
+        vc = src._vc = _VersionCounter()
+    out._vc = vc
+    sv = src._view
+    if sv is None:
+        base, chain, kind = src, ((cls, params),), "default"
+    else:
+        base, chain, kind = sv.base, sv.chain + ((cls, params),), sv.kind
+    if not _grad_enabled:
+        kind = "no_grad"
+    elif cls.view_kind is not None:
+        kind = cls.view_kind
+    out._view = _ViewInfo(base, chain, vc.value, kind)
+    if _grad_enabled and not base.requires_grad:
+        views = vc.views
+        if views is None:
+            views = vc.views = []
+        elif len(views) > 64 and len(views) & (len(views) - 1) == 0:  # prune dead references now and then
+            views[:] = [r for r in views if r() is not None]
+        views.append(weakref.ref(out))
+
+
+def replay_view(base, chain):
+    """Apply a view's chain of view ops to ``base`` (a Tensor, recorded; or a raw array)."""
+    if isinstance(base, Tensor):
+        for cls, params in chain:
+            base = cls.apply(base, **params)
+        return base
+    for cls, params in chain:
+        base = cls().forward(base, **params)
+    return base
+
+
+def regenerate_view(t: Tensor) -> None:
+    """Rebuild a view's ``grad_fn`` from its base after the base's memory was written in place."""
+    v = t._view
+    with enable_grad():
+        fresh = replay_view(v.base, v.chain)
+    t.grad_fn, t.requires_grad = fresh.grad_fn, fresh.requires_grad
+    v.gen = t._vc.value
+
+
 class Function:
     """A differentiable op and, once applied with grad enabled, its node in the graph.
 
     Subclasses implement ``forward(self, *arrays, **params) -> array`` and
     ``backward(self, grad) -> array | tuple`` (one gradient per tensor input, ``None`` for
     inputs that need none; ``self.next[i] is None`` tells that input ``i`` needs no gradient).
+
+    Two class attributes tell the engine what torch knows about the op:
+
+    - ``saved``: the tensors torch saves for the backward, whose in-place modification before the
+      backward is an error (checked with version counters). ``None`` (the safe default) means every
+      input and the output; ``()`` nothing; otherwise one tuple per input listing what that input's
+      gradient needs (input indices, ``OUT`` for the output). An op must never keep an input's
+      array that this does not declare: it keeps a private copy or something derived instead.
+    - ``view``: ``True`` when the output always shares the input's memory (transpose, expand),
+      ``"maybe"`` when it does only sometimes (reshape, indexing); ``view_kind = "multi"`` marks
+      the outputs of ops that return several views (split), which may not be modified in place.
     """
 
     next: tuple = ()
     hooks: list | None = None  # gradient hooks of the output tensor (non-leaf)
     freed = False
+    saved: tuple | None = None
+    view: bool | str = False
+    view_kind: str | None = None
+    versions: list | None = None  # (holder, version, which) of every saved tensor, see _saved_versions
+    _saved_cache: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._saved_cache = {}  # mask of inputs needing grad -> indices saved, per op
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params) -> Tensor:
         fn = cls()
-        out = fn.forward(*[t.data for t in inputs], **params)
+        out = fn.forward(*[t.array for t in inputs], **params)
         if _grad_enabled:
             for t in inputs:
                 if t.requires_grad:
                     fn.next = tuple([_edge(t) for t in inputs])
-                    return Tensor._make(out, fn)
-        return Tensor._make(out, None)
+                    result = Tensor._make(out, fn)
+                    if cls.saved != ():
+                        fn.versions = _saved_versions(cls, inputs, fn.next, result, params)
+                    if cls.view:
+                        _as_view(result, inputs[0], cls, params)
+                    return result
+        result = Tensor._make(out, None)
+        if cls.view:
+            _as_view(result, inputs[0], cls, params)
+        return result
 
     def release(self) -> None:
         """Drop saved arrays and edges once backward has passed (unless retain_graph)."""
@@ -141,6 +253,78 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+# An in-place op that needs the old value of the tensor it overwrites sets this to that tensor's
+# counter; a node saving a tensor with that counter sets ``hit`` (see ops/inplace.py).
+_watch = [None, False]
+
+
+def _which_saved(cls, inputs, nxt, params) -> tuple:
+    """The indices (``OUT`` for the output) of the tensors ``cls`` saves, given which inputs need grad."""
+    spec = cls.saved
+    if callable(spec):  # a spec that depends on the op's parameters
+        spec = spec(params)
+    if spec is None:
+        return (*range(len(inputs)), OUT)
+    if len(spec) == 1:
+        return spec[0]
+    which = set()
+    for deps, n in zip(spec, nxt):
+        if n is not None:
+            which.update(deps)
+    return tuple(which)
+
+
+def _saved_versions(cls, inputs, nxt, out, params) -> list:
+    """``(holder, version, which)`` for every tensor the node saves: the input Tensor itself (its counter is
+    looked up at check time, so an input that never meets an in-place op costs no counter), or the
+    output's fresh counter (holding the output itself would make a reference cycle)."""
+    # Which tensors are saved depends only on which inputs need grad (for a fixed spec): cached per class
+    # under that mask, so the common op pays a dict lookup.
+    n = len(nxt)
+    key = 1 if n == 1 else (nxt[0] is not None) | ((nxt[1] is not None) << 1) if n == 2 else \
+        sum(1 << k for k, e in enumerate(nxt) if e is not None)
+    which = cls._saved_cache.get(key)
+    if which is None:
+        which = _which_saved(cls, inputs, nxt, params)
+        if not callable(cls.saved):
+            cls._saved_cache[key] = which
+    entries = []
+    for i in which:
+        if i == OUT:
+            vc = out._vc = _VersionCounter()  # the output is fresh: no counter yet
+            entries.append((vc, 0, OUT))
+            continue
+        t = inputs[i]
+        vc = t._vc
+        if vc is None:
+            entries.append((t, 0, i))
+        else:
+            if vc is _watch[0]:
+                _watch[1] = True
+            entries.append((t, vc.value, i))
+    return entries
+
+
+def _current(holder, which) -> int:
+    if which == OUT:
+        return holder.value
+    vc = holder._vc
+    return 0 if vc is None else vc.value
+
+
+def _version_error(node) -> RuntimeError:
+    for holder, version, i in node.versions:
+        now = _current(holder, i)
+        if now != version:
+            what = "its output" if i == OUT else f"its input {i}"
+            return RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: {what}, saved by {node.name()}, is at version {now}; expected version "
+                f"{version} instead. Hint: the in-place op came after the forward pass that saved it; "
+                f"use an out-of-place op (or .clone()) there."
+            )
 
 
 class AccumulateGrad:
@@ -158,17 +342,17 @@ class AccumulateGrad:
         t = self.tensor_ref()
         if t is None:
             return
-        if grad.shape != t.data.shape:
+        if grad.shape != t.array.shape:
             raise RuntimeError(
                 f"backward: gradient of shape {grad.shape} reached a leaf of shape {t.shape}"
             )
-        if grad.dtype != t.data.dtype:
-            grad = grad.astype(t.data.dtype)
+        if grad.dtype != t.array.dtype:
+            grad = grad.astype(t.array.dtype)
         if t.grad is None:
             # Copy: the same array may have been handed to several inputs (x + y).
             t.grad = Tensor._make(grad.copy(), None)
         else:
-            t.grad.data += grad
+            t.grad.array += grad
 
     def name(self) -> str:
         return "AccumulateGrad"
@@ -181,6 +365,9 @@ def _edge(t: Tensor):
     """The node that receives ``t``'s gradient (its producer, or its leaf accumulator)."""
     if not t.requires_grad:
         return None
+    v = t._view
+    if v is not None and v.gen != t._vc.value and v.kind != "no_grad":
+        regenerate_view(t)  # the base was written in place since this view's node was made
     if t.grad_fn is not None:
         return t.grad_fn
     acc = t._accum
@@ -189,20 +376,24 @@ def _edge(t: Tensor):
     return acc
 
 
-def _topological_order(root) -> list:
-    """Nodes reachable from ``root``, producers after consumers, by an iterative DFS."""
-    order, visited = [], {id(root)}
-    stack = [(root, iter(root.next))]
-    while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child is not None and id(child) not in visited:
-                visited.add(id(child))
-                stack.append((child, iter(child.next)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
+def _topological_order(roots) -> list:
+    """Nodes reachable from ``roots``, producers after consumers, by an iterative DFS."""
+    order, visited = [], set()
+    for root in roots:
+        if id(root) in visited:
+            continue
+        visited.add(id(root))
+        stack = [(root, iter(root.next))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child is not None and id(child) not in visited:
+                    visited.add(id(child))
+                    stack.append((child, iter(child.next)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
     order.reverse()
     return order
 
@@ -211,58 +402,94 @@ def _run_hooks(hooks, grad):
     for hook in list(hooks):
         out = hook(Tensor._make(grad, None))
         if out is not None:
-            grad = out.data if isinstance(out, Tensor) else out
+            grad = out.array if isinstance(out, Tensor) else out
     return grad
 
 
-def backward(tensor: Tensor, gradient=None, retain_graph: bool = False, _capture: dict | None = None) -> None:
-    """Backpropagate from ``tensor``; see :meth:`Tensor.backward`.
-
-    With ``_capture`` (a dict keyed by graph nodes, used by :func:`grad`) the gradients reaching
-    those nodes are stored there and no leaf's ``.grad`` is touched.
-    """
+def _root_grad(tensor: Tensor, gradient, k: int):
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"backward: output {k} is a {type(tensor).__name__}, not a Tensor")
     if not tensor.requires_grad:
         raise RuntimeError(
-            "element 0 of tensors does not require grad and does not have a grad_fn: "
+            f"element {k} of tensors does not require grad and does not have a grad_fn: "
             "nothing to backpropagate (did you forget requires_grad=True, or run under no_grad?)"
         )
     if gradient is None:
-        if tensor.data.size != 1:
+        if tensor.array.size != 1:
             raise RuntimeError(
                 f"grad can be implicitly created only for scalar outputs, but the output has "
                 f"shape {tensor.shape}: call backward(gradient) with a tensor of that shape "
                 f"(e.g. ones_like(output)) or reduce the output first (e.g. .sum())"
             )
-        grad = array_module(tensor.data).ones_like(tensor.data)
-    else:
-        grad = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
-        if grad.shape != tensor.shape:
-            raise RuntimeError(
-                f"backward: gradient has shape {grad.shape} but the output has shape "
-                f"{tensor.shape}; they must match"
-            )
-        grad = grad.astype(tensor.data.dtype, copy=False)
+        return array_module(tensor.array).ones_like(tensor.array)
+    grad = gradient.array if isinstance(gradient, Tensor) else np.asarray(gradient)
+    if grad.shape != tensor.shape:
+        raise RuntimeError(
+            f"Mismatch in shape: grad_output[{k}] has a shape of {tuple(grad.shape)} and output[{k}] has a "
+            f"shape of {tuple(tensor.shape)}."
+        )
+    return grad.astype(tensor.array.dtype, copy=False)
 
-    root = _edge(tensor)
-    if root.freed:
-        raise _freed_error(root)
-    grads = {root: grad}
-    for node in _topological_order(root):
+
+def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
+             inputs=None, _capture: dict | None = None) -> None:
+    """Backpropagate from ``tensors`` (one or several, with their upstream gradients) into the
+    ``.grad`` of every leaf that requires it — or only of ``inputs`` when given, like torch.
+
+    With ``_capture`` (a dict keyed by graph nodes, used by :func:`grad`) the gradients reaching
+    those nodes are stored there and no leaf's ``.grad`` is touched.
+    """
+    if create_graph:
+        raise NotImplementedError("backward(create_graph=True): deepgrad does not record the backward pass yet")
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    grad_tensors = list(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"backward: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
+    if inputs is not None and _capture is None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
+        for t in inputs:
+            if not t.requires_grad:
+                raise RuntimeError("backward: one of the 'inputs' does not require grad")
+        targets = {_edge(t): t for t in inputs}
+    else:
+        targets = None
+    grads = {}
+    for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        g = _root_grad(t, g, k)
+        root = _edge(t)
+        if root.freed:
+            raise _freed_error(root)
+        prev = grads.get(root)
+        grads[root] = g if prev is None else prev + g
+    roots = list(grads)
+    for node in _topological_order(roots):
         g = grads.pop(node, None)
         if g is None:
             continue
         if node.hooks:
             g = _run_hooks(node.hooks, g)
         if type(node) is AccumulateGrad:
-            if _capture is None:
+            if _capture is not None:
+                if node in _capture:
+                    _capture[node] = g
+            elif targets is None or node in targets:
                 node.accumulate(g)
-            elif node in _capture:
-                _capture[node] = g
             continue
         if _capture is not None and node in _capture:
             _capture[node] = g
+        elif targets is not None and node in targets:  # a non-leaf input: its .grad, like retain_grad
+            _accumulate_into(targets[node], g)
         if node.freed:
             raise _freed_error(node)
+        versions = node.versions
+        if versions:
+            for holder, version, which in versions:
+                if _current(holder, which) != version:
+                    raise _version_error(node)
         in_grads = node.backward(g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
@@ -275,6 +502,11 @@ def backward(tensor: Tensor, gradient=None, retain_graph: bool = False, _capture
             node.release()
 
 
+def _accumulate_into(t: Tensor, g) -> None:
+    t.grad = Tensor._make(g.astype(t.array.dtype, copy=True), None) if t.grad is None else \
+        Tensor._make(t.grad.array + g, None)
+
+
 def _freed_error(node) -> RuntimeError:
     return RuntimeError(
         f"Trying to backward through the graph a second time ({node.name()} has already "
@@ -283,30 +515,55 @@ def _freed_error(node) -> RuntimeError:
     )
 
 
-def grad(outputs: Tensor, inputs, grad_outputs=None, retain_graph: bool = False, allow_unused: bool = False):
-    """Gradients of ``outputs`` with respect to ``inputs``, without touching any ``.grad``.
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
+         only_inputs: bool = True, allow_unused: bool | None = None, is_grads_batched: bool = False,
+         materialize_grads: bool = False):
+    """Gradients of ``outputs`` with respect to ``inputs`` as a tuple (one per input, like torch,
+    even for a single input), without touching any ``.grad``.
 
-    >>> (gx,) = grad((x ** 2).sum(), [x])      # gx == 2 * x
+    >>> x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> grad((x ** 2).sum(), x)
+    (tensor([2., 4., 6.]),)
     """
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
-    for t in inputs:
+    if create_graph:
+        raise NotImplementedError("grad(create_graph=True): deepgrad does not record the backward pass yet")
+    if is_grads_batched:
+        raise NotImplementedError("grad(is_grads_batched=True) is not supported by deepgrad")
+    if materialize_grads and allow_unused is False:
+        raise ValueError("Expected allow_unused to be True or not passed when materialize_grads=True, "
+                         "but got: allow_unused=False.")
+    allow_unused = bool(allow_unused) or materialize_grads
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs) if grad_outputs is None else [grad_outputs]
+    grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad requires one grad_output per output: got {len(grad_outputs)} grad_outputs "
+                           f"for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad: input {i} is a {type(t).__name__}, not a Tensor")
         if not t.requires_grad:
-            raise RuntimeError("grad: one of the differentiated Tensors does not require grad")
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
     nodes = [_edge(t) for t in inputs]
     capture = dict.fromkeys(nodes)
-    backward(outputs, grad_outputs, retain_graph=retain_graph, _capture=capture)
+    retain = bool(retain_graph) if retain_graph is not None else create_graph
+    backward(outputs, grad_outputs, retain_graph=retain, _capture=capture)
     result = []
     for t, node in zip(inputs, nodes):
         g = capture[node]
-        if g is None and not allow_unused:
-            raise RuntimeError(
-                "grad: one of the differentiated Tensors appears to not have been used in the graph; "
-                "pass allow_unused=True if this is the desired behavior"
-            )
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the graph. "
+                    "Set allow_unused=True if this is the desired behavior."
+                )
+            result.append(Tensor._make(array_module(t.array).zeros_like(t.array), None) if materialize_grads else None)
+            continue
         # A copy: the captured array may be shared with other gradients or the upstream.
-        result.append(None if g is None else Tensor._make(g.astype(t.data.dtype, copy=True), None))
-    return result[0] if single else tuple(result)
+        result.append(Tensor._make(g.astype(t.array.dtype, copy=True), None))
+    return tuple(result)
 
 
 # ----------------------------------------------------------------------------- gradcheck
@@ -354,7 +611,7 @@ def gradcheck(
         total = 0.0
         for o, u in zip(outputs_of(values), upstream):
             if u is not None:
-                total += float((np.asarray(o.data, dtype=np.float64) * u).sum())
+                total += float((np.asarray(o.array, dtype=np.float64) * u).sum())
         return total
 
     # Analytic gradients.
@@ -365,21 +622,21 @@ def gradcheck(
     for o, u in zip(outs, upstream):
         if u is None or not o.requires_grad:
             continue
-        term = (o * Tensor._make(u.astype(o.data.dtype), None)).sum()
+        term = (o * Tensor._make(u.astype(o.array.dtype), None)).sum()
         loss = term if loss is None else loss + term
     analytic = []
     if loss is not None:
         loss.backward()
     for t in checked:
         g = t.grad
-        analytic.append(np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64))
+        analytic.append(np.zeros(t.shape) if g is None else np.asarray(g.array, dtype=np.float64))
         t.grad = None
 
     # Numerical gradients, one coordinate at a time.
     with no_grad():
         for t, ana in zip(checked, analytic):
-            t.data = np.ascontiguousarray(t.data)
-            flat = t.data.reshape(-1)  # a view: writing it perturbs the input in place
+            t.array = np.ascontiguousarray(t.array)
+            flat = t.array.reshape(-1)  # a view: writing it perturbs the input in place
             num = np.zeros(flat.size)
             for i in range(flat.size):
                 orig = flat[i].item()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import backend
@@ -77,16 +79,17 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
             [3., 4.]], requires_grad=True)
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if device is None and not isinstance(data, (list, tuple, int, float, bool, np.ndarray, np.generic)):
         device = backend.device_of(data)  # keep CuPy arrays on their GPU
     t = Tensor(data, dtype=dtype, device=device)
     source = data if isinstance(data, np.ndarray) else None
     if source is None and hasattr(data, "__array__") and backend.array_module(data) is np:
         source = np.asarray(data)  # e.g. a torch tensor: a view of its memory, which must not be shared
-    if t.data is data or (source is not None and isinstance(t.data, np.ndarray) and np.shares_memory(t.data, source)):
-        t.data = t.data.copy()
-    return _finish(t.data, requires_grad)
+    if t.array is data or (source is not None and isinstance(t.array, np.ndarray)
+                           and np.shares_memory(t.array, source)):
+        t.array = t.array.copy()
+    return _finish(t.array, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -151,10 +154,27 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad: bool
     """Values from ``start`` to ``end`` (exclusive) by ``step``; integers stay int64."""
     if end is None:
         start, end = 0, start
+    start, end, step = (v.item() if isinstance(v, (Tensor, np.generic)) else v for v in (start, end, step))
     if dtype is None:
-        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        ints = all(isinstance(v, int) for v in (start, end, step))
         dtype = backend.int64 if ints else backend.get_default_dtype()
-    return _finish(_xp(device).arange(start, end, step, dtype=dtype), requires_grad)
+    dtype = np.dtype(dtype)
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    # torch: the length from the bounds as given; the values from start and step in the result's
+    # accumulate type (float64, or int64 after truncating them for an integer dtype), then cast.
+    n = -((start - end) // step) if all(isinstance(v, int) for v in (start, end, step)) else \
+        math.ceil((end - start) / step)
+    if dtype.kind in "iub":
+        start, step = int(start), int(step)
+        if step == 0:
+            raise ValueError("step must be nonzero")
+    values = np.arange(max(n, 0), dtype=np.float64 if dtype.kind == "f" else np.int64) * step + start
+    return _finish(_xp(device).asarray(values.astype(dtype)), requires_grad)
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: bool = False) -> Tensor:

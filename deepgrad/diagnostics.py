@@ -103,7 +103,7 @@ class GradientFlowMonitor(Callback):
         def hook(module, inputs, output):
             if not is_grad_enabled() or not isinstance(output, Tensor):
                 return None
-            y = output.data
+            y = output.array
             xp = array_module(y)
             if isinstance(module, ReLU):  # a unit is dead when it is zero for every sample of the batch
                 flat = y.reshape(y.shape[0], -1) if y.ndim > 1 else y.reshape(-1, 1)
@@ -133,7 +133,7 @@ class GradientFlowMonitor(Callback):
 
     def record_gradients(self) -> None:
         """Store each layer's gradient norm and the activation statistics of the last forward pass."""
-        norms = np.array([math.sqrt(_sq_norm([p.grad.data for p in self._params(m) if p.grad is not None]))
+        norms = np.array([math.sqrt(_sq_norm([p.grad.array for p in self._params(m) if p.grad is not None]))
                           for _, m in self.layers])
         self.steps.append(self._calls)
         self.grad_norms.append(norms)
@@ -147,7 +147,7 @@ class GradientFlowMonitor(Callback):
 
     def snapshot_weights(self) -> None:
         """Copy the weights before the optimizer step (for the update/weight ratio)."""
-        self._snapshot = [[p.data.copy() for p in self._params(m)] for _, m in self.layers]
+        self._snapshot = [[p.array.copy() for p in self._params(m)] for _, m in self.layers]
 
     def record_update(self) -> None:
         """Compare the weights with the last snapshot: the update-to-weight ratio of the latest record."""
@@ -155,7 +155,7 @@ class GradientFlowMonitor(Callback):
             return
         ratios = []
         for before, (_, m) in zip(self._snapshot, self.layers):
-            after = [p.data for p in self._params(m)]
+            after = [p.array for p in self._params(m)]
             delta = _sq_norm([a - b for a, b in zip(after, before)])
             ratios.append(math.sqrt(delta) / max(math.sqrt(_sq_norm(before)), 1e-30))
         self.update_ratios[-1] = np.array(ratios)
@@ -315,7 +315,7 @@ def rnn_gradient_by_timestep(model, inputs, time_dim: int = 1, loss_fn=None) -> 
     >>> norms = rnn_gradient_by_timestep(rnn, deepgrad.randn(8, 50, 4))   # batch_first input
     >>> norms[0] / norms[-1]
     """
-    data = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+    data = inputs.array if isinstance(inputs, Tensor) else np.asarray(inputs)
     x = Tensor._make(data.copy(), None).requires_grad_(True)
     out = model(x)
     if isinstance(out, (tuple, list)):
@@ -329,7 +329,7 @@ def rnn_gradient_by_timestep(model, inputs, time_dim: int = 1, loss_fn=None) -> 
     else:
         loss = out.sum()
     loss.backward()
-    g = x.grad.data
+    g = x.grad.array
     g = g.get() if hasattr(g, "get") and not isinstance(g, np.ndarray) else g
     g = np.moveaxis(np.asarray(g, dtype=np.float64), time_dim, 0)
     return np.sqrt((g.reshape(g.shape[0], -1) ** 2).sum(axis=1))

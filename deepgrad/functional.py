@@ -11,8 +11,13 @@ from __future__ import annotations
 from . import backend
 from .ops import activation as A
 from .ops import elementwise as E
-from .ops.elementwise import add, clamp, div, mul, pow, sub, where  # noqa: F401  (public)
-from .ops.linalg import linear, matmul  # noqa: F401
+from .ops.arithmetic import add, binary, div, floor_divide, mul, pow, remainder, sub  # noqa: F401  (public)
+from .ops.elementwise import clamp, where  # noqa: F401  (public)
+from .ops.linalg import (  # noqa: F401
+    linear,
+    matmul,
+    norm,  # noqa: F401
+)
 from .ops.reduce import (  # noqa: F401
     amax,
     amin,
@@ -61,7 +66,7 @@ def _float(x: Tensor) -> Tensor:
     """Integer inputs to transcendental functions compute in the default float dtype."""
     if not isinstance(x, Tensor):
         raise TypeError(f"expected a Tensor, got {type(x).__name__}")
-    return x if x.data.dtype.kind == "f" else E.cast(x, backend.get_default_dtype())
+    return x if x.array.dtype.kind == "f" else E.cast(x, backend.get_default_dtype())
 
 
 exp = _unary(E.Exp)
@@ -76,11 +81,16 @@ sigmoid = _unary(A.Sigmoid)
 
 def neg(x: Tensor) -> Tensor:
     """Elementwise -x (integer tensors stay integer, as in torch)."""
+    if x.array.dtype == bool:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                           "invert a mask, use the `~` or `logical_not()` operator instead.")
     return E.Neg.apply(x)
 
 
 def abs(x: Tensor) -> Tensor:
     """Elementwise |x| (gradient 0 at 0, as torch)."""
+    if x.array.dtype == bool:
+        raise NotImplementedError('"abs_cpu" not implemented for \'Bool\'')
     return E.Abs.apply(x)
 
 
@@ -113,32 +123,37 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 
 def maximum(a: Tensor, b: Tensor) -> Tensor:
     """Elementwise maximum; ties split the gradient in half (as torch)."""
-    return E.binary(E.Maximum, "maximum", a, E.as_tensor_like(b, a))
+    return binary(E.Maximum, "maximum", a, _tensor_arg("maximum", b))
 
 
 def minimum(a: Tensor, b: Tensor) -> Tensor:
     """Elementwise minimum; ties split the gradient in half (as torch)."""
-    return E.binary(E.Minimum, "minimum", a, E.as_tensor_like(b, a))
+    return binary(E.Minimum, "minimum", a, _tensor_arg("minimum", b))
+
+
+def _tensor_arg(name: str, b) -> Tensor:
+    if not isinstance(b, Tensor):
+        raise TypeError(f"{name}(): argument 'other' (position 2) must be Tensor, not {type(b).__name__}")
+    return b
 
 
 def square(x: Tensor) -> Tensor:
-    return E.PowScalar.apply(x, c=2)
-
-
-def norm(x: Tensor, p=2, dim=None, keepdim: bool = False) -> Tensor:
-    """The p-norm over ``dim`` (all elements when None): p = 1, 2, inf or any positive number."""
-    if p == 2 or p == "fro":
-        return sum(x * x, dim, keepdim).sqrt()
-    if p == 1:
-        return sum(abs(x), dim, keepdim)
-    if p == float("inf"):
-        return amax(abs(x), () if dim is None else dim, keepdim)
-    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
+    """``x * x`` (``x ** 2``)."""
+    return pow(x, 2)
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
-    """``x`` with ``value`` where ``mask`` is True (the gradient there is 0)."""
-    return where(mask, E.as_tensor_like(value, x), x)
+    """``x`` with ``value`` where ``mask`` is True, in x's dtype (the gradient there goes to a tensor value)."""
+    if not isinstance(mask, Tensor) or mask.array.dtype != bool:
+        got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {got}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value.ndim} dimension(s).")
+        value = E.cast(value, x.array.dtype)
+    return where(mask, value if isinstance(value, Tensor) else
+                 Tensor._make(backend.array_module(x.array).asarray(value, dtype=x.array.dtype), None), x)
 
 
 def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: F811  (torch's argument names)

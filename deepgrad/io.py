@@ -25,7 +25,7 @@ from .tensor import Tensor
 def host_array(value, key: str = "value") -> np.ndarray:
     """``value`` (Tensor, NumPy or CuPy array, array-like) as a C-contiguous host array, 0-d kept 0-d."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if array_module(value) is not np:
         value = value.get()
     if not isinstance(value, np.ndarray):

@@ -22,13 +22,17 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_accum", "_retains_grad", "__weakref__")
+    # ``array`` is the raw NumPy/CuPy array (torch's ``.data`` is a Tensor; see the property below).
+    # ``_vc`` is the version counter shared with views (made on first need), ``_view`` what makes this
+    # tensor a view of another (autograd._ViewInfo), None for a tensor that owns its memory.
+    __slots__ = ("array", "grad", "requires_grad", "grad_fn", "_accum", "_retains_grad", "_vc", "_view",
+                 "__weakref__")
     __array_ufunc__ = None  # NumPy defers `ndarray op Tensor` to our reflected operators
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         xp = np if device is None else backend.module_for_device(Device(device))
         if dtype is not None:
             data = xp.asarray(data, dtype=dtype)
@@ -39,11 +43,13 @@ class Tensor:
             if data.dtype == np.float64:
                 data = data.astype(backend.get_default_dtype())
             data = xp.asarray(data)
-        self.data = data
+        self.array = data
         self.grad = None
         self.grad_fn = None
         self._accum = None
         self._retains_grad = False
+        self._vc = None
+        self._view = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -54,30 +60,74 @@ class Tensor:
         t = object.__new__(cls)
         if isinstance(data, np.generic):  # NumPy reductions return scalars; keep 0-d arrays
             data = np.asarray(data)
-        t.data = data
+        t.array = data
         t.grad = None
         t.grad_fn = grad_fn
         t.requires_grad = grad_fn is not None
         t._accum = None
         t._retains_grad = False
+        t._vc = None
+        t._view = None
         return t
 
     # ------------------------------------------------------------------ properties
     @property
+    def data(self) -> Tensor:
+        """torch's ``.data``: this tensor's memory as a new tensor cut from the graph, with a version
+        counter of its own — writes through it (``p.data.mul_(0.9)``) change this tensor and are hidden
+        from autograd. ``t.array`` is the raw NumPy/CuPy array.
+
+        >>> w = tensor([1.0, 2.0], requires_grad=True)
+        >>> w.data.mul_(2)
+        tensor([2., 4.])
+        >>> w
+        tensor([2., 4.], requires_grad=True)
+        """
+        return Tensor._make(self.array, None)
+
+    @data.setter
+    def data(self, value) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if type(value.array) is not type(self.array):
+            raise RuntimeError(
+                f"Attempted to call `variable.set_data(tensor)`, but `variable` and `tensor` have incompatible "
+                f"tensor type ({self.device} and {value.device})"
+            )
+        if self.requires_grad and value.array.dtype.kind not in "fc":
+            raise RuntimeError("data set to a tensor that requires gradients must be floating point or complex dtype")
+        self.array = value.array
+        if self._accum is not None and self.grad_fn is None:
+            self._accum = None  # torch resets the leaf's accumulator when the metadata changes
+
+    @property
+    def _version(self) -> int:
+        """How many in-place ops have written this tensor's memory (shared with its views)."""
+        return 0 if self._vc is None else self._vc.value
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor whose memory this view shares, or None."""
+        return None if self._view is None else self._view.base
+
+    def _is_view(self) -> bool:
+        return self._view is not None
+
+    @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> Device:
-        return device_of(self.data)
+        return device_of(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -96,37 +146,37 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def size(self, dim: int | None = None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self.array.shape if dim is None else self.array.shape[dim]
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def element_size(self) -> int:
-        return self.data.itemsize
+        return self.array.itemsize
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self.array.dtype.kind == "f"
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def __iter__(self):
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self.array.shape[0]))
 
     # ------------------------------------------------------------------ conversion
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(
-                f"item(): a Tensor with {self.data.size} elements cannot be converted to a Python scalar"
+                f"item(): a Tensor with {self.array.size} elements cannot be converted to a Python scalar"
             )
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self):
         return self._host().tolist()
@@ -135,24 +185,24 @@ class Tensor:
         """The data as a NumPy array (shares memory on the CPU)."""
         if self.requires_grad:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
-        if array_module(self.data) is not np:
+        if array_module(self.array) is not np:
             raise TypeError("can't convert cuda tensor to numpy: use tensor.cpu() to copy it to host memory first")
-        return self.data
+        return self.array
 
     def _host(self) -> np.ndarray:
-        return self.data if array_module(self.data) is np else self.data.get()
+        return self.array if array_module(self.array) is np else self.array.get()
 
     def __array__(self, dtype=None, copy=None):
-        if array_module(self.data) is not np:
+        if array_module(self.array) is not np:
             raise TypeError("can't convert cuda tensor to numpy: use tensor.cpu() to copy it to host memory first")
-        data = self.data if dtype is None else self.data.astype(dtype, copy=False)
-        return data.copy() if copy and data is self.data else data  # np.array(t) must not alias t
+        data = self.array if dtype is None else self.array.astype(dtype, copy=False)
+        return data.copy() if copy and data is self.array else data  # np.array(t) must not alias t
 
     def __dlpack__(self, *args, **kwargs):
-        return self.data.__dlpack__(*args, **kwargs)
+        return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self.array.__dlpack_device__()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -161,19 +211,25 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+        if self.array.dtype.kind not in "iu" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with {self.data.size} values is ambiguous "
+                f"Boolean value of Tensor with {self.array.size} values is ambiguous "
                 f"(use .any() or .all())"
             )
-        return bool(self.data.item())
+        return bool(self.array.item())
 
     __hash__ = object.__hash__
+
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``), like torch."""
+        if self.array.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def to(self, *args, **kwargs) -> Tensor:
         """Move and/or cast: ``to("cuda")``, ``to(float64)``, ``to("cpu", float64)``."""
@@ -186,7 +242,7 @@ class Tensor:
             else:
                 dtype = a
         out = self
-        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+        if dtype is not None and np.dtype(dtype) != self.array.dtype:
             out = _elementwise.cast(out, np.dtype(dtype))
         if device is not None and Device(device) != out.device:
             out = _elementwise.ToDevice.apply(out, device=Device(device))
@@ -221,9 +277,9 @@ class Tensor:
 
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.array.dtype.kind not in "fc":
             raise RuntimeError(
-                f"only Tensors of floating point dtype can require gradients (got {self.data.dtype})"
+                f"only Tensors of floating point dtype can require gradients (got {self.array.dtype})"
             )
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError(
@@ -233,10 +289,20 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """A tensor sharing this data, cut from the graph."""
-        return Tensor._make(self.data, None)
+        """A tensor sharing this memory and version counter, cut from the graph (in-place ops on it
+        are seen by autograd's checks, unlike on ``.data``)."""
+        t = Tensor._make(self.array, None)
+        t._vc = _autograd.version_counter(self)
+        return t
 
     def detach_(self) -> Tensor:
+        if self._view is not None and self._view.kind != "no_grad":
+            raise RuntimeError(
+                "detach_: Can't detach views in-place. Use detach() instead. If you are using DistributedDataParallel "
+                "(DDP) for training, and gradient_as_bucket_view is set as True, gradients are views of DDP buckets, "
+                "and hence detach_() cannot be called on these gradients. To fix this error, please refer to the "
+                "Optimizer.zero_grad() function in torch/optim/optimizer.py as the solution."
+            )
         self.grad_fn = None
         self.requires_grad = False
         return self
@@ -244,16 +310,23 @@ class Tensor:
     def clone(self) -> Tensor:
         return _elementwise.Clone.apply(self)
 
-    def contiguous(self) -> Tensor:
-        return self
+    def contiguous(self, memory_format=None) -> Tensor:
+        """This tensor if its memory is row-major (C order), else a row-major copy."""
+        if self.array.flags.c_contiguous:
+            return self
+        return _elementwise.Contiguous.apply(self)
 
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+    def is_contiguous(self, memory_format=None) -> bool:
+        return bool(self.array.flags.c_contiguous)
+
+    def backward(self, gradient=None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (only into ``inputs``' when given).
 
         ``gradient`` is required when ``self`` is not a scalar. The graph is freed afterwards
         unless ``retain_graph=True``.
         """
-        _autograd.backward(self, gradient, retain_graph=retain_graph)
+        _autograd.backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new grad."""
@@ -280,21 +353,11 @@ class Tensor:
         def store(grad):
             t = ref()
             if t is not None:
-                g = grad.data
-                t.grad = Tensor._make(g.copy(), None) if t.grad is None else Tensor._make(t.grad.data + g, None)
+                g = grad.array
+                t.grad = Tensor._make(g.copy(), None) if t.grad is None else Tensor._make(t.grad.array + g, None)
 
         store.retains_grad = True
         self.register_hook(store)
-
-    def _rebind(self, out: Tensor) -> None:
-        """Become ``out``, the result of an in-place op recorded out of place."""
-        old = self.grad_fn
-        self.data, self.grad_fn, self.requires_grad = out.data, out.grad_fn, True
-        if self._retains_grad:  # torch: retain_grad follows the tensor to its new version
-            if old is not None and old.hooks:
-                old.hooks[:] = [h for h in old.hooks if not getattr(h, "retains_grad", False)]
-            self._retains_grad = False
-            self.retain_grad()
 
     # ------------------------------------------------------------------ repr
     def __repr__(self) -> str:
@@ -336,100 +399,121 @@ class Tensor:
 # become the operators and methods below.
 from . import autograd as _autograd  # noqa: E402
 from . import functional as _F  # noqa: E402
+from .ops import arithmetic as _arith  # noqa: E402
 from .ops import elementwise as _elementwise  # noqa: E402
+from .ops import inplace as _inplace_mod  # noqa: E402
+from .ops import logical as _L  # noqa: E402
 from .ops import shape as _shape  # noqa: E402
 
 
-def _compare(ufunc):
+def _reflected(fn):
+    """``other OP self`` for a number ``other`` (Python calls the right operand's ``__rOP__``)."""
+
     def op(self, other):
-        if isinstance(other, Tensor):
-            if type(other.data) is not type(self.data):
-                raise _elementwise._device_error(ufunc.__name__, self, other)
-            other = other.data
-        elif not isinstance(other, (int, float, bool, np.generic, np.ndarray)):
-            return NotImplemented
-        return Tensor._make(ufunc(self.data, other), None)
+        return fn(other, self)
 
     return op
 
 
-def _no_grad_binary(ufunc):
-    """Integer-valued results (floor division, modulo, logic) carry no gradient."""
-
+def _comparison(fn):
     def op(self, other):
-        return Tensor._make(ufunc(self.data, other.data if isinstance(other, Tensor) else other), None)
+        if not isinstance(other, (Tensor, int, float, bool, np.generic)):
+            return NotImplemented  # x == None, x == "a": Python's fallback (False / True for !=)
+        return fn(self, other)
 
     return op
 
 
 def _inplace(outofplace, ufunc=None, name=None):
-    """An in-place method: writes into ``data`` when no graph is involved; otherwise records
-    the out-of-place op and rebinds this tensor to its result (earlier nodes keep the old
-    array, so their saved values stay valid)."""
+    """An in-place method (see ops/inplace.py): the raw ufunc writes the memory when no graph is
+    recorded; otherwise the out-of-place op is recorded and its result written in."""
+    name = f"{name or outofplace.__name__}_"
+
+    def fast(array, other, alpha=1):
+        if isinstance(other, Tensor):
+            other = other.array
+        ufunc(array, other if alpha == 1 else other * alpha, out=array)
 
     def op(self, other, **kw):
-        if _autograd._grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
-            if self.requires_grad and self.grad_fn is None:
-                raise RuntimeError(
-                    "a leaf Variable that requires grad is being used in an in-place operation "
-                    "(wrap parameter updates in deepgrad.no_grad())"
-                )
-            out = outofplace(self, other, **kw)
-            if out.data.shape != self.data.shape:  # an in-place op cannot grow its tensor
-                raise _inplace_shape_error(op, self, out)
-            if out.data.dtype != self.data.dtype:
-                out = _elementwise.cast(out, self.data.dtype)
-            self._rebind(out)
+        if isinstance(other, Tensor):
+            if type(other.array) is not type(self.array):
+                raise _elementwise.device_error(name, self, other)
+            needs_graph = other.requires_grad or self.requires_grad
+        else:
+            needs_graph = self.requires_grad
+        if ufunc is not None and not kw and not (_autograd._grad_enabled and (needs_graph or self._view is not None)) \
+                and not _inplace_mod.observers:
+            # the common update (``p -= lr * g`` under no_grad): one ufunc, one version bump
+            try:
+                ufunc(self.array, other.array if isinstance(other, Tensor) else other, out=self.array)
+            except (TypeError, ValueError) as e:
+                raise _inplace_mod._fast_error(e, self, outofplace, (other,), name) from None
+            vc = self._vc
+            if vc is None:
+                vc = self._vc = _autograd._VersionCounter()
+            vc.value += 1
             return self
-        if "alpha" in kw:
-            other = other * kw["alpha"]
-        try:
-            if ufunc is None:
-                self.data[...] = outofplace(self.detach(), other).data
-            else:
-                ufunc(self.data, other.data if isinstance(other, Tensor) else other, out=self.data)
-        except ValueError:
-            raise _inplace_shape_error(op, self, outofplace(self.detach(), other)) from None
-        return self
+        raw = (lambda a, o: fast(a, o, **kw)) if ufunc is not None and set(kw) <= {"alpha"} else None
+        return _inplace_mod.inplace(self, lambda t, o: outofplace(t, o, **kw), name, other, fast=raw)
 
-    op.__name__ = f"{name or outofplace.__name__}_"
-
+    op.__name__ = name
     return op
 
 
-def _inplace_shape_error(op, self, out) -> RuntimeError:
-    return RuntimeError(
-        f"{op.__name__}: output with shape {tuple(self.shape)} doesn't match the broadcast shape {tuple(out.shape)}"
-    )
-
-
 def _fill_(self, value):
-    _shape.setitem(self, Ellipsis, value)
-    return self
+    """Fill with ``value`` (a number or a 0-d tensor)."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               f"dimensions.")
+        return _inplace_mod.inplace(self, lambda t, v: _inplace_mod.Fill.apply(t, v), "fill_", value)
+    value = value.item() if isinstance(value, np.generic) else value
+    if not isinstance(value, (int, float, bool)):
+        raise TypeError(f"fill_(): argument 'value' must be a Number or a 0-d Tensor, not {type(value).__name__}")
+    return _inplace_mod.inplace(self, lambda t: _inplace_mod.Fill.apply(t, _scalar_like(value, t)), "fill_",
+                                fast=lambda a: a.fill(value))
+
+
+def _scalar_like(value, like: Tensor) -> Tensor:
+    return Tensor._make(array_module(like.array).asarray(value, dtype=like.array.dtype), None)
 
 
 def _zero_(self):
     return _fill_(self, 0)
 
 
-def _copy_(self, src):
+def _copy_(self, src, non_blocking: bool = False):
+    """Copy ``src``'s values into this tensor (broadcast, cast, moved across devices as needed)."""
     if not isinstance(src, Tensor):
         src = Tensor(src)
-    if type(src.data) is not type(self.data):
+    if type(src.array) is not type(self.array):
         src = src.to(self.device)
-    _shape.setitem(self, Ellipsis, src.to(self.dtype) if src.dtype != self.dtype else src)
-    return self
+    try:
+        shape = np.broadcast_shapes(src.shape, self.shape)
+    except ValueError:
+        shape = None
+    if shape != tuple(self.shape):
+        raise RuntimeError(f"copy_: the size of tensor a ({tuple(self.shape)}) must match the size of tensor b "
+                           f"({tuple(src.shape)}) (src must broadcast to self)")
+
+    def fast(array, s):
+        array[...] = s.array
+
+    return _inplace_mod.inplace(self, lambda t, s: _inplace_mod.CopyFrom.apply(t, s), "copy_", src, fast=fast)
 
 
 def _random_(kind):
     def op(self, a=0.0, b=1.0, generator=None):
         from . import creation
 
+        if self.requires_grad and self.grad_fn is None and _autograd._grad_enabled:
+            raise RuntimeError(f"{kind}_: a leaf Variable that requires grad is being used in an in-place operation.")
         with _autograd.no_grad():
             sample = (creation.rand if kind == "uniform" else creation.randn)(
                 self.shape, dtype=self.dtype, device=self.device, generator=generator
             )
-            self.data[...] = (sample.data * (b - a) + a) if kind == "uniform" else (sample.data * b + a)
+            values = (sample.array * (b - a) + a) if kind == "uniform" else (sample.array * b + a)
+            _inplace_mod.write(self, values, f"{kind}_")
         return self
 
     op.__name__ = f"{kind}_"
@@ -437,36 +521,44 @@ def _random_(kind):
 
 
 def _clamp_(self, min=None, max=None):
-    return _inplace(lambda t, _: _F.clamp(t, min, max), name="clamp")(self, None)
+    return _inplace_mod.inplace(self, lambda t: _F.clamp(t, min, max), "clamp_")
+
+
+def _unary_(fn, name):
+    def op(self):
+        return _inplace_mod.inplace(self, fn, name)
+
+    op.__name__ = name
+    return op
 
 
 _methods = dict(
     # arithmetic
     __add__=_F.add, __radd__=_F.add, add=_F.add,
-    __sub__=_F.sub, __rsub__=_elementwise.rsub, sub=_F.sub,
+    __sub__=_F.sub, __rsub__=_arith.rsub, sub=_F.sub,
     __mul__=_F.mul, __rmul__=_F.mul, mul=_F.mul,
-    __truediv__=_F.div, __rtruediv__=_elementwise.rdiv, div=_F.div,
-    __pow__=_F.pow, __rpow__=_elementwise.rpow, pow=_F.pow,
+    __truediv__=_F.div, __rtruediv__=_arith.rdiv, div=_F.div, divide=_F.div, true_divide=_F.div,
+    __pow__=_F.pow, __rpow__=_arith.rpow, pow=_F.pow,
     __matmul__=_F.matmul, __rmatmul__=lambda a, b: _F.matmul(b, a), matmul=_F.matmul,
     mm=_F.matmul, bmm=_F.matmul,
-    __neg__=_F.neg, neg=_F.neg, __abs__=_F.abs, abs=_F.abs, __pos__=lambda self: self,
-    __floordiv__=_no_grad_binary(np.floor_divide), __mod__=_no_grad_binary(np.mod),
-    __and__=_no_grad_binary(np.bitwise_and), __or__=_no_grad_binary(np.bitwise_or),
-    __xor__=_no_grad_binary(np.bitwise_xor),
-    __rfloordiv__=_no_grad_binary(lambda a, b: np.floor_divide(b, a)),
-    __rmod__=_no_grad_binary(lambda a, b: np.mod(b, a)),
-    __rand__=_no_grad_binary(np.bitwise_and), __ror__=_no_grad_binary(np.bitwise_or),
-    __rxor__=_no_grad_binary(np.bitwise_xor),
-    __invert__=lambda self: Tensor._make(~self.data, None),
+    __neg__=_F.neg, neg=_F.neg, negative=_F.neg, __abs__=_F.abs, abs=_F.abs, __pos__=lambda self: self,
+    __floordiv__=_arith.floor_divide, floor_divide=_arith.floor_divide, __rfloordiv__=_arith.rfloordiv,
+    __mod__=_arith.remainder, remainder=_arith.remainder, __rmod__=_arith.rremainder,
+    __and__=_L.bitwise_and, __or__=_L.bitwise_or, __xor__=_L.bitwise_xor,
+    __rand__=_L.bitwise_and, __ror__=_L.bitwise_or, __rxor__=_L.bitwise_xor,
+    bitwise_and=_L.bitwise_and, bitwise_or=_L.bitwise_or, bitwise_xor=_L.bitwise_xor,
+    __lshift__=_L.bitwise_left_shift, __rshift__=_L.bitwise_right_shift,
+    __rlshift__=_reflected(_L.bitwise_left_shift), __rrshift__=_reflected(_L.bitwise_right_shift),
+    bitwise_left_shift=_L.bitwise_left_shift, bitwise_right_shift=_L.bitwise_right_shift,
+    __invert__=_L.bitwise_not, bitwise_not=_L.bitwise_not,
+    logical_and=_L.logical_and, logical_or=_L.logical_or, logical_xor=_L.logical_xor, logical_not=_L.logical_not,
     # comparisons (no gradient)
-    __eq__=_compare(np.equal), __ne__=_compare(np.not_equal), __lt__=_compare(np.less),
-    __le__=_compare(np.less_equal), __gt__=_compare(np.greater), __ge__=_compare(np.greater_equal),
-    eq=_compare(np.equal), ne=_compare(np.not_equal), lt=_compare(np.less), le=_compare(np.less_equal),
-    gt=_compare(np.greater), ge=_compare(np.greater_equal),
-    isnan=lambda self: Tensor._make(np.isnan(self.data), None),
-    isinf=lambda self: Tensor._make(np.isinf(self.data), None),
-    isfinite=lambda self: Tensor._make(np.isfinite(self.data), None),
-    sign=lambda self: Tensor._make(np.sign(self.data), None),
+    __eq__=_comparison(_L.eq), __ne__=_comparison(_L.ne), __lt__=_comparison(_L.lt),
+    __le__=_comparison(_L.le), __gt__=_comparison(_L.gt), __ge__=_comparison(_L.ge),
+    eq=_L.eq, ne=_L.ne, lt=_L.lt, le=_L.le, gt=_L.gt, ge=_L.ge,
+    greater=_L.gt, greater_equal=_L.ge, less=_L.lt, less_equal=_L.le, not_equal=_L.ne,
+    isnan=_L.isnan, isinf=_L.isinf, isfinite=_L.isfinite,
+    sign=lambda self: _elementwise.Sign.apply(self),
     # maths and activations
     exp=_F.exp, log=_F.log, log1p=_F.log1p, sqrt=_F.sqrt, sin=_F.sin, cos=_F.cos, tanh=_F.tanh,
     sigmoid=_F.sigmoid, relu=_F.relu, square=_F.square, clamp=_F.clamp, clip=_F.clip,
@@ -476,8 +568,8 @@ _methods = dict(
     # reductions
     sum=_F.sum, mean=_F.mean, var=_F.var, std=_F.std, max=_F.max, min=_F.min, amax=_F.amax,
     amin=_F.amin, argmax=_F.argmax, argmin=_F.argmin, logsumexp=_F.logsumexp, gather=_F.gather,
-    all=lambda self, dim=None, keepdim=False: _reduce_mod.all(self, dim, keepdim),
-    any=lambda self, dim=None, keepdim=False: _reduce_mod.any(self, dim, keepdim),
+    all=lambda self, *args, **kwargs: _reduce_mod.all(self, *args, **kwargs),
+    any=lambda self, *args, **kwargs: _reduce_mod.any(self, *args, **kwargs),
     # shapes
     reshape=_F.reshape, view=_F.reshape, flatten=_F.flatten, squeeze=_F.squeeze,
     unsqueeze=_F.unsqueeze, permute=_F.permute, transpose=_F.transpose, expand=_F.expand,
@@ -488,12 +580,15 @@ _methods = dict(
     expand_as=lambda self, other: _F.expand(self, other.shape),
     __getitem__=_shape.getitem, __setitem__=_shape.setitem,
     # in place
-    __iadd__=_inplace(_F.add, np.add), add_=_inplace(_F.add, np.add),
-    __isub__=_inplace(_F.sub, np.subtract), sub_=_inplace(_F.sub, np.subtract),
-    __imul__=_inplace(_F.mul, np.multiply), mul_=_inplace(_F.mul, np.multiply),
-    __itruediv__=_inplace(_F.div, np.divide), div_=_inplace(_F.div, np.divide),
+    __iadd__=_inplace(_F.add, np.add, "add"), add_=_inplace(_F.add, np.add),
+    __isub__=_inplace(_F.sub, np.subtract, "sub"), sub_=_inplace(_F.sub, np.subtract),
+    __imul__=_inplace(_F.mul, np.multiply, "mul"), mul_=_inplace(_F.mul, np.multiply),
+    __itruediv__=_inplace(_F.div, np.divide, "div"), div_=_inplace(_F.div, np.divide),
     pow_=_inplace(_F.pow, np.power),
-    clamp_=_clamp_,
+    clamp_=_clamp_, clip_=_clamp_,
+    exp_=_unary_(_F.exp, "exp_"), log_=_unary_(_F.log, "log_"), sqrt_=_unary_(_F.sqrt, "sqrt_"),
+    tanh_=_unary_(_F.tanh, "tanh_"), sigmoid_=_unary_(_F.sigmoid, "sigmoid_"), relu_=_unary_(_F.relu, "relu_"),
+    neg_=_unary_(_F.neg, "neg_"), abs_=_unary_(_F.abs, "abs_"),
     fill_=_fill_, zero_=_zero_, copy_=_copy_,
     uniform_=_random_("uniform"), normal_=_random_("normal"),
 )

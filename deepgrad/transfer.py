@@ -404,7 +404,7 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike | Mapping, stric
             report.missing.append(key)
             continue
         value = state[key]
-        value = value.data if isinstance(value, Tensor) else np.asarray(value)
+        value = value.array if isinstance(value, Tensor) else np.asarray(value)
         if tuple(value.shape) != tuple(target.shape):
             report.mismatched.append((key, tuple(value.shape), tuple(target.shape)))
             continue

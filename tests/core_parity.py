@@ -46,7 +46,7 @@ def randn(shape, seed=0, dtype=np.float32, low=None, high=None) -> np.ndarray:
 def host(x) -> np.ndarray:
     """A deepgrad or torch tensor (or array) as a NumPy array on the host."""
     if isinstance(x, dg.Tensor):
-        return np.asarray(x.detach().cpu().data)
+        return np.asarray(x.detach().cpu().array)
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     return np.asarray(x)

@@ -54,9 +54,9 @@ def test_backward_with_explicit_gradient_and_its_errors():
     (x * 3).backward(dg.tensor(g))
     (tx * 3).backward(torch.tensor(g))
     assert_close(x.grad, tx.grad)
-    assert not np.shares_memory(x.grad.data, g)
+    assert not np.shares_memory(x.grad.array, g)
     y = x * 2
-    with pytest.raises(RuntimeError, match=r"shape \(3,\).*\(2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"shape of \(3,\).*shape of \(2, 3\)"):
         y.backward(dg.ones(3))
     with pytest.raises(RuntimeError, match=r"does not require grad"):
         dg.ones(2).sum().backward()
@@ -125,17 +125,17 @@ def test_leaf_gradients_never_alias_each_other_or_the_upstream():
     a = dg.ones(3, requires_grad=True)
     b = dg.ones(3, requires_grad=True)
     (a + b).sum().backward()
-    assert not np.shares_memory(a.grad.data, b.grad.data)
-    a.grad.data[0] = 100.0
+    assert not np.shares_memory(a.grad.array, b.grad.array)
+    a.grad.array[0] = 100.0
     assert b.grad.tolist() == [1.0, 1.0, 1.0]
     c = dg.ones(2, 3, requires_grad=True)
     d = dg.ones(2, 3, requires_grad=True)
     c.sum().backward()  # the gradient arrives as a broadcast view of one scalar
-    c.grad.data[0, 0] = 5.0
-    assert c.grad.data.flags.writeable and c.grad.tolist() == [[5.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+    c.grad.array[0, 0] = 5.0
+    assert c.grad.array.flags.writeable and c.grad.tolist() == [[5.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
     g = dg.ones(2, 3)
     (c + d).backward(g)
-    assert not np.shares_memory(d.grad.data, g.data)
+    assert not np.shares_memory(d.grad.array, g.array)
 
 
 def test_requires_grad_only_for_floating_tensors():
@@ -152,7 +152,7 @@ def test_detach_shares_data_and_cuts_the_graph():
     y = x * 2
     d = y.detach()
     assert not d.requires_grad and d.grad_fn is None and d.is_leaf
-    assert np.shares_memory(d.data, y.data)
+    assert np.shares_memory(d.array, y.array)
     d.data[0] = 7.0  # torch: the detached tensor shares storage
     assert y.tolist()[0] == 7.0
     (d * y).sum().backward()
@@ -287,11 +287,11 @@ def test_inplace_on_a_leaf_that_requires_grad_errors(op):
 @pytest.mark.parametrize("op", INPLACE)
 def test_inplace_under_no_grad_modifies_the_array_and_its_views(op):
     x = dg.tensor([0.5, 1.5, 2.5], requires_grad=True)
-    array, view, numpy_view = x.data, x[1:], x.detach().numpy()
+    array, view, numpy_view = x.array, x[1:], x.detach().numpy()
     before = x.tolist()
     with dg.no_grad():
         op(x)
-    assert x.data is array and x.is_leaf and x.requires_grad
+    assert x.array is array and x.is_leaf and x.requires_grad
     assert x.tolist() != before or op is INPLACE[5]
     assert view.tolist() == x.tolist()[1:] and numpy_view.tolist() == x.tolist()
 
@@ -331,9 +331,9 @@ def test_inplace_result_dtype_stays_the_tensors_own():
 
 
 def test_inplace_cannot_broadcast_its_tensor_to_a_bigger_shape():
-    with pytest.raises(RuntimeError, match=r"add_.*\(3,\).*\(2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"add_.*\[3\].*\[2, 3\]"):
         dg.ones(3).add_(dg.ones(2, 3))
-    with pytest.raises(RuntimeError, match=r"mul_.*\(3,\).*\(2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"mul_.*\[3\].*\[2, 3\]"):
         h = dg.ones(3, requires_grad=True) * 1.0
         h *= dg.ones(2, 3)
     with pytest.raises(RuntimeError):

@@ -102,9 +102,9 @@ def test_saturation_and_dead_relu_fractions():
         monitor.step()
         small = (monitor.saturation[-1], monitor.dead_relu[-1])
         with dg.no_grad():
-            model[0].weight.data *= 100.0    # sigmoid pre-activations ~ +-50: saturated
-            model[2].weight.data *= 100.0
-            model[4].bias.data[:16] = -1e3   # half of the ReLUs never fire
+            model[0].weight.array *= 100.0    # sigmoid pre-activations ~ +-50: saturated
+            model[2].weight.array *= 100.0
+            model[4].bias.array[:16] = -1e3   # half of the ReLUs never fire
         model.zero_grad()
         model(x).sum().backward()
         monitor.step()
@@ -128,8 +128,8 @@ def test_update_to_weight_ratio_matches_sgd_step():
     monitor.step()
     expected = []
     for layer in (model[0], model[2]):
-        g = np.concatenate([layer.weight.grad.data.ravel(), layer.bias.grad.data.ravel()])
-        w = np.concatenate([layer.weight.data.ravel(), layer.bias.data.ravel()]).astype(np.float64)
+        g = np.concatenate([layer.weight.grad.array.ravel(), layer.bias.grad.array.ravel()])
+        w = np.concatenate([layer.weight.array.ravel(), layer.bias.array.ravel()]).astype(np.float64)
         expected.append(0.1 * np.linalg.norm(g) / np.linalg.norm(w))
     opt.step()
     monitor.record_update()

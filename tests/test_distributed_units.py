@@ -105,13 +105,13 @@ def test_calls_before_init_process_group_raise():
 def test_sync_batchnorm_alone_is_batchnorm_and_conversion_keeps_the_model():
     dg.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 2))
-    ref_state = {k: v.data.copy() for k, v in model.state_dict().items()}
+    ref_state = {k: v.array.copy() for k, v in model.state_dict().items()}
     x = dg.randn(4, 2, 4, 4)
     expected = model(x)
     model.load_state_dict({k: dg.tensor(v) for k, v in ref_state.items()})
     converted = SyncBatchNorm.convert_sync_batchnorm(model)
     assert isinstance(converted[1], SyncBatchNorm) and list(converted.state_dict()) == list(ref_state)
     out = converted(x)
-    np.testing.assert_allclose(out.data, expected.data, rtol=1e-6)
+    np.testing.assert_allclose(out.array, expected.array, rtol=1e-6)
     with pytest.raises(ValueError, match="channels"):
         SyncBatchNorm(5)(dg.randn(2, 3))

@@ -20,15 +20,15 @@ def test_embedding_parity(padding_idx, scale_grad_by_freq):
     dg.manual_seed(0)
     m = Embedding(10, 4, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
     tm = torch.nn.Embedding(10, 4, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
-    tm.load_state_dict({"weight": torch.tensor(m.weight.data.copy())})
+    tm.load_state_dict({"weight": torch.tensor(m.weight.array.copy())})
     if padding_idx is not None:
-        assert np.all(m.weight.data[padding_idx] == 0) and m.padding_idx == tm.padding_idx
+        assert np.all(m.weight.array[padding_idx] == 0) and m.padding_idx == tm.padding_idx
     od, ot = m(dg.tensor(IDX)), tm(torch.tensor(IDX))
-    np.testing.assert_array_equal(od.data, ot.detach().numpy())
+    np.testing.assert_array_equal(od.array, ot.detach().numpy())
     g = np.random.default_rng(1).standard_normal(ot.shape).astype(np.float32)
     od.backward(dg.tensor(g))
     ot.backward(torch.tensor(g))
-    np.testing.assert_allclose(m.weight.grad.data, tm.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.weight.grad.array, tm.weight.grad.numpy(), rtol=1e-5, atol=1e-6)
     assert str(m) == str(tm)
 
 
@@ -38,13 +38,13 @@ def test_max_norm_renormalises_like_torch():
         m = Embedding(10, 4, max_norm=1.5, norm_type=norm_type, _weight=dg.tensor(w.copy()))
         tm = torch.nn.Embedding(10, 4, max_norm=1.5, norm_type=norm_type, _weight=torch.tensor(w.copy()))
         od, ot = m(dg.tensor(IDX)), tm(torch.tensor(IDX))
-        np.testing.assert_allclose(od.data, ot.detach().numpy(), rtol=1e-6, atol=1e-6)
-        np.testing.assert_allclose(m.weight.data, tm.weight.detach().numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(od.array, ot.detach().numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(m.weight.array, tm.weight.detach().numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_init_from_pretrained_and_gradcheck():
     dg.manual_seed(4)
-    w = Embedding(2000, 8).weight.data
+    w = Embedding(2000, 8).weight.array
     assert abs(w.mean()) < 0.02 and abs(w.std() - 1) < 0.02  # N(0, 1), as torch
     pre = dg.randn(5, 3)
     frozen = Embedding.from_pretrained(pre)

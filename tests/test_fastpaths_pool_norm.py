@@ -48,9 +48,9 @@ def _run(fn, x, up, **kw):
     y = fn(X, **kw)
     idx = None
     if isinstance(y, tuple):
-        y, idx = y[0], y[1].data.copy()
+        y, idx = y[0], y[1].array.copy()
     y.backward(dg.tensor(up(y.shape)))
-    return y.data.copy(), idx, X.grad.data.copy()
+    return y.array.copy(), idx, X.grad.array.copy()
 
 
 def _same_bits(a, b):
@@ -115,8 +115,8 @@ def test_max_pool_fast_path_matches_torch(kind):
     x = _pool_input((2, 3, 6, 8), kind)
     y, idx = P.max_pool2d(dg.tensor(x), 2, return_indices=True)
     ty, tidx = TF.max_pool2d(torch.tensor(x), 2, return_indices=True)
-    np.testing.assert_array_equal(y.data, ty.numpy())  # equal_nan by default
-    np.testing.assert_array_equal(idx.data, tidx.numpy())
+    np.testing.assert_array_equal(y.array, ty.numpy())  # equal_nan by default
+    np.testing.assert_array_equal(idx.array, tidx.numpy())
 
 
 @pytest.mark.parametrize("fn,kw", [POOLS[1], POOLS[3], POOLS[6], POOLS[7]], ids=["max2", "max3s2p1", "avg2", "avg3"])
@@ -172,8 +172,8 @@ def _bn(x, training, affine=True, rm=None, rv=None, up=None, dtype=np.float32):
     b = dg.tensor(rng.standard_normal(c).astype(dtype), requires_grad=True) if affine else None
     y = N.batch_norm(X, rm, rv, w, b, training=training, momentum=0.3)
     y.backward(dg.tensor(rng.standard_normal(x.shape).astype(dtype) if up is None else up))
-    out = [y.data, X.grad.data, rm.data, rv.data]
-    return out + ([w.grad.data, b.grad.data] if affine else [])
+    out = [y.array, X.grad.array, rm.array, rv.array]
+    return out + ([w.grad.array, b.grad.array] if affine else [])
 
 
 BN_CASES = [
@@ -235,7 +235,7 @@ def test_batch_norm_fast_path_gradcheck():
     x = dg.tensor(rng.standard_normal((3, 2, 3, 2)) * 2 + 1, requires_grad=True)
     w = dg.tensor(rng.standard_normal(2) + 1, requires_grad=True)
     b = dg.tensor(rng.standard_normal(2), requires_grad=True)
-    assert N._fast(x.data)
+    assert N._fast(x.array)
     assert gradcheck(lambda x, w, b: N.batch_norm(x, None, None, w, b, training=True), (x, w, b))
 
 

@@ -24,8 +24,8 @@ def _randomise_bn(model, seed=0):
     for m in model.modules():
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             c = m.num_features
-            m.running_mean.data[...] = rng.normal(0, 0.5, c)
-            m.running_var.data[...] = rng.uniform(0.5, 2.0, c)
+            m.running_mean.array[...] = rng.normal(0, 0.5, c)
+            m.running_var.array[...] = rng.uniform(0.5, 2.0, c)
     return model
 
 

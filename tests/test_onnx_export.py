@@ -131,10 +131,10 @@ def _randomise_bn(model, seed=0):
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             c = m.num_features
             if m.running_mean is not None:
-                m.running_mean.data[...] = rng.normal(0, 0.5, c)
-                m.running_var.data[...] = rng.uniform(0.5, 2.0, c)
-            m.weight.data[...] = rng.uniform(0.5, 1.5, c)
-            m.bias.data[...] = rng.normal(0, 0.2, c)
+                m.running_mean.array[...] = rng.normal(0, 0.5, c)
+                m.running_var.array[...] = rng.uniform(0.5, 2.0, c)
+            m.weight.array[...] = rng.uniform(0.5, 1.5, c)
+            m.bias.array[...] = rng.normal(0, 0.2, c)
     return model
 
 
@@ -275,7 +275,7 @@ class TensorOpsNet(nn.Module):
         y = deepgrad.where(self.mask, y, x.exp().sqrt().log1p())
         y = F.pad(y, (1, 2, 0, -1), value=0.5)  # (N, 3, 9): negative padding crops
         z = deepgrad.stack([x, x.neg()], dim=1).reshape(x.shape[0], 8, 6) @ self.w  # (N, 8, 6)
-        z = z[..., 1::2, ::-2] + z[:, ::2, None, 0:3].squeeze(2).repeat(1, 1, 1)  # basic indexing, steps, None
+        z = z[..., 1::2, ::2] + z[:, ::2, None, 0:3].squeeze(2).repeat(1, 1, 1)  # basic indexing, steps, None
         e = x[:, :1, :].expand(x.shape[0], 4, 6) * deepgrad.tensor(np.arange(1.0, 7.0, dtype=np.float32))
         r = deepgrad.cat([z.var(dim=2), z.std(dim=1, keepdim=True).squeeze(1)[:, :4], z.amax(dim=-1),
                           z.logsumexp(dim=2), y.mean(dim=(1, 2), keepdim=True)[:, 0], e.amin(dim=(1,)),

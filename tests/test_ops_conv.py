@@ -21,7 +21,7 @@ FWD_TOL, GRAD_TOL = 1e-5, 1e-4  # relative to the largest magnitude of the refer
 
 
 def _close(ours, ref, tol, what):
-    ours = np.asarray(ours.detach().cpu().data if isinstance(ours, dg.Tensor) else ours)
+    ours = np.asarray(ours.detach().cpu().array if isinstance(ours, dg.Tensor) else ours)
     ref = ref.detach().numpy()
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != torch {ref.shape}"
     scale = max(1.0, float(np.abs(ref).max()) if ref.size else 1.0)

@@ -32,13 +32,13 @@ def check(dg_fn, th_fn, arrays, grads, fwd_rtol=1e-5, grad_rtol=1e-4, atol=1e-6,
     t_in = [None if a is None else _th(a, i in grads) for i, a in enumerate(arrays)]
     out_d, out_t = dg_fn(*d_in, **kw), th_fn(*t_in, **kw)
     assert out_d.shape == tuple(out_t.shape)
-    np.testing.assert_allclose(out_d.data, out_t.detach().numpy(), rtol=fwd_rtol, atol=atol)
+    np.testing.assert_allclose(out_d.array, out_t.detach().numpy(), rtol=fwd_rtol, atol=atol)
     up = RNG.standard_normal(out_t.shape).astype(out_t.detach().numpy().dtype)
     out_d.backward(_dg(up))
     out_t.backward(torch.tensor(up))
     for i in grads:
         scale = max(1.0, float(np.abs(t_in[i].grad.numpy()).max()))
-        np.testing.assert_allclose(d_in[i].grad.data, t_in[i].grad.numpy(), rtol=grad_rtol, atol=atol * scale,
+        np.testing.assert_allclose(d_in[i].grad.array, t_in[i].grad.numpy(), rtol=grad_rtol, atol=atol * scale,
                                    err_msg=f"gradient of input #{i}")
     return out_d
 
@@ -127,11 +127,11 @@ def test_cross_entropy_class_indices(shapes, ignore_index, weighted, smoothing, 
     d_in = [_dg(x, True), _dg(t), None if w is None else _dg(w)]
     t_in = [_th(x, True), _th(t), None if w is None else _th(w)]
     out_d, out_t = run(L.cross_entropy)(*d_in), run(TF.cross_entropy)(*t_in)
-    np.testing.assert_allclose(out_d.data, out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out_d.array, out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
     up = RNG.standard_normal(out_t.shape).astype(np.float32)
     out_d.backward(_dg(up))
     out_t.backward(torch.tensor(up))
-    np.testing.assert_allclose(d_in[0].grad.data, t_in[0].grad.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(d_in[0].grad.array, t_in[0].grad.numpy(), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -154,15 +154,15 @@ def test_cross_entropy_probability_targets(xs, weighted, smoothing, reduction):
 def test_cross_entropy_extremes_are_stable():
     x = np.array([[1000.0, 0.0, -1000.0], [-1e4, 1e4, 0.0]], dtype=np.float32)
     out = check(L.cross_entropy, TF.cross_entropy, [x, np.array([2, 0])], grads=(0,))
-    assert np.isfinite(out.data)
+    assert np.isfinite(out.array)
 
 
 def test_cross_entropy_all_ignored_is_nan_like_torch():
     x = f32(3, 4)
     t = np.full(3, -100)
     d = L.cross_entropy(_dg(x, True), _dg(t))
-    assert np.isnan(d.data) and np.isnan(TF.cross_entropy(_th(x), _th(t)).item())
-    assert float(L.cross_entropy(_dg(x), _dg(t), reduction="sum").data) == 0.0
+    assert np.isnan(d.array) and np.isnan(TF.cross_entropy(_th(x), _th(t)).item())
+    assert float(L.cross_entropy(_dg(x), _dg(t), reduction="sum").array) == 0.0
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.3])
@@ -194,7 +194,7 @@ def test_nll_after_log_softmax_equals_cross_entropy_and_gradcheck():
     x, t = f64(5, 4), RNG.integers(0, 4, 5)
     a = L.nll_loss(dg.log_softmax(_dg(x), 1), _dg(t), ignore_index=2)
     b = L.cross_entropy(_dg(x), _dg(t), ignore_index=2)
-    np.testing.assert_allclose(a.data, b.data, rtol=1e-12)
+    np.testing.assert_allclose(a.array, b.array, rtol=1e-12)
     xg = _dg(x, True)
     assert gradcheck(lambda v: L.nll_loss(v, _dg(t), weight=_dg(np.arange(1.0, 5.0)), ignore_index=2), [xg])
 
@@ -216,12 +216,12 @@ def test_binary_cross_entropy_clamps_log_like_torch():
     t = np.array([1.0, 0.0, 0.5, 1.0], dtype=np.float32)
     d = L.binary_cross_entropy(_dg(x, True), _dg(t), reduction="none")
     tt = TF.binary_cross_entropy(_th(x, True), _th(t), reduction="none")
-    np.testing.assert_allclose(d.data, tt.detach().numpy(), rtol=1e-6)
-    assert d.data[0] == 100.0
+    np.testing.assert_allclose(d.array, tt.detach().numpy(), rtol=1e-6)
+    assert d.array[0] == 100.0
     xd, xt = _dg(x, True), _th(x, True)
     L.binary_cross_entropy(xd, _dg(t), reduction="sum").backward()
     TF.binary_cross_entropy(xt, _th(t), reduction="sum").backward()
-    np.testing.assert_allclose(xd.grad.data, xt.grad.numpy(), rtol=1e-5)  # includes -1e12 and +1e12
+    np.testing.assert_allclose(xd.grad.array, xt.grad.numpy(), rtol=1e-5)  # includes -1e12 and +1e12
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -236,7 +236,7 @@ def test_bce_with_logits_parity(pos, weighted, reduction):
     out = check(lambda a, b, c, d, **k: L.binary_cross_entropy_with_logits(a, b, weight=c, pos_weight=d, **k),
                 lambda a, b, c, d, **k: TF.binary_cross_entropy_with_logits(a, b, weight=c, pos_weight=d, **k),
                 [x, t, w, pw], grads=(0, 1), reduction=reduction)
-    assert np.all(np.isfinite(out.data))
+    assert np.all(np.isfinite(out.array))
 
 
 def test_binary_gradchecks():
@@ -267,7 +267,7 @@ def test_kl_div_parity(log_target, reduction):
 def test_kl_div_zero_target_and_gradcheck():
     x, t = np.log(np.full((2, 3), 1 / 3)), np.array([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
     out = L.kl_div(_dg(x), _dg(t), reduction="sum")
-    assert np.isclose(float(out.data), float(TF.kl_div(_th(x), _th(t), reduction="sum")))
+    assert np.isclose(float(out.array), float(TF.kl_div(_th(x), _th(t), reduction="sum")))
     xg, tg = _dg(f64(3, 4), True), _dg(RNG.random((3, 4)) + 0.1, True)
     assert gradcheck(lambda a, b: L.kl_div(a, b, reduction="batchmean"), [xg, tg])
     assert gradcheck(lambda a, b: L.kl_div(a, b, reduction="none", log_target=True), [xg, _dg(f64(3, 4), True)])
@@ -280,8 +280,8 @@ def test_legacy_size_average_and_reduce_map_to_reduction():
         assert L.mse_loss(x, t, size_average=False).shape == ()
     with pytest.warns(UserWarning):
         assert L.mse_loss(x, t, reduce=False).shape == (3, 4)
-    np.testing.assert_allclose(L.mse_loss(x, t, reduction="sum").data,
-                               TF.mse_loss(_th(x.data), _th(t.data), reduction="sum").numpy(), rtol=1e-6)
+    np.testing.assert_allclose(L.mse_loss(x, t, reduction="sum").array,
+                               TF.mse_loss(_th(x.array), _th(t.array), reduction="sum").numpy(), rtol=1e-6)
 
 
 def test_errors_name_the_loss_and_shapes():
@@ -319,19 +319,19 @@ def test_l2_penalty_gradient_is_the_weight_decay_term():
     lam = 0.03
     w1, w2 = _dg(f64(3, 4), True), _dg(f64(5), True)
     pen = l2_penalty([w1, w2], lam / 2)
-    np.testing.assert_allclose(float(pen.data), lam / 2 * ((w1.data**2).sum() + (w2.data**2).sum()))
+    np.testing.assert_allclose(float(pen.array), lam / 2 * ((w1.array**2).sum() + (w2.array**2).sum()))
     pen.backward()
-    np.testing.assert_allclose(w1.grad.data, lam * w1.data)  # SGD's weight_decay=lam adds exactly this
-    np.testing.assert_allclose(w2.grad.data, lam * w2.data)
+    np.testing.assert_allclose(w1.grad.array, lam * w1.array)  # SGD's weight_decay=lam adds exactly this
+    np.testing.assert_allclose(w2.grad.array, lam * w2.array)
     assert gradcheck(lambda a, b: l2_penalty([a, b], 0.7), [w1, w2])
 
 
 def test_l1_penalty_value_and_gradient():
     w = _dg(np.array([[1.0, -2.0], [0.0, 3.0]]), True)
     pen = l1_penalty(w, 0.1)
-    assert np.isclose(float(pen.data), 0.6)
+    assert np.isclose(float(pen.array), 0.6)
     pen.backward()
-    np.testing.assert_allclose(w.grad.data, 0.1 * np.sign(w.data))
+    np.testing.assert_allclose(w.grad.array, 0.1 * np.sign(w.array))
     with pytest.raises(ValueError, match="empty"):
         l2_penalty(iter([]), 1.0)
 
@@ -360,6 +360,6 @@ def test_losses_on_device_match_numpy(device, case):
         xd = dg.tensor(x, device=dev, requires_grad=True)
         out = fn(xd, dg.tensor(t, device=dev))
         out.sum().backward()
-        results.append((out.cpu().data, xd.grad.cpu().data))
+        results.append((out.cpu().array, xd.grad.cpu().array))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-4, atol=1e-6)

@@ -25,7 +25,7 @@ def _pair(a, grad=True):
 def _compare_grads(pairs, rtol=1e-4, atol=1e-5):
     for i, (d, t) in enumerate(pairs):
         scale = max(1.0, float(np.abs(t.grad.numpy()).max()))
-        np.testing.assert_allclose(d.grad.data, t.grad.numpy(), rtol=rtol, atol=atol * scale, err_msg=f"grad #{i}")
+        np.testing.assert_allclose(d.grad.array, t.grad.numpy(), rtol=rtol, atol=atol * scale, err_msg=f"grad #{i}")
 
 
 SHAPES = [(8, 3), (4, 3, 5), (3, 2, 4, 5)]
@@ -40,34 +40,34 @@ def test_batch_norm_training_parity_with_running_stats(shape, affine):
     rm_t, rv_t = torch.zeros(c), torch.ones(c)
     w = (_pair(f32(c) + 1.0), _pair(f32(c))) if affine else ((None, None), (None, None))
     (wd, wt), (bd, bt) = w
-    rm_array = rm_d.data
+    rm_array = rm_d.array
     for _ in range(3):  # several steps: the running statistics must track torch's exactly
         xd, xt = _pair(f32(*shape) * 2 + 0.5)
         yd = N.batch_norm(xd, rm_d, rv_d, wd, bd, training=True, momentum=0.2, eps=1e-4)
         yt = TF.batch_norm(xt, rm_t, rv_t, wt, bt, training=True, momentum=0.2, eps=1e-4)
-        np.testing.assert_allclose(yd.data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(yd.array, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
         up = f32(*shape)
         yd.backward(dg.tensor(up))
         yt.backward(torch.tensor(up))
         _compare_grads([(xd, xt)] + ([(wd, wt), (bd, bt)] if affine else []))
         if affine:
             wd.grad = bd.grad = wt.grad = bt.grad = None
-        np.testing.assert_allclose(rm_d.data, rm_t.numpy(), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(rv_d.data, rv_t.numpy(), rtol=1e-5, atol=1e-6)
-    assert rm_d.data is rm_array  # updated in place: a module's buffer keeps its identity
+        np.testing.assert_allclose(rm_d.array, rm_t.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rv_d.array, rv_t.numpy(), rtol=1e-5, atol=1e-6)
+    assert rm_d.array is rm_array  # updated in place: a module's buffer keeps its identity
 
     # Eval mode with the accumulated statistics.
     xd, xt = _pair(f32(*shape))
     yd = N.batch_norm(xd, rm_d, rv_d, wd, bd, training=False, eps=1e-4)
     yt = TF.batch_norm(xt, rm_t, rv_t, wt, bt, training=False, eps=1e-4)
-    np.testing.assert_allclose(yd.data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(yd.array, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     up = f32(*shape)
     yd.backward(dg.tensor(up))
     yt.backward(torch.tensor(up))
     _compare_grads([(xd, xt)] + ([(wd, wt), (bd, bt)] if affine else []))
-    before = rm_d.data.copy()
+    before = rm_d.array.copy()
     N.batch_norm(xd, rm_d, rv_d, training=False)
-    np.testing.assert_array_equal(rm_d.data, before)  # eval never touches the statistics
+    np.testing.assert_array_equal(rm_d.array, before)  # eval never touches the statistics
 
 
 def test_batch_norm_without_running_stats_uses_batch_stats():
@@ -75,7 +75,7 @@ def test_batch_norm_without_running_stats_uses_batch_stats():
     wd, wt = _pair(f32(4))
     yd = N.batch_norm(xd, None, None, wd, None, training=True)
     yt = TF.batch_norm(xt, None, None, wt, None, training=True)
-    np.testing.assert_allclose(yd.data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(yd.array, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     up = f32(6, 4, 3)
     yd.backward(dg.tensor(up))
     yt.backward(torch.tensor(up))
@@ -123,7 +123,7 @@ def test_layer_norm_parity(shape, normalized, affine):
         wd = wt = None
     yd = N.layer_norm(xd, normalized, wd, bd, eps=1e-5)
     yt = TF.layer_norm(xt, ns, wt, bt, eps=1e-5)
-    np.testing.assert_allclose(yd.data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(yd.array, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     up = f32(*shape)
     yd.backward(dg.tensor(up))
     yt.backward(torch.tensor(up))
@@ -149,7 +149,7 @@ def test_group_norm_parity_and_gradcheck(groups):
     wd, wt = _pair(f32(6) + 1)
     bd, bt = _pair(f32(6))
     yd, yt = N.group_norm(xd, groups, wd, bd), TF.group_norm(xt, groups, wt, bt)
-    np.testing.assert_allclose(yd.data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(yd.array, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     up = f32(3, 6, 4, 2)
     yd.backward(dg.tensor(up))
     yt.backward(torch.tensor(up))
@@ -170,9 +170,9 @@ def test_instance_norm_parity(use_input_stats):
     xd, xt = _pair(f32(2, c, 4, 5))
     yd = N.instance_norm(xd, rm_d, rv_d, wd, bd, use_input_stats=use_input_stats, momentum=0.3)
     yt = TF.instance_norm(xt, rm_t, rv_t, wt, bt, use_input_stats=use_input_stats, momentum=0.3)
-    np.testing.assert_allclose(yd.data, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(rm_d.data, rm_t.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(rv_d.data, rv_t.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(yd.array, yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(rm_d.array, rm_t.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv_d.array, rv_t.numpy(), rtol=1e-5, atol=1e-6)
     up = f32(2, c, 4, 5)
     yd.backward(dg.tensor(up))
     yt.backward(torch.tensor(up))
@@ -196,6 +196,6 @@ def test_norms_on_device_match_numpy(device):
         rm, rv = dg.zeros(6, device=dev), dg.ones(6, device=dev)
         y = N.batch_norm(xd, rm, rv, wd, bd, training=True) + N.layer_norm(xd, (3, 2)) + N.group_norm(xd, 3, wd)
         y.backward(dg.tensor(up, device=dev))
-        results.append([t.cpu().data for t in (y, xd.grad, wd.grad, bd.grad, rm, rv)])
+        results.append([t.cpu().array for t in (y, xd.grad, wd.grad, bd.grad, rm, rv)])
     for got, want in zip(results[1], results[0]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -30,7 +30,7 @@ FWD_TOL, GRAD_TOL = 1e-5, 1e-4
 
 
 def _close(ours, ref, tol, what):
-    ours = np.asarray(ours.detach().cpu().data)
+    ours = np.asarray(ours.detach().cpu().array)
     ref = ref.detach().numpy()
     assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != torch {ref.shape}"
     if ref.dtype.kind in "iu":
@@ -93,7 +93,7 @@ def test_max_pool2d_propagates_nan():
     x[0, 0, 1, 2] = np.nan
     y = max_pool2d(dg.Tensor(x), 2)
     ty = TF.max_pool2d(torch.tensor(x), 2)
-    np.testing.assert_array_equal(np.isnan(y.data), np.isnan(ty.numpy()))
+    np.testing.assert_array_equal(np.isnan(y.array), np.isnan(ty.numpy()))
 
 
 @pytest.mark.parametrize(

@@ -161,10 +161,10 @@ def test_setitem_on_a_non_leaf_is_recorded(name, device):
 
 def test_setitem_under_no_grad_and_plain_tensors_write_in_place():
     x = dg.zeros(2, 3)
-    alias = x.data
+    alias = x.array
     x[0, 1:] = dg.tensor([1.0, 2.0])
     x[1] = 3.0
-    assert x.data is alias and x.tolist() == [[0.0, 1.0, 2.0], [3.0, 3.0, 3.0]] and x.grad_fn is None
+    assert x.array is alias and x.tolist() == [[0.0, 1.0, 2.0], [3.0, 3.0, 3.0]] and x.grad_fn is None
     w = dg.ones(2, requires_grad=True)
     with dg.no_grad():
         w[0] = 5.0

@@ -48,7 +48,7 @@ def _torch_tensors(arrays):
 def _run_dg(opt, params, steps, start=0):
     for k in range(start, start + steps):
         opt.zero_grad()
-        for p, g in zip(params, _grads([p.data for p in params], k)):
+        for p, g in zip(params, _grads([p.array for p in params], k)):
             p.grad = None if g is None else dg.tensor(g)
         opt.step()
 
@@ -63,7 +63,7 @@ def _run_torch(opt, params, steps, start=0):
 
 def _assert_same(dg_params, torch_params, rtol=RTOL, atol=ATOL):
     for a, b in zip(dg_params, torch_params):
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=rtol, atol=atol)
 
 
 def _grid(**options):
@@ -200,13 +200,13 @@ def test_state_dict_round_trip_resumes_exactly(name, kwargs, through_json):
     _run_dg(opt, first, 5)
     saved = opt.state_dict()
     saved = _serialise(saved) if through_json else copy.deepcopy(saved)
-    resumed = [dg.tensor(p.data.copy(), requires_grad=True) for p in first]
+    resumed = [dg.tensor(p.array.copy(), requires_grad=True) for p in first]
     fresh = getattr(optim, name)(resumed, lr=123.0)  # options come back from the checkpoint
     fresh.load_state_dict(saved)
     assert fresh.param_groups[0]["lr"] == kwargs["lr"]
     _run_dg(fresh, resumed, 5, start=5)
     for a, b in zip(resumed, straight):
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.array, b.array)
 
 
 @pytest.mark.parametrize("name,kwargs", [("SGD", dict(momentum=0.9)), ("SGD", {}), ("Adam", dict(amsgrad=True)),
@@ -258,7 +258,7 @@ def test_zero_grad_and_closure():
     opt = optim.SGD([w], lr=0.1)
     (w * w).sum().backward()
     opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(w.grad.data, [0.0, 0.0])
+    np.testing.assert_array_equal(w.grad.array, [0.0, 0.0])
     opt.zero_grad()
     assert w.grad is None
 
@@ -271,17 +271,17 @@ def test_zero_grad_and_closure():
     with dg.no_grad():  # the closure still records its graph
         loss = opt.step(closure)
     assert float(loss) == 5.0
-    np.testing.assert_allclose(w.data, [0.8, -1.6], rtol=1e-6)
+    np.testing.assert_allclose(w.array, [0.8, -1.6], rtol=1e-6)
     assert opt.step() is None
 
 
 def test_params_without_grad_are_skipped_and_keep_no_state():
     a, b = dg.randn(3, requires_grad=True), dg.randn(3, requires_grad=True)
-    before = b.data.copy()
+    before = b.array.copy()
     opt = optim.Adam([a, b])
     (a * a).sum().backward()
     opt.step()
-    np.testing.assert_array_equal(b.data, before)
+    np.testing.assert_array_equal(b.array, before)
     assert b not in opt.state and opt.state[a]["step"] == 1
 
 
@@ -342,11 +342,11 @@ def test_cuda_matches_cpu(device, name, kwargs):
     opt = getattr(optim, name)(gpu, **kwargs)
     for k in range(10):
         opt.zero_grad()
-        for p, g in zip(gpu, _grads([p.data.get() for p in gpu], k)):
+        for p, g in zip(gpu, _grads([p.array.get() for p in gpu], k)):
             p.grad = None if g is None else dg.tensor(g, device=device)
         opt.step()
     for a, b in zip(cpu, gpu):
-        np.testing.assert_allclose(b.data.get(), a.data, rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(b.array.get(), a.array, rtol=RTOL, atol=ATOL)
     saved = opt.state_dict()
     restored = optim.__dict__[name]([dg.tensor(a.copy(), requires_grad=True) for a in init], **kwargs)
     restored.load_state_dict(saved)  # a GPU checkpoint loads onto CPU parameters

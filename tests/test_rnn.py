@@ -137,7 +137,7 @@ def test_state_dict_names_shapes_and_init_range():
     theirs = {k: tuple(v.shape) for k, v in tm.state_dict().items()}
     assert list(ours.items()) == list(theirs.items())
     bound = 1 / np.sqrt(11)
-    values = np.concatenate([p.data.ravel() for p in m.parameters()])
+    values = np.concatenate([p.array.ravel() for p in m.parameters()])
     assert values.min() >= -bound and values.max() <= bound and values.std() > 0.5 * bound / np.sqrt(3)
     assert str(m) == str(tm)
 
@@ -151,14 +151,14 @@ def test_no_grad_and_eval_dropout():
     assert not out.requires_grad and not h.requires_grad
     m.eval()
     a, b = m(x)[0], m(x)[0]
-    np.testing.assert_array_equal(a.data, b.data)  # dropout off in eval
+    np.testing.assert_array_equal(a.array, b.array)  # dropout off in eval
     m.train()
     dg.manual_seed(5)
     c = m(x)[0]
     dg.manual_seed(5)
     d = m(x)[0]
-    np.testing.assert_array_equal(c.data, d.data)  # seeded by the global generator
-    assert not np.allclose(c.data, a.data)  # dropout active in training
+    np.testing.assert_array_equal(c.array, d.array)  # seeded by the global generator
+    assert not np.allclose(c.array, a.array)  # dropout active in training
     m2 = GRU(I, H, num_layers=2, dropout=0.0)
     m2.load_state_dict(m.state_dict())
     close(m2(x)[0], a, "dropout=0 equals eval")
@@ -185,17 +185,17 @@ def test_backward_twice_with_retain_graph_and_hooks():
     h.register_hook(lambda g: seen.append(g.shape))
     loss = out.sum() + h.sum() + c.sum()
     loss.backward(retain_graph=True)
-    first = x.grad.data.copy()
+    first = x.grad.array.copy()
     x.grad = None
     loss.backward()
-    np.testing.assert_allclose(x.grad.data, first, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.array, first, rtol=1e-6)
     assert seen == [(1, B, H), (1, B, H)]
     # Only the final state used, twice through a retained graph: same grads both times.
     out, (h, c) = m(x)
     x.grad = None
     h.sum().backward(retain_graph=True)
-    first = x.grad.data.copy()
+    first = x.grad.array.copy()
     x.grad = None
     h.sum().backward()
-    np.testing.assert_allclose(x.grad.data, first, rtol=1e-6)
+    np.testing.assert_allclose(x.grad.array, first, rtol=1e-6)
     assert np.abs(first).sum() > 0

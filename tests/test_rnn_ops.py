@@ -98,14 +98,14 @@ def test_cell_parity(name, batched, with_state):
     loss_d.backward()
     loss_t.backward()
     for a, b in zip(od, ot):
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(xd.grad.data, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a.array, b.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(xd.grad.array, xt.grad.numpy(), rtol=1e-4, atol=1e-5)
     if with_state:
         for a, b in zip(sd, st):
-            np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(a.grad.array, b.grad.numpy(), rtol=1e-4, atol=1e-5)
     tp = dict(tm.named_parameters())
     for k, p in m.named_parameters():
-        np.testing.assert_allclose(p.grad.data, tp[k].grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(p.grad.array, tp[k].grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
 
 
 # ----------------------------------------------------------------------------- packing
@@ -118,18 +118,18 @@ def test_pack_pad_roundtrip_matches_torch():
         xd, xt = dg.tensor(xb, requires_grad=True), torch.tensor(xb, requires_grad=True)
         pd = pack_padded_sequence(xd, lengths, batch_first=batch_first, enforce_sorted=False)
         pt = tutils.pack_padded_sequence(xt, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
-        np.testing.assert_array_equal(pd.data.data, pt.data.detach().numpy())
+        np.testing.assert_array_equal(pd.data.array, pt.data.detach().numpy())
         assert pd.batch_sizes.tolist() == pt.batch_sizes.tolist()
         assert pd.sorted_indices.tolist() == pt.sorted_indices.tolist()
         assert pd.unsorted_indices.tolist() == pt.unsorted_indices.tolist()
         (padded_d, len_d), (padded_t, len_t) = (pad_packed_sequence(pd, batch_first, -1.0, 6),
                                                 tutils.pad_packed_sequence(pt, batch_first, -1.0, 6))
-        np.testing.assert_array_equal(padded_d.data, padded_t.detach().numpy())
+        np.testing.assert_array_equal(padded_d.array, padded_t.detach().numpy())
         assert len_d.tolist() == len_t.tolist() == lengths
         g = rng.standard_normal(padded_t.shape).astype(np.float32)
         (padded_d * dg.tensor(g)).sum().backward()
         (padded_t * torch.tensor(g)).sum().backward()
-        np.testing.assert_array_equal(xd.grad.data, xt.grad.numpy())  # zero grad at padded steps
+        np.testing.assert_array_equal(xd.grad.array, xt.grad.numpy())  # zero grad at padded steps
 
 
 def test_pad_sequence_pack_sequence_and_unpack():
@@ -139,12 +139,12 @@ def test_pad_sequence_pack_sequence_and_unpack():
         for side in ("right", "left"):
             a = pad_sequence([dg.tensor(s) for s in seqs], batch_first, 9.0, side)
             b = tutils.pad_sequence([torch.tensor(s) for s in seqs], batch_first, 9.0, side)
-            np.testing.assert_array_equal(a.data, b.numpy())
+            np.testing.assert_array_equal(a.array, b.numpy())
     packed = pack_sequence([dg.tensor(s) for s in seqs], enforce_sorted=False)
     tpacked = tutils.pack_sequence([torch.tensor(s) for s in seqs], enforce_sorted=False)
-    np.testing.assert_array_equal(packed.data.data, tpacked.data.numpy())
+    np.testing.assert_array_equal(packed.data.array, tpacked.data.numpy())
     for s, u in zip(seqs, unpack_sequence(packed)):
-        np.testing.assert_array_equal(s, u.data)
+        np.testing.assert_array_equal(s, u.array)
     with pytest.raises(RuntimeError, match="sorted in decreasing order"):
         pack_sequence([dg.tensor(s) for s in seqs])
     with pytest.raises(ValueError, match="total_length"):
@@ -158,15 +158,15 @@ def test_padded_steps_do_not_change_final_state(cls):
     dg.manual_seed(3)
     m = cls(2, 4, bidirectional=True, num_layers=2)
     x = dg.randn(6, 3, 2)
-    x.data[4:, 1] = 100.0  # garbage in the padding of sequence 1 (length 4)
+    x.array[4:, 1] = 100.0  # garbage in the padding of sequence 1 (length 4)
     out, hx = m(pack_padded_sequence(x, [6, 4, 5], enforce_sorted=False))
     h = hx[0] if isinstance(hx, tuple) else hx
     alone_out, alone_hx = m(x[:4, 1:2])
     alone_h = alone_hx[0] if isinstance(alone_hx, tuple) else alone_hx
-    np.testing.assert_allclose(h.data[:, 1], alone_h.data[:, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h.array[:, 1], alone_h.array[:, 0], rtol=1e-5, atol=1e-6)
     padded, lengths = pad_packed_sequence(out)
-    np.testing.assert_allclose(padded.data[:4, 1], alone_out.data[:, 0], rtol=1e-5, atol=1e-6)
-    assert np.all(padded.data[4:, 1] == 0) and lengths.tolist() == [6, 4, 5]
+    np.testing.assert_allclose(padded.array[:4, 1], alone_out.array[:, 0], rtol=1e-5, atol=1e-6)
+    assert np.all(padded.array[4:, 1] == 0) and lengths.tolist() == [6, 4, 5]
 
 
 # ----------------------------------------------------------------------------- state dicts
@@ -187,7 +187,7 @@ def test_state_dict_through_safetensors_both_ways(cls, tmp_path):
     # ... and back: perturb ours, save with deepgrad, load into a fresh torch module.
     with dg.no_grad():
         for p in ours.parameters():
-            p.data *= 1.5
+            p.array *= 1.5
     dg.save(ours.state_dict(), tmp_path / "d.safetensors")
     tm2 = getattr(torch.nn, cls)(4, 6, **kwargs)
     tm2.load_state_dict(load_file(tmp_path / "d.safetensors"))

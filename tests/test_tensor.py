@@ -12,11 +12,11 @@ import deepgrad as dg
 # ----------------------------------------------------------------------------- attributes
 def test_attributes():
     x = dg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
-    assert isinstance(x.data, np.ndarray) and x.grad is None and x.requires_grad and x.is_leaf
+    assert isinstance(x.array, np.ndarray) and x.grad is None and x.requires_grad and x.is_leaf
     assert x.dtype == dg.float32 == np.float32 and x.device == dg.device("cpu") and x.device == "cpu"
     assert x.shape == (2, 3) and x.ndim == 2 and x.dim() == 2 and x.size() == (2, 3) and x.size(-1) == 3
     assert x.numel() == 6 and dg.numel(x) == 6 and len(x) == 2 and x.element_size() == 4
-    assert x.is_floating_point() and not x.is_cuda and dg.is_tensor(x) and not dg.is_tensor(x.data)
+    assert x.is_floating_point() and not x.is_cuda and dg.is_tensor(x) and not dg.is_tensor(x.array)
     assert [row.tolist() for row in x.detach()] == x.tolist()
     assert x.T.shape == (3, 2) and x.mT.shape == (3, 2)
     y = x * 2
@@ -43,7 +43,7 @@ def test_numpy_shares_memory_and_array_protocol():
     n = x.numpy()
     n[0] = 10.0
     assert x.tolist() == [10.0, 2.0, 3.0]
-    assert np.shares_memory(np.asarray(x), x.data)
+    assert np.shares_memory(np.asarray(x), x.array)
     copy = np.array(x)  # np.array copies by default, as for any array-like
     copy[1] = -1.0
     assert x.tolist()[1] == 2.0
@@ -134,9 +134,9 @@ def test_tensor_copies_and_as_tensor_from_numpy_share():
     t, shared, shared2 = dg.tensor(a), dg.as_tensor(a), dg.from_numpy(a)
     a[0] = 9.0
     assert t.tolist()[0] == 1.0 and shared.tolist()[0] == 9.0 and shared2.tolist()[0] == 9.0
-    shared2.data[1] = -1.0
+    shared2.array[1] = -1.0
     assert a[1] == -1.0
-    assert dg.tensor(t).data is not t.data and dg.as_tensor(t) is t
+    assert dg.tensor(t).array is not t.array and dg.as_tensor(t) is t
     assert dg.tensor(a, dtype=dg.float64, requires_grad=True).requires_grad
     with pytest.raises(TypeError, match="from_numpy"):
         dg.from_numpy([1.0])
@@ -237,7 +237,7 @@ def test_dlpack_zero_copy_both_ways_with_torch():
     theirs = torch.from_dlpack(mine)
     theirs[0] = 100.0
     assert mine.tolist()[0] == 100.0
-    mine.data[1] = -5.0
+    mine.array[1] = -5.0
     assert theirs[1].item() == -5.0
 
     source = torch.arange(6, dtype=torch.float32).reshape(2, 3)
@@ -245,7 +245,7 @@ def test_dlpack_zero_copy_both_ways_with_torch():
     assert imported.shape == (2, 3) and imported.dtype == dg.float32
     source[1, 2] = 42.0
     assert imported.tolist()[1][2] == 42.0
-    imported.data[0, 0] = -1.0
+    imported.array[0, 0] = -1.0
     assert source[0, 0].item() == -1.0
 
     ints = dg.from_dlpack(torch.tensor([1, 2], dtype=torch.int64))

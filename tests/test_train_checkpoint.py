@@ -25,7 +25,7 @@ def test_round_trip_keeps_types_and_bits(tmp_path):
     }
     save_checkpoint(tmp_path / "c.ckpt", state)
     back = load_checkpoint(tmp_path / "c.ckpt")
-    assert np.array_equal(back["model"]["fc.weight"], state["model"]["fc.weight"].data)
+    assert np.array_equal(back["model"]["fc.weight"], state["model"]["fc.weight"].array)
     assert back["model"]["fc.bias"].dtype == np.float64
     assert back["optimizer"]["state"][0]["step"] == 3 and isinstance(back["optimizer"]["state"][0]["step"], int)
     assert back["optimizer"]["param_groups"][0]["betas"] == (0.9, 0.999)

@@ -49,7 +49,7 @@ def _setup(run_dir: str, callbacks=(), every_n_steps: int | None = 5, seed: int 
 
 
 def _weights(model) -> dict[str, np.ndarray]:
-    return {k: np.array(v.data) for k, v in model.state_dict().items()}
+    return {k: np.array(v.array) for k, v in model.state_dict().items()}
 
 
 class _KillPoint(Callback):

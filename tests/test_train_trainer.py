@@ -128,7 +128,7 @@ def test_gradient_clipping(clip):
     seen = []
 
     def check(batch, logs):
-        grads = [p.grad.data for p in model.parameters()]
+        grads = [p.grad.array for p in model.parameters()]
         seen.append((math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads)),
                      max(float(np.abs(g).max()) for g in grads), logs.get("grad_norm")))
 
@@ -163,7 +163,7 @@ def test_early_stopping_restores_best_weights_on_overfitting_run(tmp_path):
     assert ckpt.best_model_path == os.path.join(tmp_path, f"best-{best + 1:02d}.ckpt")
     saved = load_checkpoint(ckpt.best_model_path)["model"]
     for k, v in model.state_dict().items():
-        assert np.array_equal(saved[k], v.data)
+        assert np.array_equal(saved[k], v.array)
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp")]
 
 
@@ -236,7 +236,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(tmp_path):
         trainer.fit(train, val, epochs=3)
     state = load_checkpoint(tmp_path / "last.ckpt")
     assert state["trainer"]["epoch"] == 1 and state["trainer"]["global_step"] == 6
-    assert all(np.all(np.isfinite(p.data)) for p in model.parameters())
+    assert all(np.all(np.isfinite(p.array)) for p in model.parameters())
     assert trainer.global_step == 7  # stopped before the 8th optimizer step
 
     model = _model()
@@ -320,4 +320,4 @@ def test_fit_checkpoint_and_monitor_on_cuda(tmp_path):
                       metrics=["accuracy"], device="cuda", progress=False)
     resumed.load_checkpoint(str(tmp_path / "last.ckpt"))
     for k, v in model.state_dict().items():
-        assert np.array_equal(resumed_model.state_dict()[k].data.get(), v.data.get())
+        assert np.array_equal(resumed_model.state_dict()[k].array.get(), v.array.get())

@@ -74,7 +74,7 @@ def default_collate(batch: Sequence):
         raise TypeError(f"default_collate: samples in a batch must have the same structure: sample 0 is a {kind} "
                         f"but sample {j} is a {kinds[j]}")
     if kind == "Tensor":
-        return _stack([b.data for b in batch], "tensor")
+        return _stack([b.array for b in batch], "tensor")
     if kind == "ndarray":
         return _stack(list(batch), "array")
     if kind in ("number", "bool"):

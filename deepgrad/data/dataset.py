@@ -37,7 +37,7 @@ class Dataset(ABC):
 
 def _as_array(t, name: str):
     if isinstance(t, Tensor):
-        return t.data
+        return t.array
     if isinstance(t, np.ndarray) or hasattr(t, "__cuda_array_interface__"):
         return t
     raise TypeError(f"{name}: expected deepgrad Tensors or NumPy arrays, got {type(t).__name__}")

@@ -109,7 +109,7 @@ class WeightedRandomSampler(Sampler):
         if not isinstance(replacement, bool):
             raise ValueError(f"WeightedRandomSampler: replacement should be a boolean value, "
                              f"but got replacement={replacement!r}")
-        w = np.asarray(weights.data if hasattr(weights, "grad_fn") else weights, dtype=np.float64)
+        w = np.asarray(weights.array if hasattr(weights, "grad_fn") else weights, dtype=np.float64)
         if w.ndim != 1:
             raise ValueError(f"WeightedRandomSampler: weights should be a 1-d sequence but given weights have "
                              f"shape {tuple(w.shape)}")

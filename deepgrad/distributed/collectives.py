@@ -1,6 +1,6 @@
 """The process group and the collectives on tensors (``torch.distributed`` names and semantics).
 
-Every collective works in place on ``tensor.data`` and must be called by every rank, in the same order.
+Every collective works in place on ``tensor.array`` and must be called by every rank, in the same order.
 """
 
 from __future__ import annotations
@@ -131,14 +131,14 @@ def _check_tensor(tensor, what: str) -> None:
 
 
 def _contiguous(tensor: Tensor):
-    """A C-contiguous buffer for ``tensor.data`` and a callback that writes it back if it is a copy."""
-    data = tensor.data
+    """A C-contiguous buffer for ``tensor.array`` and a callback that writes it back if it is a copy."""
+    data = tensor.array
     if data.flags.c_contiguous:
         return data, lambda: None
     buf = array_module(data).ascontiguousarray(data)
 
     def write_back():
-        tensor.data[...] = buf
+        tensor.array[...] = buf
 
     return buf, write_back
 
@@ -152,7 +152,7 @@ def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -
     _check_tensor(tensor, "all_reduce")
     if op not in _backends._OPS:
         raise ValueError(f"distributed.all_reduce: unknown op {op!r}; use a ReduceOp member")
-    if op == ReduceOp.AVG and tensor.data.dtype.kind != "f":
+    if op == ReduceOp.AVG and tensor.array.dtype.kind != "f":
         raise TypeError(f"distributed.all_reduce: ReduceOp.AVG needs a floating tensor, got {tensor.dtype}")
     group = _default_group()
     buf, write_back = _contiguous(tensor)
@@ -200,9 +200,9 @@ def all_gather(tensor_list: list[Tensor], tensor: Tensor, async_op: bool = False
         if tuple(t.shape) != tuple(tensor.shape) or t.dtype != tensor.dtype:
             raise ValueError(f"distributed.all_gather: tensor_list[{i}] has shape {tuple(t.shape)} and dtype "
                              f"{t.dtype}, expected {tuple(tensor.shape)} and {tensor.dtype} like the input")
-    gathered = group.all_gather(array_module(tensor.data).ascontiguousarray(tensor.data))
+    gathered = group.all_gather(array_module(tensor.array).ascontiguousarray(tensor.array))
     for t, part in zip(tensor_list, gathered):
-        t.data[...] = part
+        t.array[...] = part
     return _completed() if async_op else None
 
 
@@ -215,8 +215,8 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, async_op
     if tuple(output_tensor.shape) != expected:
         raise ValueError(f"distributed.all_gather_into_tensor: output has shape {tuple(output_tensor.shape)}, "
                          f"expected {expected} for input {tuple(input_tensor.shape)} on {group.world_size} ranks")
-    gathered = group.all_gather(array_module(input_tensor.data).ascontiguousarray(input_tensor.data))
-    output_tensor.data[...] = gathered.reshape(expected)
+    gathered = group.all_gather(array_module(input_tensor.array).ascontiguousarray(input_tensor.array))
+    output_tensor.array[...] = gathered.reshape(expected)
     return _completed() if async_op else None
 
 

@@ -53,10 +53,10 @@ class _Bucket:
 
     def __init__(self, index: int, members: list[int], params: list[Tensor]):
         self.index, self.members = index, members
-        self.numel = sum(params[i].data.size for i in members)
-        xp = array_module(params[members[0]].data)
+        self.numel = sum(params[i].array.size for i in members)
+        xp = array_module(params[members[0]].array)
         # gradients, then one used-flag per member (summed over ranks: > 0 means some rank used it)
-        self.buffer = xp.zeros(self.numel + len(members), dtype=params[members[0]].data.dtype)
+        self.buffer = xp.zeros(self.numel + len(members), dtype=params[members[0]].array.dtype)
         self.pending = len(members)
         self.work = None
 
@@ -116,7 +116,7 @@ class DistributedDataParallel(Module):
         d["_params"] = [p for _, p in named]
         self._check_replicas()
         if init_sync:
-            self._broadcast([p.data for p in module.parameters()] + self._buffer_arrays())
+            self._broadcast([p.array for p in module.parameters()] + self._buffer_arrays())
         d["_buckets"], d["_slot"] = self._build_buckets(bucket_cap_mb)
         d["_round_open"], d["_hooks_fired"] = False, 0
         d["_ready"], d["_remaining"], d["_next_launch"] = [False] * len(self._params), 0, 0
@@ -136,7 +136,7 @@ class DistributedDataParallel(Module):
                                    f"every rank must wrap the same architecture")
 
     def _buffer_arrays(self) -> list:
-        return [b.data for b in self.module.buffers() if b is not None]
+        return [b.array for b in self.module.buffers() if b is not None]
 
     def _broadcast(self, arrays: list) -> None:
         """Rank 0's values into ``arrays`` (in place), one broadcast per dtype/device (coalesced)."""
@@ -158,13 +158,13 @@ class DistributedDataParallel(Module):
         cap = min(_FIRST_BUCKET_MB, cap_mb) * 2**20  # a small first bucket starts communication early
         for i in reversed(range(len(self._params))):
             p = self._params[i]
-            pkey = (p.data.dtype, array_module(p.data).__name__)
-            if current and (pkey != key or size + p.data.nbytes > cap):
+            pkey = (p.array.dtype, array_module(p.array).__name__)
+            if current and (pkey != key or size + p.array.nbytes > cap):
                 buckets.append(_Bucket(len(buckets), current, self._params))
                 current, size = [], 0
                 cap = cap_mb * 2**20
             current.append(i)
-            size += p.data.nbytes
+            size += p.array.nbytes
             key = pkey
         if current:
             buckets.append(_Bucket(len(buckets), current, self._params))
@@ -172,7 +172,7 @@ class DistributedDataParallel(Module):
             offset = 0
             for j, i in enumerate(b.members):
                 slot[i] = (b, offset, j)
-                offset += self._params[i].data.size
+                offset += self._params[i].array.size
         return buckets, slot
 
     @property
@@ -234,7 +234,7 @@ class DistributedDataParallel(Module):
                                    f"twice in one iteration; run one backward per forward (use no_sync() to "
                                    f"accumulate gradients over several backwards)")
             self.__dict__["_hooks_fired"] += 1
-            self._fill(i, grad.data)
+            self._fill(i, grad.array)
             self._mark_ready(i)
             if self._remaining == 0:
                 return self._finalize(i)
@@ -247,15 +247,15 @@ class DistributedDataParallel(Module):
         """Write parameter i's gradient for this step (``.grad`` so far + ``grad``) into its bucket slot."""
         bucket, offset, j = self._slot[i]
         p = self._params[i]
-        view = bucket.buffer[offset:offset + p.data.size].reshape(p.data.shape)
+        view = bucket.buffer[offset:offset + p.array.size].reshape(p.array.shape)
         have = p.grad is not None
         if grad is None:
             if have:
-                view[...] = p.grad.data
+                view[...] = p.grad.array
             else:
                 view[...] = 0
         elif have:
-            array_module(view).add(p.grad.data, grad, out=view)
+            array_module(view).add(p.grad.array, grad, out=view)
         else:
             view[...] = grad
         bucket.buffer[bucket.numel + j] = 1 if (have or grad is not None) else 0
@@ -300,8 +300,8 @@ class DistributedDataParallel(Module):
             offset = 0
             for j, i in enumerate(b.members):
                 p = self._params[i]
-                n = p.data.size
-                avg = grads[offset:offset + n].reshape(p.data.shape)
+                n = p.array.size
+                avg = grads[offset:offset + n].reshape(p.array.shape)
                 offset += n
                 if flags[j] == 0:
                     continue  # no rank used it: keeps grad=None, as in single-process training
@@ -311,7 +311,7 @@ class DistributedDataParallel(Module):
                 elif p.grad is None:
                     p.grad = Tensor._make(avg.copy(), None)
                 else:
-                    p.grad.data[...] = avg
+                    p.grad.array[...] = avg
         self.__dict__["_round_open"] = False
         return result
 

@@ -26,6 +26,8 @@ class _SyncBatchNormFn(Function):
     """Fused node (statistics exchange, normalization, affine, running-stat update; closed-form backward):
     it pays because the cross-rank terms must be exchanged exactly once per direction."""
 
+    saved = ((0, 1),)
+
     def forward(self, x, *affine, has_weight, has_bias, eps, running_mean, running_var, momentum, group):
         xp = array_module(x)
         c = x.shape[1]
@@ -108,22 +110,22 @@ class SyncBatchNorm(_BatchNorm):
             return self._local_forward(x)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
         affine = [t for t in (self.weight, self.bias) if t is not None]
         track = self.track_running_stats
         return _SyncBatchNormFn.apply(
             x, *affine, has_weight=self.weight is not None, has_bias=self.bias is not None, eps=self.eps,
-            running_mean=self.running_mean.data if track else None,
-            running_var=self.running_var.data if track else None,
+            running_mean=self.running_mean.array if track else None,
+            running_var=self.running_var.array if track else None,
             momentum=factor, group=collectives._default_group(),
         )
 
     def _local_forward(self, x: Tensor) -> Tensor:
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked.array += 1
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked.item())
         track = not self.training or self.track_running_stats

@@ -81,13 +81,13 @@ def directional_grad_check(params: list[dg.Tensor], x: dg.Tensor, y: dg.Tensor, 
     nll_loss(forward(p64, x64), y).backward()
 
     def loss_moved(i, step):
-        moved = [dg.tensor(p.data + step) if j == i else p for j, p in enumerate(p64)]
+        moved = [dg.tensor(p.array + step) if j == i else p for j, p in enumerate(p64)]
         return nll_loss(forward(moved, x64), y).item()
 
     checks = []
     with dg.no_grad():
         for i, p in enumerate(p64):
-            g = p.grad.data
+            g = p.grad.array
             norm = float(np.sqrt((g * g).sum()))
             numeric = (loss_moved(i, eps * g / norm) - loss_moved(i, -eps * g / norm)) / (2 * eps)
             checks.append((norm, numeric, abs(numeric - norm) / norm))

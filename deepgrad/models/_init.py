@@ -11,6 +11,7 @@ from .. import nn
 from ..autograd import no_grad
 from ..backend import move_to
 from ..creation import default_generator
+from ..ops.inplace import write
 
 
 def normal_f32_(tensor, std: float, mean: float = 0.0) -> None:
@@ -20,13 +21,13 @@ def normal_f32_(tensor, std: float, mean: float = 0.0) -> None:
     if mean:
         values += np.float32(mean)
     with no_grad():
-        tensor.data[...] = move_to(values, tensor.device).astype(tensor.dtype, copy=False)
+        write(tensor, move_to(values, tensor.device).astype(tensor.dtype, copy=False), "init")
 
 
 def zero_(tensor) -> None:
     if tensor is not None:
         with no_grad():
-            tensor.data[...] = 0
+            write(tensor, 0, "init")
 
 
 def kaiming_fan_out_(conv) -> None:
@@ -48,7 +49,7 @@ def torchvision_init_(model: nn.Module, linear_std: float | None = None) -> None
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm)):
             if m.weight is not None:
                 with no_grad():
-                    m.weight.data[...] = 1
+                    write(m.weight, 1, "init")
                 zero_(m.bias)
         elif isinstance(m, nn.Linear) and linear_std is not None:
             normal_f32_(m.weight, linear_std)

@@ -111,7 +111,7 @@ class ResNet(nn.Module):
                 last = getattr(m, "bn3", None) if isinstance(m, Bottleneck) else getattr(m, "bn2", None)
                 if isinstance(m, (BasicBlock, Bottleneck)) and last.weight is not None:
                     with no_grad():
-                        last.weight.data[...] = 0
+                        last.weight.zero_()
 
     def _make_layer(self, block, planes: int, blocks: int, stride: int) -> nn.Sequential:
         downsample = None

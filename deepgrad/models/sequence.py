@@ -162,7 +162,7 @@ class CharLanguageModel(nn.Module):
                 state = None
                 for _ in range(length):
                     logits, state = self(tokens, state)
-                    row = logits.data[0, -1]
+                    row = logits.array[0, -1]
                     row = np.asarray(row if isinstance(row, np.ndarray) else row.get(), dtype=np.float64)
                     row = row / temperature
                     if top_k is not None and top_k < len(row):

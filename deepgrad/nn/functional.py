@@ -64,7 +64,7 @@ def one_hot(tensor, num_classes: int = -1):
     from ..backend import array_module, int64
     from ..tensor import Tensor
 
-    idx = tensor.data
+    idx = tensor.array
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"one_hot: expected an integer tensor of class indices, got {tensor.dtype}")
     if num_classes < 0:

@@ -13,6 +13,7 @@ import numpy as np
 from ..autograd import no_grad
 from ..backend import move_to
 from ..creation import default_generator
+from ..ops.inplace import write
 from ..tensor import Tensor
 
 
@@ -45,7 +46,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     with no_grad():
-        tensor.data[...] = move_to(values.astype(tensor.dtype, copy=False), tensor.device)
+        write(tensor, move_to(values.astype(tensor.dtype, copy=False), tensor.device), "init")
     return tensor
 
 

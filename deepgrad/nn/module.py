@@ -11,6 +11,7 @@ import numpy as np
 
 from ..autograd import RemovableHandle, no_grad
 from ..backend import Device, move_to
+from ..ops.inplace import write
 from ..tensor import Tensor
 
 
@@ -25,14 +26,14 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad: bool = True):
         if data is None:
             data = np.empty(0, dtype=np.float32)
-        super().__init__(data.data if isinstance(data, Tensor) else data)
+        super().__init__(data.array if isinstance(data, Tensor) else data)
         self.requires_grad_(requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
     def __reduce_ex__(self, protocol):  # copies of a Parameter stay Parameters
-        return (Parameter, (self.data.copy(), self.requires_grad))
+        return (Parameter, (self.array.copy(), self.requires_grad))
 
 
 class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -268,7 +269,7 @@ class Module:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     # ------------------------------------------------------------------ state
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> OrderedDict:
@@ -307,7 +308,7 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            value = value.data if isinstance(value, Tensor) else np.asarray(value)
+            value = value.array if isinstance(value, Tensor) else np.asarray(value)
             if tuple(value.shape) != tuple(target.shape):
                 errors.append(
                     f'size mismatch for {key}: copying a param with shape {tuple(value.shape)} from '
@@ -321,7 +322,7 @@ class Module:
         with no_grad():
             for key, value in values.items():
                 target = own[key]
-                target.data[...] = move_to(value, target.device).astype(target.dtype, copy=False)
+                write(target, move_to(value, target.device).astype(target.dtype, copy=False), "load_state_dict")
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ devices and dtypes
@@ -331,12 +332,12 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:
-                    p.data = fn(p.data)
+                    p.array = fn(p.array)
                     if p.grad is not None:
-                        p.grad.data = fn(p.grad.data)
+                        p.grad.array = fn(p.grad.array)
             for b in m._buffers.values():
                 if b is not None:
-                    b.data = fn(b.data)
+                    b.array = fn(b.array)
         return self
 
     def to(self, *args, **kwargs) -> Module:

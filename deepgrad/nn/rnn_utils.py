@@ -75,6 +75,8 @@ class PackedSequence(namedtuple("PackedSequence", ["data", "batch_sizes", "sorte
 class _PackRows(Function):
     """Padded (T, B, *) -> packed (N, *) rows; the backward puts the grads back, zeros elsewhere."""
 
+    saved = ()
+
     def forward(self, x, index):
         self.shape, self.index = x.shape, index
         return x.reshape((-1,) + x.shape[2:])[index]
@@ -87,6 +89,8 @@ class _PackRows(Function):
 
 class _PadRows(Function):
     """Packed (N, *) -> padded (T, B, *) filled with ``value``; the backward gathers the rows."""
+
+    saved = ()
 
     def forward(self, data, index, shape, value):
         self.index = index
@@ -147,7 +151,7 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
         order = np.argsort(-lens, kind="stable")
         lens = lens[order]
         sorted_indices = Tensor._make(order, None)
-        idx = order if array_module(input.data) is np else _to_device(order, input)
+        idx = order if array_module(input.array) is np else _to_device(order, input)
         input = input[idx] if batch_first else input[:, idx]
     if batch_first:
         input = input.transpose(0, 1)
@@ -157,7 +161,7 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
 
 
 def _to_device(index: np.ndarray, like: Tensor):
-    xp = array_module(like.data)
+    xp = array_module(like.array)
     return index if xp is np else xp.asarray(index)
 
 

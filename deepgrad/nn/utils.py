@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..ops.inplace import write
 from ..ops.shape import cat
 from ..optim.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from ..tensor import Tensor
@@ -22,5 +23,5 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     offset = 0
     for p in parameters:
         n = p.numel()
-        p.data[...] = vec.data[offset : offset + n].reshape(p.shape)
+        write(p, vec.array[offset : offset + n].reshape(p.shape), "vector_to_parameters")
         offset += n

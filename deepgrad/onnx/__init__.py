@@ -60,8 +60,8 @@ def _example_arrays(example_input, model: Module) -> list:
     first = next(iter(model.parameters()), None)
     arrays = []
     for x in items:
-        arr = x.data if isinstance(x, Tensor) else np.asarray(x)
-        if first is not None and array_module(arr) is not array_module(first.data):
+        arr = x.array if isinstance(x, Tensor) else np.asarray(x)
+        if first is not None and array_module(arr) is not array_module(first.array):
             arr = move_to(arr, first.device)
         arrays.append(arr)
     return arrays
@@ -186,7 +186,7 @@ def export(model: Module, example_input, path: str | os.PathLike | None = None, 
     for prefix_items in (model.named_parameters(), model.named_buffers()):
         for name, t in prefix_items:
             if t is not None:
-                param_names.setdefault(id(t.data), name)
+                param_names.setdefault(id(t.array), name)
     builder = GraphBuilder(opset, param_names)
     builder.used.update(input_names + output_names)
     for name, arr, arr_b in zip(input_names, ins_a, ins_b):
@@ -196,12 +196,13 @@ def export(model: Module, example_input, path: str | os.PathLike | None = None, 
                 builder.input_dims.setdefault((a, b), (name, axis))
     claim = {}
     for name, t in zip(output_names, outs_a):
-        claim.setdefault(id(t.data), name)
+        claim.setdefault(id(t.array), name)
+    last = {id(arr): i for i, rec in enumerate(recs_a) for arr in rec.outputs}  # in-place ops rewrite an array
 
-    for rec, rec_b in zip(recs_a, recs_b):
+    for i, (rec, rec_b) in enumerate(zip(recs_a, recs_b)):
         tag = f"{_scope_tag(rec.scope)}.{rec.op_name}"
-        names = [claim.pop(id(arr), None) or builder.fresh(tag if k == 0 else f"{tag}_{k}")
-                 for k, arr in enumerate(rec.outputs)]
+        names = [(claim.pop(id(arr), None) if last[id(arr)] == i else None) or
+                 builder.fresh(tag if k == 0 else f"{tag}_{k}") for k, arr in enumerate(rec.outputs)]
         _converter(rec)(OpContext(builder, rec, rec_b, names))
         for arr, name in zip(rec.outputs, names):
             builder.values[id(arr)] = name
@@ -215,8 +216,8 @@ def export(model: Module, example_input, path: str | os.PathLike | None = None, 
                 input_dims.setdefault((arr_a.shape[ax], arr_b.shape[ax]), d)
         inputs_vi.append(helper.make_tensor_value_info(name, onnx_dtype(arr_a.dtype), dims))
     outputs_vi = []
-    final = OpContext(builder, Record("function", Module, [t.data for t in outs_a], {}, [], "the model's outputs"),
-                      Record("function", Module, [t.data for t in outs_b], {}, [], ""), [])
+    final = OpContext(builder, Record("function", Module, [t.array for t in outs_a], {}, [], "the model's outputs"),
+                      Record("function", Module, [t.array for t in outs_b], {}, [], ""), [])
     for k, (name, ta, tb) in enumerate(zip(output_names, outs_a, outs_b)):
         src = final.input(k)
         if src != name:
@@ -289,7 +290,7 @@ def run_onnxruntime(model_or_path, *inputs) -> list:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(model_or_path, options, providers=["CPUExecutionProvider"])
-    feeds = {i.name: host(x.data if isinstance(x, Tensor) else np.asarray(x))
+    feeds = {i.name: host(x.array if isinstance(x, Tensor) else np.asarray(x))
              for i, x in zip(session.get_inputs(), inputs)}
     return session.run(None, feeds)
 
@@ -302,7 +303,7 @@ def compare_with_onnxruntime(model: Module, model_or_path, *inputs) -> float:
     model.eval()
     try:
         with no_grad():
-            expected = [host(t.data) for t in flatten_tensors(model(*[x if isinstance(x, Tensor) else Tensor(x)
+            expected = [host(t.array) for t in flatten_tensors(model(*[x if isinstance(x, Tensor) else Tensor(x)
                                                                       for x in inputs]))]
     finally:
         for m, mode in modes:

@@ -191,5 +191,4 @@ def _layer_norm(ctx: OpContext) -> None:
 # ----------------------------------------------------------------------------- embedding
 @converts(EM.Embedding)
 def _embedding(ctx: OpContext) -> None:
-    idx = ctx.resolve(ctx.params["indices"], ctx.params_b["indices"], "index tensor")
-    ctx.emit("Gather", [ctx.input(0), idx], ctx.out(), axis=0)
+    ctx.emit("Gather", [ctx.input(0), ctx.input(1)], ctx.out(), axis=0)

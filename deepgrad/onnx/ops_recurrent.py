@@ -131,7 +131,7 @@ def _rnn_module(ctx: OpContext) -> None:
         directions = []
         for d in range(dirs):
             names = m._layer_weights[layer * dirs + d]
-            directions.append({k: (host(getattr(m, names[k]).data) if k in names else None)
+            directions.append({k: (host(getattr(m, names[k]).array) if k in names else None)
                                for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")})
         layer_states = [ctx.emit("Slice", [s, ctx.ints([layer * dirs]), ctx.ints([(layer + 1) * dirs]),
                                            ctx.ints([0])]) if s else "" for s in states]

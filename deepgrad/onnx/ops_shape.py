@@ -82,22 +82,21 @@ def _pad(ctx: OpContext) -> None:
     ctx.emit("Pad", [x, ctx.ints(begins + ends), fill], ctx.out(), mode="constant")
 
 
-@converts(S.SetItem)
-def _setitem(ctx: OpContext) -> None:
-    raise ctx.fail("item assignment (x[index] = value) inside forward is not exportable; build the tensor with "
-                   "cat / where instead")
-
-
-@converts(S.GetItem)
+@converts(S.BasicIndex, S.SplitPiece)
 def _getitem(ctx: OpContext) -> None:
-    index, index_b = ctx.params["index"], ctx.params_b["index"]
-    items = index if isinstance(index, tuple) else (index,)
-    items_b = index_b if isinstance(index_b, tuple) else (index_b,)
-    arrays = [k for k, it in enumerate(items) if isinstance(it, np.ndarray) and it.ndim > 0]
-    if arrays:
-        _advanced_index(ctx, items, items_b, arrays)
-        return
-    _basic_index(ctx, items, items_b)
+    ctx.emit("Identity", [_basic_index(ctx, ctx.params["index"], ctx.params_b["index"])], ctx.out())
+
+
+@converts(S.AdvancedIndex)
+def _advanced(ctx: OpContext) -> None:
+    basic, basic_b = ctx.params["basic"], ctx.params_b["basic"]
+    x, ndim = ctx.input(0), len(ctx.shape(0))
+    if basic is not None:  # ints and slices first (torch's order), then the index array
+        x = _basic_index(ctx, basic, basic_b)
+        ndim = ndim - sum(isinstance(it, int) for it in basic) + sum(it is None for it in basic)
+    adv, adv_b = ctx.params["advanced"], ctx.params_b["advanced"]
+    arrays = [k for k, it in enumerate(adv) if isinstance(it, np.ndarray) and it.ndim > 0]
+    _advanced_index(ctx, x, ndim, adv, adv_b, arrays)
 
 
 def _expand_ellipsis(items: tuple, ndim: int) -> list:
@@ -113,7 +112,8 @@ def _expand_ellipsis(items: tuple, ndim: int) -> list:
     return out
 
 
-def _basic_index(ctx: OpContext, items: tuple, items_b: tuple) -> None:
+def _basic_index(ctx: OpContext, items: tuple, items_b: tuple):
+    """The value ``input[items]`` (ints, slices, None, Ellipsis) as Slice/Squeeze/Unsqueeze nodes."""
     ndim = len(ctx.shape(0))
     full, full_b = _expand_ellipsis(items, ndim), _expand_ellipsis(items_b, ndim)
     if len(full) != len(full_b) or any(type(a) is not type(b) for a, b in zip(full, full_b)):
@@ -151,11 +151,10 @@ def _basic_index(ctx: OpContext, items: tuple, items_b: tuple) -> None:
         x = ctx.axes_op("Squeeze", x, squeeze)
     if unsqueeze:
         x = ctx.axes_op("Unsqueeze", x, unsqueeze)
-    ctx.emit("Identity", [x], ctx.out())
+    return x
 
 
-def _advanced_index(ctx: OpContext, items: tuple, items_b: tuple, arrays: list) -> None:
-    ndim = len(ctx.shape(0))
+def _advanced_index(ctx: OpContext, x, ndim: int, items: tuple, items_b: tuple, arrays: list) -> None:
     full = _expand_ellipsis(items, ndim)
     picks = [k for k, it in enumerate(full) if not (isinstance(it, slice) and it == slice(None))]
     if len(picks) == 1 and not isinstance(full[picks[0]], np.ndarray):
@@ -166,4 +165,4 @@ def _advanced_index(ctx: OpContext, items: tuple, items_b: tuple, arrays: list) 
     axis = picks[0]
     k = arrays[0]
     idx = ctx.resolve(items[k], items_b[k] if k < len(items_b) else None, "index array")
-    ctx.emit("Gather", [ctx.input(0), idx], ctx.out(), axis=axis)
+    ctx.emit("Gather", [x, idx], ctx.out(), axis=axis)

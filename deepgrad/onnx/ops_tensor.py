@@ -5,23 +5,26 @@ from __future__ import annotations
 import math
 
 from ..ops import activation as A
+from ..ops import arithmetic as AR
 from ..ops import dropout as D
 from ..ops import elementwise as E
 from ..ops import linalg as L
 from ..ops import reduce as R
 from .graph import OpContext, converts, onnx_dtype
+from .trace import _Alias
 
-_BINARY = {E.Add: "Add", E.Sub: "Sub", E.Mul: "Mul", E.Div: "Div", E.Pow: "Pow", E.Maximum: "Max",
+_BINARY = {AR.Add: "Add", AR.Sub: "Sub", AR.Mul: "Mul", AR.Div: "Div", AR.Pow: "Pow", E.Maximum: "Max",
            E.Minimum: "Min", L.MatMul: "MatMul"}
 _UNARY = {E.Neg: "Neg", E.Abs: "Abs", E.Exp: "Exp", E.Log: "Log", E.Sqrt: "Sqrt", E.Sin: "Sin", E.Cos: "Cos",
-          E.Tanh: "Tanh", A.Sigmoid: "Sigmoid", A.Relu: "Relu", E.Clone: "Identity", E.ToDevice: "Identity"}
+          E.Tanh: "Tanh", A.Sigmoid: "Sigmoid", A.Relu: "Relu", E.Clone: "Identity", E.ToDevice: "Identity",
+          E.Contiguous: "Identity", _Alias: "Identity", E.Sign: "Sign"}
 
 
 @converts(*_BINARY)
 def _binary(ctx: OpContext) -> None:
     dt = ctx.out_dtype()
-    a = ctx.cast(ctx.input(0), ctx.dtype(0), dt) if ctx.rec.op is not E.Pow else ctx.input(0)
-    b = ctx.cast(ctx.input(1), ctx.dtype(1), dt) if ctx.rec.op is not E.Pow else ctx.input(1)
+    a = ctx.cast(ctx.input(0), ctx.dtype(0), dt) if ctx.rec.op is not AR.Pow else ctx.input(0)
+    b = ctx.cast(ctx.input(1), ctx.dtype(1), dt) if ctx.rec.op is not AR.Pow else ctx.input(1)
     ctx.emit(_BINARY[ctx.rec.op], [a, b], ctx.out())
 
 
@@ -30,18 +33,19 @@ def _unary(ctx: OpContext) -> None:
     ctx.emit(_UNARY[ctx.rec.op], [ctx.input(0)], ctx.out())
 
 
-@converts(E.AddScalar, E.MulScalar, E.RSubScalar, E.RDivScalar, E.PowScalar, E.RPowScalar)
+@converts(AR.AddScalar, AR.MulScalar, AR.DivScalar, AR.RSubScalar, AR.RDivScalar, AR.PowScalar, AR.RPowScalar)
 def _scalar(ctx: OpContext) -> None:
     op = ctx.rec.op
     c = ctx.same(lambda p: p["c"], "scalar operand")
     dt = ctx.out_dtype()
     x = ctx.cast(ctx.input(0), ctx.dtype(0), dt)
     k = ctx.scalar(c, dt)
-    if op is E.PowScalar and c == 2:  # x * x is exactly what NumPy computes for x ** 2
+    if op is AR.PowScalar and c == 2:  # x * x is exactly what NumPy computes for x ** 2
         ctx.emit("Mul", [x, x], ctx.out())
         return
-    kind, operands = {E.AddScalar: ("Add", [x, k]), E.MulScalar: ("Mul", [x, k]), E.RSubScalar: ("Sub", [k, x]),
-                      E.RDivScalar: ("Div", [k, x]), E.PowScalar: ("Pow", [x, k]), E.RPowScalar: ("Pow", [k, x])}[op]
+    kind, operands = {AR.AddScalar: ("Add", [x, k]), AR.MulScalar: ("Mul", [x, k]), AR.DivScalar: ("Div", [x, k]),
+                      AR.RSubScalar: ("Sub", [k, x]),
+                      AR.RDivScalar: ("Div", [k, x]), AR.PowScalar: ("Pow", [x, k]), AR.RPowScalar: ("Pow", [k, x])}[op]
     ctx.emit(kind, operands, ctx.out())
 
 

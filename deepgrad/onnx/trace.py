@@ -9,8 +9,9 @@ and only in the tracing thread, so the engine's hot path carries no check when n
 - ``Module.__call__``: a module whose class has a module-level converter (RNN / LSTM / GRU: ONNX has
   its own bidirectional multi-layer ops) is recorded as one node, with the ops inside it silenced.
 
-Values are identified by their *array* (``id(tensor.data)``), not by the Tensor object: an in-place op
-recorded with grad enabled rebinds the same Tensor to a new array, and ``detach()`` shares the array.
+Values are identified by their *array* (``id(tensor.array)``), not by the Tensor object (``detach()``
+shares the array). An in-place op writes its result into the tensor's array, so it is recorded as the op
+(with its own output array) followed by an alias record: from then on that array names the new value.
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ from dataclasses import dataclass
 
 from ..autograd import Function, enable_grad
 from ..nn.module import Module
+from ..ops import inplace as _inplace
 from ..ops import recurrent as _recurrent
 from ..ops.elementwise import Clone
 from ..tensor import Tensor
 
 _active: Tracer | None = None
+
+
+class _Alias:
+    """The record of an in-place write: the written array takes the op's result as its new value."""
 
 
 class ExportError(RuntimeError):
@@ -84,8 +90,8 @@ class Tracer:
         return self.silent == 0 and threading.get_ident() == self.thread
 
     def add(self, kind, op, inputs, params, outputs) -> None:
-        arrays = [None if t is None else t.data for t in inputs]
-        self.records.append(Record(kind, op, arrays, params, [t.data for t in outputs], self.scope()))
+        arrays = [None if t is None else t.array for t in inputs]
+        self.records.append(Record(kind, op, arrays, params, [t.array for t in outputs], self.scope()))
 
     def _module_converter_inputs(self, module):
         for cls in type(module).__mro__:
@@ -134,9 +140,20 @@ class Tracer:
             finally:
                 tracer.stack.pop()
 
+        def wrote(t, out):  # an in-place op: from here on t's array holds out's value
+            if not tracer.recording():
+                return
+            if out is None or t._view is not None:
+                what = "a view of a tensor" if out is not None else "a tensor (x[index] = value)"
+                raise ExportError(f"deepgrad.onnx: an in-place write into {what} in {tracer.scope()} is not "
+                                  f"exportable; build the value out of place (cat / where)")
+            tracer.add("function", _Alias, [out], {}, [t])
+
         Function.apply = classmethod(apply)
         Module.__call__ = call
         _recurrent._apply = recurrence
+        _inplace.observers.append(wrote)
+        self._wrote = wrote
         _active = self
         return self
 
@@ -146,6 +163,7 @@ class Tracer:
         Function.apply = orig_apply
         Module.__call__ = orig_call
         _recurrent._apply = orig_recurrence
+        _inplace.observers.remove(self._wrote)
         _active = None
         return False
 
@@ -165,4 +183,4 @@ def trace(model: Module, inputs: list, module_inputs: dict) -> tuple[list[Record
             fed.append(t)
         with Tracer(model, module_inputs) as tracer:
             out = model(*fed)
-    return tracer.records, [t.data for t in fed], out
+    return tracer.records, [t.array for t in fed], out

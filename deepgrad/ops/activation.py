@@ -11,9 +11,10 @@ import math
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import OUT, Function
 from ..backend import array_module
 from ..parallel import over_batch
+from .elementwise import masked
 
 
 def stable_sigmoid(x):
@@ -23,6 +24,8 @@ def stable_sigmoid(x):
 
 
 class Sigmoid(Function):
+    saved = ((OUT,),)
+
     def forward(self, x):
         self.out = out = stable_sigmoid(x)
         return out
@@ -34,6 +37,8 @@ class Sigmoid(Function):
 
 class Relu(Function):
     """max(x, 0); backward passes the gradient where x > 0 (a saved bool mask, a quarter of the output's size)."""
+
+    saved = ((OUT,),)
 
     def forward(self, x):
         if not _rows_fast(x):
@@ -56,9 +61,11 @@ class Relu(Function):
     def backward(self, g):
         mask = self.mask
         if not _rows_fast(mask) or g.shape != mask.shape:
-            return g * mask
+            return masked(g, mask)
         gx = np.empty(g.shape, dtype=g.dtype)
         over_batch(gx, lambda lo, hi: np.multiply(g[lo:hi], mask[lo:hi], out=gx[lo:hi]))
+        if np.isnan(gx).any():  # 0 * inf: torch's backward gives 0 where x <= 0, whatever g is
+            gx = np.where(mask, g, np.zeros((), dtype=g.dtype))
         return gx
 
 
@@ -70,6 +77,8 @@ def _rows_fast(x) -> bool:
 
 
 class LeakyRelu(Function):
+    saved = ((0,),)
+
     def forward(self, x, negative_slope):
         xp = array_module(x)
         if xp is np and x.dtype.kind == "f":
@@ -89,17 +98,22 @@ class LeakyRelu(Function):
 
 
 class Elu(Function):
+    saved = ((0,),)
+
     def forward(self, x, alpha):
         xp = array_module(x)
-        self.pos, self.alpha = x > 0, alpha
-        self.out = out = xp.where(self.pos, x, alpha * np.expm1(xp.minimum(x, 0)))
-        return out
+        self.x, self.alpha = x, alpha
+        return xp.where(x > 0, x, alpha * np.expm1(xp.minimum(x, 0)))
 
-    def backward(self, g):
-        return array_module(g).where(self.pos, g, g * (self.out + self.alpha))
+    def backward(self, g):  # torch's elu_backward from the input: alpha * exp(x) where x <= 0
+        x = self.x
+        xp = array_module(g)
+        return xp.where(x > 0, g, g * (self.alpha * np.exp(xp.minimum(x, 0))).astype(g.dtype, copy=False))
 
 
 class Gelu(Function):
+    saved = ((0,),)
+
     _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
     def forward(self, x, approximate):
@@ -121,6 +135,8 @@ class Gelu(Function):
 
 
 class Softplus(Function):
+    saved = ((0,),)
+
     def forward(self, x, beta, threshold):
         xp = array_module(x)
         bx = x * beta

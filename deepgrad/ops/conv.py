@@ -227,6 +227,8 @@ class Geometry(NamedTuple):
 class Conv(Function):
     """Fused conv (1-D or 2-D): forward and its weight/input/bias gradients side by side."""
 
+    saved = ((0, 1),)
+
     def forward(self, x, w, b=None, *, geom: Geometry):
         self.geom, self.x_public, self.w_public = geom, x.shape, w.shape
         self.w = w.reshape(geom.w_shape)
@@ -265,6 +267,8 @@ class Conv(Function):
 
 class ConvTranspose(Function):
     """Fused transposed conv (1-D or 2-D): a conv's input gradient as forward, with its own backward."""
+
+    saved = ((0, 1),)
 
     def forward(self, x, w, b=None, *, geom: Geometry):
         self.geom, self.x_public, self.w_public = geom, x.shape, w.shape
@@ -334,7 +338,7 @@ def _check_tensors(op: str, x, w, b, nd: int) -> None:
     if w.ndim != nd + 2:
         raise RuntimeError(f"{op}: expected a {nd + 2}-D weight, got shape {tuple(w.shape)}")
     for name, t in (("weight", w),) + ((("bias", b),) if b is not None else ()):
-        if type(t.data) is not type(x.data):
+        if type(t.array) is not type(x.array):
             raise RuntimeError(f"{op}: input is on {x.device} but {name} is on {t.device}; move them to one device")
         if t.dtype != x.dtype:
             raise RuntimeError(f"{op}: input dtype ({x.dtype}) and {name} dtype ({t.dtype}) should be the same")

@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import warnings
 
-from .. import autograd, creation
+from .. import creation
 from ..autograd import Function
 from ..backend import array_module, device_of
 from ..tensor import Tensor
+from .inplace import inplace as inplace_op
 
 # SELU's alpha * scale: the value a dropped unit takes in alpha dropout (before the affine fix-up).
 _SELU_ALPHA_SCALE = 1.7580993408473766
@@ -21,6 +22,8 @@ _SELU_ALPHA_SCALE = 1.7580993408473766
 
 class Noise(Function):
     """``x * noise + shift`` with a pre-drawn noise array (the mask of dropout, scaled)."""
+
+    saved = ()
 
     def forward(self, x, noise, shift):
         self.noise = noise
@@ -53,11 +56,11 @@ def _apply(input: Tensor, p: float, training: bool, inplace: bool, name: str, fe
                                f"shape {shape}")
         lead = 2 if batched else 1
         shape = shape[:lead] + (1,) * (input.ndim - lead)
-    dtype = input.data.dtype
+    dtype = input.array.dtype
     if p == 1:
-        noise, shift = array_module(input.data).zeros(shape, dtype=dtype), None
+        noise, shift = array_module(input.array).zeros(shape, dtype=dtype), None
     else:
-        keep = creation.rand(shape, device=device_of(input.data)).data >= p  # P(keep) = 1 - p
+        keep = creation.rand(shape, device=device_of(input.array)).array >= p  # P(keep) = 1 - p
         noise = keep.astype(dtype)
         if alpha:  # keep x -> a x + a alpha p; dropped -> a alpha (p - 1): mean 0 and variance 1 preserved
             a = 1.0 / math.sqrt((_SELU_ALPHA_SCALE**2 * p + 1) * (1 - p))
@@ -68,15 +71,13 @@ def _apply(input: Tensor, p: float, training: bool, inplace: bool, name: str, fe
             noise *= dtype.type(1.0 / (1.0 - p))
     if not inplace:
         return Noise.apply(input, noise=noise, shift=shift)
-    if autograd.is_grad_enabled() and input.requires_grad:
-        if input.grad_fn is None:
-            raise RuntimeError(f"{name}: a leaf Variable that requires grad is being used in an in-place operation")
-        input._rebind(Noise.apply(input, noise=noise, shift=shift))  # recorded out of place, as every in-place op
-        return input
-    input.data *= noise
-    if shift is not None:
-        input.data += shift
-    return input
+
+    def fast(array):
+        array *= noise
+        if shift is not None:
+            array += shift
+
+    return inplace_op(input, lambda t: Noise.apply(t, noise=noise, shift=shift), f"{name}_", fast=fast)
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -19,6 +19,8 @@ class Embedding(Function):
     """Fused gather with a scatter-add backward (repeated indices accumulate; the padding
     row gets no gradient)."""
 
+    saved = ((1,), ())
+
     def forward(self, weight, indices, padding_idx, scale_grad_by_freq):
         self.shape, self.indices = weight.shape, indices
         self.padding_idx, self.scale_grad_by_freq = padding_idx, scale_grad_by_freq
@@ -40,15 +42,15 @@ class Embedding(Function):
 
 def _renorm_(weight: Tensor, indices, max_norm: float, norm_type: float) -> None:
     """Rescale (in place, untracked) the referenced rows whose norm exceeds ``max_norm``."""
-    xp = array_module(weight.data)
+    xp = array_module(weight.array)
     rows = xp.unique(indices.reshape(-1))
-    selected = weight.data[rows]
+    selected = weight.array[rows]
     if norm_type == float("inf"):
         norms = xp.abs(selected).max(axis=1)
     else:
         norms = (xp.abs(selected) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(selected.dtype)
-    weight.data[rows] = selected * scale[:, None]
+    weight.array[rows] = selected * scale[:, None]
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
@@ -62,12 +64,12 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     >>> embedding(deepgrad.tensor([0, 2]), deepgrad.eye(3)).tolist()
     [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
     if weight.ndim != 2:
         raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got {tuple(weight.shape)}")
     if idx.dtype.kind not in "iu":
         raise RuntimeError(f"embedding: expected an integer index tensor (int64 or int32), got {idx.dtype}")
-    if type(idx) is not type(weight.data):
+    if type(idx) is not type(weight.array):
         idx = backend.move_to(idx, weight.device)
     num = weight.shape[0]
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num):
@@ -79,4 +81,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         padding_idx %= num
     if max_norm is not None:
         _renorm_(weight, idx, float(max_norm), float(norm_type))
-    return Embedding.apply(weight, indices=idx, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)
+    # The index tensor is an input of the node (torch saves it): an in-place change to it before the
+    # backward is then caught by its version counter instead of silently moving the gradient.
+    index = input if isinstance(input, Tensor) and input.array is idx else Tensor._make(idx, None)
+    return Embedding.apply(weight, index, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq)

@@ -5,14 +5,20 @@ Big NumPy products go through :func:`deepgrad.parallel.matmul`, split across dee
 
 from __future__ import annotations
 
-from ..autograd import Function
+import numpy as np
+
+from ..autograd import OUT, Function
 from ..backend import array_module
 from ..parallel import matmul as pmatmul
 from ..tensor import Tensor
-from .elementwise import promote, unbroadcast
+from .elementwise import cast, device_error, unbroadcast
+from .promotion import torch_name
+from .reduce import expand_reduced, normalize_dims
 
 
 class MatMul(Function):
+    saved = ((1,), (0,))
+
     def forward(self, a, b):
         self.a, self.b = a, b
         return pmatmul(a, b)
@@ -39,6 +45,8 @@ class MatMul(Function):
 
 class Linear(Function):
     """``x @ weight.T + bias`` as one node (fused: the affine map of every dense layer)."""
+
+    saved = ((1,), (0,), ())
 
     def forward(self, x, weight, bias=None):
         self.x, self.weight = x, weight
@@ -72,10 +80,11 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise RuntimeError(
             f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied ({k_a} != {k_b})"
         )
-    if type(a.data) is not type(b.data):
-        raise RuntimeError(f"matmul: expected all tensors on the same device, got {a.device} and {b.device}")
-    if a.data.dtype != b.data.dtype:
-        a, b = promote(a, b)
+    if type(a.array) is not type(b.array):
+        raise device_error("matmul", a, b)
+    if a.array.dtype != b.array.dtype:  # torch refuses mixed dtypes in matmul
+        raise RuntimeError(f"matmul: expected m1 and m2 to have the same dtype, but got: {torch_name(a.dtype)} != "
+                           f"{torch_name(b.dtype)}")
     try:
         return MatMul.apply(a, b)
     except ValueError as e:
@@ -94,3 +103,60 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if bias is None:
         return Linear.apply(x, weight)
     return Linear.apply(x, weight, bias)
+
+
+class VectorNorm(Function):
+    """``||x||_p`` over ``axes`` as one node, with torch's gradients at the kinks: 0 where the norm is 0
+    (a naive sqrt(sum(x**2)) gives 0/0 = nan there), sign(x) for p = 1, and for p = inf the gradient
+    shared evenly among the entries of largest magnitude."""
+
+    saved = ((0, OUT),)
+
+    def forward(self, x, p, axes, keepdim):
+        xp = array_module(x)
+        a = abs(x)
+        if p == 2:
+            out = np.sqrt((x * x).sum(axis=axes, keepdims=True))
+        elif p == 1:
+            out = a.sum(axis=axes, keepdims=True)
+        elif p == float("inf"):
+            out = a.max(axis=axes, keepdims=True) if a.size else xp.zeros([1] * a.ndim, dtype=x.dtype)
+        else:
+            out = (a ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        self.x, self.p, self.axes, self.keepdim, self.norm = x, p, axes, keepdim, out
+        return out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in axes])
+
+    def backward(self, g):
+        x, p, norm = self.x, self.p, self.norm
+        xp = array_module(x)
+        g = expand_reduced(g, x.shape, self.axes, self.keepdim)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 1:
+                d = xp.sign(x)
+            elif p == float("inf"):
+                top = abs(x) == norm
+                d = xp.sign(x) * top / top.sum(axis=self.axes, keepdims=True)
+            elif p == 2:
+                d = x / norm
+            else:
+                d = x * abs(x) ** (p - 2) / norm ** (p - 1)
+            d = xp.where(norm == 0, 0, d)
+        return (g * d).astype(x.dtype, copy=False)
+
+
+def norm(x: Tensor, p=2, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements when None): p = 1, 2, inf, 'fro' or any positive number.
+
+    >>> norm(tensor([3.0, 4.0]))
+    tensor(5.)
+    """
+    if dtype is not None:
+        x = cast(x, dtype)
+    if x.array.dtype.kind != "f":
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{torch_name(x.dtype)}")
+    if p == "fro":
+        p = 2
+    if not isinstance(p, (int, float)) or p <= 0:
+        raise ValueError(f"norm: p must be a positive number, inf or 'fro', got {p!r}")
+    return VectorNorm.apply(x, p=float(p), axes=normalize_dims(dim, x.ndim, "norm"), keepdim=keepdim)

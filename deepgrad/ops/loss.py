@@ -21,6 +21,7 @@ from . import elementwise as E
 from . import reduce as R
 from .activation import stable_sigmoid
 from .elementwise import unbroadcast
+from .promotion import result_type
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -67,11 +68,17 @@ def _pair(name: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Check devices and promote dtypes of (input, target) as torch's binary ops do."""
     _check_tensor(name, "input", input)
     _check_tensor(name, "target", target)
-    if type(input.data) is not type(target.data):
-        raise E._device_error(name, input, target)
-    if input.data.dtype.kind != "f":
+    if type(input.array) is not type(target.array):
+        raise E.device_error(name, input, target)
+    if input.array.dtype.kind != "f":
         raise TypeError(f"{name}: input must be a floating tensor, got {input.dtype}")
-    return E.promote(input, target)
+    return _promote(input, target)
+
+
+def _promote(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    dtype = result_type(input, target)
+    return (E.cast(input, dtype) if input.array.dtype != dtype else input,
+            E.cast(target, dtype) if target.array.dtype != dtype else target)
 
 
 def _no_weight_grad(name: str, **weights) -> None:
@@ -87,15 +94,17 @@ def _constant(name: str, what: str, w, like: Tensor):
     if w is None:
         return None
     _check_tensor(name, what, w)
-    if type(w.data) is not type(like.data):
+    if type(w.array) is not type(like.array):
         raise E._device_error(name, like, w)
-    return w.data.astype(like.data.dtype, copy=False)
+    return w.array.astype(like.array.dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------- regression
 class PointwiseLoss(Function):
     """mse / l1 / smooth_l1 / huber of ``d = input - target`` in one node (fused: one node and one
     saved array instead of three nodes), broadcasting input and target as torch does."""
+
+    saved = ((0, 1), (0, 1))
 
     def forward(self, x, t, kind, param, reduction):
         self.shapes, self.kind, self.param, self.reduction = (x.shape, t.shape), kind, param, reduction
@@ -203,6 +212,8 @@ class ClassIndexLoss(Function):
     Arrays: ``x`` is (N, C, *d), ``target`` (N, *d) integers, ``weight`` (C,) or None.
     """
 
+    saved = staticmethod(lambda params: ((1,), ()) if params['logits'] else ((0, 1), ()))
+
     def forward(self, x, target, weight, ignore_index, reduction, smoothing, logits):
         xp = array_module(x)
         valid = target != ignore_index
@@ -262,13 +273,13 @@ class ClassIndexLoss(Function):
 
 
 def _class_index_loss(name, input, target, weight, ignore_index, reduction, smoothing, logits) -> Tensor:
-    if target.data.dtype.kind not in "iu":
+    if target.array.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer class indices for target, got dtype {target.dtype} "
                         f"(target shape {tuple(target.shape)}, input shape {tuple(input.shape)})")
     if input.ndim == 0:
         raise ValueError(f"{name}: input must have a class dimension, got a 0-d input")
     unbatched = input.ndim == 1
-    x, t = (input.data[None], target.data[None]) if unbatched else (input.data, target.data)
+    x, t = (input.array[None], target.array[None]) if unbatched else (input.array, target.array)
     expected = (x.shape[0],) + x.shape[2:]
     if t.shape != expected:
         raise ValueError(f"{name}: target shape {tuple(target.shape)} does not match input shape "
@@ -278,14 +289,14 @@ def _class_index_loss(name, input, target, weight, ignore_index, reduction, smoo
         raise ValueError(f"{name}: weight tensor should be defined either for all {n_cls} classes or no classes, "
                          f"but got weight shape {tuple(weight.shape)} (input shape {tuple(input.shape)})")
     _no_weight_grad(name, weight=weight)
-    xp = array_module(t)
     bad = (t != ignore_index) & ((t < 0) | (t >= n_cls))
     if bool(bad.any()):
         raise IndexError(f"{name}: target class {int(t[bad].ravel()[0])} out of range for input shape "
                          f"{tuple(input.shape)} with {n_cls} classes (target shape {tuple(target.shape)})")
     w = _constant(name, "weight", weight, input)
     x_t = input if not unbatched else input.reshape(x.shape)
-    out = ClassIndexLoss.apply(x_t, Tensor._make(xp.asarray(t), None), weight=w, ignore_index=ignore_index,
+    t_t = target if not unbatched else target.reshape(t.shape)  # the user's target: torch saves it
+    out = ClassIndexLoss.apply(x_t, t_t, weight=w, ignore_index=ignore_index,
                                reduction=reduction, smoothing=float(smoothing), logits=logits)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
@@ -302,16 +313,16 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     name = "cross_entropy"
     reduction = _reduction(name, reduction, size_average, reduce)
     input, target = _check_tensor(name, "input", input), _check_tensor(name, "target", target)
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"{name}: input must be floating logits, got {input.dtype}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    if type(input.data) is not type(target.data):
-        raise E._device_error(name, input, target)
+    if type(input.array) is not type(target.array):
+        raise E.device_error(name, input, target)
     if target.shape != input.shape:
         return _class_index_loss(name, input, target, weight, ignore_index, reduction, label_smoothing, True)
     # Probability targets (same shape as input): compose the fused log_softmax with products, as torch.
-    if target.data.dtype.kind != "f":
+    if target.array.dtype.kind != "f":
         raise TypeError(f"{name}: target has the input's shape {tuple(input.shape)}, so it is read as class "
                         f"probabilities and must be floating, got {target.dtype}")
     if ignore_index >= 0:
@@ -321,7 +332,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     if weight is not None and tuple(weight.shape) != (n_cls,):
         raise ValueError(f"{name}: weight tensor should be defined either for all {n_cls} classes or no classes, "
                          f"but got weight shape {tuple(weight.shape)} (input shape {tuple(input.shape)})")
-    input, target = E.promote(input, target)
+    input, target = _promote(input, target)
     prod = R.log_softmax(input, cdim)
     if label_smoothing:
         target = target * (1 - label_smoothing) + label_smoothing / n_cls
@@ -332,7 +343,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
         return -R.sum(prod, cdim)
     if reduction == "sum":
         return -R.sum(prod)
-    n = input.data.size // n_cls if n_cls else 0
+    n = input.array.size // n_cls if n_cls else 0
     return -R.sum(prod) / (n if n else float("nan"))  # mean over the N * d1 * ... samples
 
 
@@ -342,10 +353,10 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     name = "nll_loss"
     reduction = _reduction(name, reduction, size_average, reduce)
     input, target = _check_tensor(name, "input", input), _check_tensor(name, "target", target)
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"{name}: input must be floating log-probabilities, got {input.dtype}")
-    if type(input.data) is not type(target.data):
-        raise E._device_error(name, input, target)
+    if type(input.array) is not type(target.array):
+        raise E.device_error(name, input, target)
     return _class_index_loss(name, input, target, weight, ignore_index, reduction, 0.0, False)
 
 
@@ -367,6 +378,8 @@ def _elementwise_weight(name: str, what: str, w, input: Tensor):
 class BinaryCrossEntropy(Function):
     """``-w (t log x + (1 - t) log(1 - x))`` with torch's clamp of the logs at -100 (fused: torch's
     exact backward ``w (x - t) / max(x (1 - x), 1e-12)``, finite where the clamped log is flat)."""
+
+    saved = ((0, 1),)
 
     def forward(self, x, t, weight, reduction):
         with np.errstate(divide="ignore"):
@@ -402,7 +415,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
                          f"{tuple(input.shape)}")
     _no_weight_grad(name, weight=weight)
     w = _elementwise_weight(name, "weight", weight, input)
-    x = input.data
+    x = input.array
     if x.size and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"{name}: all elements of input should be between 0 and 1 (input shape "
                          f"{tuple(input.shape)}); apply sigmoid first or use binary_cross_entropy_with_logits")
@@ -412,6 +425,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
 class BCEWithLogits(Function):
     """``(1 - t) x + (1 + (pw - 1) t) softplus(-x)``, times ``w`` (fused: the stable log-sum-exp form,
     never exp of a positive number, and the closed-form backward ``(1 + (pw - 1) t) sigmoid(x) - pw t``)."""
+
+    saved = ((0, 1),)
 
     def forward(self, x, t, weight, pos_weight, reduction):
         xp = array_module(x)
@@ -461,6 +476,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 class KLDiv(Function):
     """Pointwise ``t (log t - x)`` (or ``e^t (t - x)`` for log targets), fused: one node instead of
     xlogy + sub + mul, with 0 where ``t == 0`` (the limit of t log t)."""
+
+    saved = ((1,), (0, 1))
 
     def forward(self, x, t, log_target, reduction):
         xp = array_module(x)

@@ -27,7 +27,7 @@ def _check(name: str, what: str, t, shape: tuple, input: Tensor):
     if tuple(t.shape) != shape:
         raise ValueError(f"{name}: {what} should have shape {shape} for input of shape {tuple(input.shape)}, "
                          f"got {tuple(t.shape)}")
-    if type(t.data) is not type(input.data):
+    if type(t.array) is not type(input.array):
         raise RuntimeError(f"{name}: {what} is on {t.device} but the input is on {input.device}")
 
 
@@ -38,6 +38,8 @@ def _affine_inputs(input: Tensor, weight, bias) -> tuple:
 class BatchNorm(Function):
     """Batch norm over every axis but 1 (fused: statistics, normalization, affine and the running-stat
     update in one node, with the closed-form backward for input, weight and bias)."""
+
+    saved = ((0, 1),)
 
     def forward(self, x, *affine, has_weight, has_bias, eps, batch_stats, running_mean, running_var, momentum):
         self.has_weight, self.has_bias, self.batch_stats = has_weight, has_bias, batch_stats
@@ -214,13 +216,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise TypeError(f"{name}: input must be a Tensor, got {type(input).__name__}")
     if input.ndim < 2:
         raise ValueError(f"{name}: expected input of shape (N, C, *), got {tuple(input.shape)}")
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"{name}: input must be floating, got {input.dtype}")
     c = input.shape[1]
     for what, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
         _check(name, what, t, (c,), input)
     if training:
-        n = input.data.size // c if c else 0
+        n = input.array.size // c if c else 0
         if n == 1:
             raise ValueError(f"{name}: expected more than 1 value per channel when training, got input size "
                              f"{list(input.shape)}")
@@ -236,8 +238,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     return BatchNorm.apply(
         *_affine_inputs(input, weight, bias), has_weight=weight is not None, has_bias=bias is not None,
         eps=eps, batch_stats=bool(training), momentum=momentum,
-        running_mean=None if running_mean is None else running_mean.data,
-        running_var=None if running_var is None else running_var.data,
+        running_mean=None if running_mean is None else running_mean.array,
+        running_var=None if running_var is None else running_var.array,
     )
 
 
@@ -247,6 +249,8 @@ class LayerNorm(Function):
     Works on the (rows, features) view; row and column sums are matrix-vector products, which run
     about 3x faster than NumPy's axis reductions (layer norm sits in every transformer block).
     """
+
+    saved = ((0, 1, 2),)
 
     def forward(self, x, *affine, k, has_weight, has_bias, eps):
         xp = array_module(x)
@@ -352,7 +356,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
         _check(name, what, t, (c,), input)
 
     def tiled(t):
-        return None if t is None else Tensor._make(array_module(t.data).tile(t.data, n), None)
+        return None if t is None else Tensor._make(array_module(t.array).tile(t.array, n), None)
 
     rm, rv = tiled(running_mean), tiled(running_var)
     out = batch_norm(input.reshape((1, n * c) + tuple(input.shape[2:])), rm, rv,
@@ -360,5 +364,5 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
                      use_input_stats, momentum, eps)
     for t, tt in ((running_mean, rm), (running_var, rv)):
         if t is not None:
-            t.data[...] = tt.data.reshape(n, c).mean(axis=0)
+            t.array[...] = tt.array.reshape(n, c).mean(axis=0)
     return out.reshape(input.shape)

@@ -150,6 +150,8 @@ def _keep_where(mask, g, out) -> None:
 class MaxPool(Function):
     """Fused max pooling: forward keeps the winning kernel offset, backward routes the gradient there."""
 
+    saved = ((0,),)
+
     def forward(self, x, *, geom: PoolGeometry, sink: list | None = None):
         xp = array_module(x)
         self.geom, self.x_public = geom, x.shape
@@ -216,6 +218,8 @@ def _flat_indices(arg, geom: PoolGeometry):
 # ----------------------------------------------------------------------------- average / sum pooling
 class AvgPool(Function):
     """Fused window-sum pooling (divided for average pooling): forward and add-back backward side by side."""
+
+    saved = ((0,),)
 
     def forward(self, x, *, geom: PoolGeometry, divisor=None):
         self.geom, self.x_public, self.divisor = geom, x.shape, divisor
@@ -297,6 +301,8 @@ def _averaging_matrix(size: int, out: int, like):
 class AdaptiveAvgPool(Function):
     """Fused adaptive average pooling as two small GEMMs (the windows are separable): A_h @ x @ A_w.T."""
 
+    saved = ((0,),)
+
     def forward(self, x, *, x_shape: tuple, out_shape: tuple, public_out_shape: tuple):
         self.x_public, self.x_shape, self.out_shape = x.shape, x_shape, out_shape
         n, c, h, w = x_shape
@@ -324,6 +330,8 @@ class AdaptiveAvgPool(Function):
 
 class AdaptiveMaxPool(Function):
     """Fused adaptive max pooling over torch's variable windows; backward scatters to the argmax."""
+
+    saved = ((0,),)
 
     def forward(self, x, *, x_shape: tuple, out_shape: tuple, public_out_shape: tuple, sink: list | None = None):
         xp = array_module(x)
@@ -365,6 +373,8 @@ class AdaptiveMaxPool(Function):
 
 class MaxUnpool(Function):
     """Place each value at its recorded max position (the partial inverse of max pooling)."""
+
+    saved = ()
 
     def forward(self, x, *, idx, out_shape: tuple, public_out_shape: tuple):
         xp = array_module(x)
@@ -411,7 +421,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, total):
     geom = _pool_geometry(op, input, kernel_size, stride, padding, 1, ceil_mode, nd)
-    divisor = None if total else _avg_divisor(geom, count_include_pad, divisor_override, input.data)
+    divisor = None if total else _avg_divisor(geom, count_include_pad, divisor_override, input.array)
     return AvgPool.apply(input, geom=geom, divisor=divisor)
 
 
@@ -540,7 +550,7 @@ def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, paddi
             raise ValueError(f"{op}: invalid output_size {tuple(output_size)} (default {default}, stride {stride})")
     if any(o < 1 for o in out):
         raise RuntimeError(f"{op}: calculated output size {out} is too small for input {tuple(input.shape)}")
-    idx = indices.data
+    idx = indices.array
     if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= out[0] * out[1]):
         raise RuntimeError(f"{op}: found an invalid max index (outside the {out[0]}x{out[1]} output planes)")
     n, c = x.shape[:2]

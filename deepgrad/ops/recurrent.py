@@ -23,7 +23,7 @@ def _apply(fn_cls, inputs: list, **params) -> tuple:
     others (final states) to :class:`ExtraOutput` nodes that forward their grads to it."""
     fn = fn_cls()
     with blas_threads():  # the per-step GEMMs are too short to split across deepgrad's threads
-        outs = fn.forward(*[None if t is None else t.data for t in inputs], **params)
+        outs = fn.forward(*[None if t is None else t.array for t in inputs], **params)
     if is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
         fn.next = tuple(None if t is None else _edge(t) for t in inputs)
         return (Tensor._make(outs[0], fn),) + tuple(
@@ -81,11 +81,11 @@ def _check(op: str, x: Tensor, weights: dict, gates: int, states: dict, batch: i
     for name, t in list(weights.items()) + [(k, v[0]) for k, v in states.items()]:
         if t is None:
             continue
-        if t.data.dtype != x.data.dtype:
+        if t.array.dtype != x.array.dtype:
             raise RuntimeError(f"{op}: input has dtype {x.dtype} but {name} has dtype {t.dtype}; they must match")
-        if type(t.data) is not type(x.data):
+        if type(t.array) is not type(x.array):
             raise RuntimeError(f"{op}: input is on {x.device} but {name} is on {t.device}")
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise RuntimeError(f"{op}: expected a floating-point input, got {x.dtype}")
 
 

@@ -11,7 +11,7 @@ import builtins
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import OUT, Function
 from ..backend import array_module
 from ..tensor import Tensor, min_max_result
 
@@ -49,6 +49,8 @@ def _count(shape: tuple, axes: tuple) -> int:
 
 
 class Sum(Function):
+    saved = ()
+
     def forward(self, x, axes, keepdim, dtype=None):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         return x.sum(axis=axes, keepdims=keepdim, dtype=dtype)
@@ -58,6 +60,8 @@ class Sum(Function):
 
 
 class Mean(Function):
+    saved = ()
+
     def forward(self, x, axes, keepdim):
         self.shape, self.axes, self.keepdim = x.shape, axes, keepdim
         self.n = _count(x.shape, axes)
@@ -68,6 +72,8 @@ class Mean(Function):
 
 
 class Var(Function):
+    saved = ((0,),)
+
     def forward(self, x, axes, correction, keepdim):
         self.axes, self.keepdim = axes, keepdim
         self.d = d = x - x.mean(axis=axes, keepdims=True)
@@ -85,6 +91,8 @@ class Var(Function):
 class Std(Var):
     """sqrt(var) as one node (fused: torch's gradient is 0, not nan, where the deviation is 0)."""
 
+    saved = ((0, OUT),)
+
     def forward(self, x, axes, correction, keepdim):
         self.out = out = np.sqrt(super().forward(x, axes, correction, keepdim))
         return out
@@ -98,6 +106,8 @@ class Std(Var):
 
 class Amax(Function):
     """max/min over dims; the gradient is shared evenly among tied maxima (torch's amax)."""
+
+    saved = ((0, OUT),)
 
     def forward(self, x, axes, keepdim, largest):
         out = x.max(axis=axes, keepdims=True) if largest else x.min(axis=axes, keepdims=True)
@@ -115,6 +125,8 @@ class Amax(Function):
 class Gather(Function):
     """``out[i][j][k] = x[i][index[i][j][k]][k]`` along ``dim``; backward scatter-adds."""
 
+    saved = ((1,), ())
+
     def forward(self, x, index, dim):
         self.shape, self.index, self.dim = x.shape, index, dim
         if index.shape != x.shape:  # torch lets index be smaller than x in the other dims
@@ -131,6 +143,8 @@ class Gather(Function):
 
 
 class LogSumExp(Function):
+    saved = ((0, OUT),)
+
     def forward(self, x, axes, keepdim):
         xp = array_module(x)
         if x.size == 0:  # max() has no identity; the sum of no exponentials is 0, its log -inf
@@ -149,6 +163,8 @@ class LogSumExp(Function):
 
 
 class Softmax(Function):
+    saved = ((OUT,),)
+
     def forward(self, x, dim):
         if x.size == 0:  # nothing to normalise (and max() of an empty axis has no identity)
             self.out, self.dim = x, dim
@@ -164,6 +180,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    saved = ((OUT,),)
+
     def forward(self, x, dim):
         if x.size == 0:
             self.out, self.dim = x, dim
@@ -178,55 +196,76 @@ class LogSoftmax(Function):
 
 
 # ----------------------------------------------------------------------------- public API
-def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def _dim_or_axis(dim, axis, name: str):
+    """NumPy's ``axis=`` is accepted for ``dim=``, as torch does (``x.sum(axis=0)``)."""
+    if dim is not None and dim != ():
+        raise TypeError(f"{name}(): got values for both 'dim' and its alias 'axis'")
+    return axis
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, dtype=None, *, axis=None) -> Tensor:
     """Sum over ``dim`` (all dims when None). Booleans and integers sum to int64."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "sum")
     axes = normalize_dims(dim, x.ndim, "sum")
-    if dtype is not None and x.data.dtype.kind == "f":
+    if dtype is not None and x.array.dtype.kind == "f":
         x, dtype = x.to(dtype), None  # cast first, so the gradient returns in x's own dtype
-    elif dtype is None and x.data.dtype.kind in "biu":
+    elif dtype is None and x.array.dtype.kind in "biu":
         dtype = backend.int64
     return Sum.apply(x, axes=axes, keepdim=keepdim, dtype=dtype)
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+def mean(x: Tensor, dim=None, keepdim: bool = False, dtype=None, *, axis=None) -> Tensor:
     """Arithmetic mean over ``dim`` (floating inputs, as in torch)."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "mean")
     if dtype is not None:
         x = x.to(dtype)
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be floating point, got {x.dtype}"
         )
     return Mean.apply(x, axes=normalize_dims(dim, x.ndim, "mean"), keepdim=keepdim)
 
 
-def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None) -> Tensor:
+def var(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, axis=None,
+        correction=None) -> Tensor:
     """Variance over ``dim`` with Bessel's correction by default (``correction=1``)."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "var")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     return Var.apply(x, axes=normalize_dims(dim, x.ndim, "var"), correction=correction, keepdim=keepdim)
 
 
-def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, correction=None) -> Tensor:
+def std(x: Tensor, dim=None, unbiased: bool | None = None, keepdim: bool = False, *, axis=None,
+        correction=None) -> Tensor:
     """Standard deviation: the square root of :func:`var`."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "std")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     return Std.apply(x, axes=normalize_dims(dim, x.ndim, "std"), correction=correction, keepdim=keepdim)
 
 
-def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amax(x: Tensor, dim=(), keepdim: bool = False, *, axis=None) -> Tensor:
     """Maximum over ``dim`` (all dims for ``()``/None); ties share the gradient evenly."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "amax")
     axes = normalize_dims(None if dim == () else dim, x.ndim, "amax")
     return _extreme(x, axes, keepdim, True, "amax")
 
 
-def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+def amin(x: Tensor, dim=(), keepdim: bool = False, *, axis=None) -> Tensor:
     """Minimum over ``dim`` (all dims for ``()``/None); ties share the gradient evenly."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "amin")
     axes = normalize_dims(None if dim == () else dim, x.ndim, "amin")
     return _extreme(x, axes, keepdim, False, "amin")
 
 
 def _extreme(x: Tensor, axes, keepdim, largest: bool, name: str) -> Tensor:
-    if x.data.size == 0 or builtins.any(x.shape[a] == 0 for a in axes):
+    if x.array.size == 0 or builtins.any(x.shape[a] == 0 for a in axes):
         raise IndexError(f"{name}(): expected a non-empty reduction, got input of shape {x.shape}")
     return Amax.apply(x, axes=axes, keepdim=keepdim, largest=largest)
 
@@ -236,7 +275,8 @@ def _max_or_min(x: Tensor, dim, keepdim: bool, other, largest: bool):
     if isinstance(dim, Tensor):  # max(a, b): the elementwise maximum
         dim, other = None, dim
     if other is not None:
-        from .elementwise import Maximum, Minimum, binary
+        from .arithmetic import binary
+        from .elementwise import Maximum, Minimum
 
         return binary(Maximum if largest else Minimum, name, x, other)
     if dim is None:
@@ -248,9 +288,9 @@ def _max_or_min(x: Tensor, dim, keepdim: bool, other, largest: bool):
     (axis,) = normalize_dims(dim, x.ndim, name)
     if x.shape[axis] == 0:
         raise IndexError(f"{name}(): cannot reduce over an empty dimension {dim} of shape {x.shape}")
-    xp = array_module(x.data)
+    xp = array_module(x.array)
     pick = xp.argmax if largest else xp.argmin
-    idx = pick(x.data, axis=axis, keepdims=True)
+    idx = pick(x.array, axis=axis, keepdims=True)
     values = Gather.apply(x, Tensor._make(idx, None), dim=axis)
     if not keepdim:
         values = values.squeeze(axis)
@@ -258,31 +298,39 @@ def _max_or_min(x: Tensor, dim, keepdim: bool, other, largest: bool):
     return min_max_result(values, Tensor._make(idx.astype(backend.int64, copy=False), None))
 
 
-def max(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+def max(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, other=None):
     """``max(x)`` -> scalar; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` -> elementwise."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "max")
     return _max_or_min(x, dim, keepdim, other, True)
 
 
-def min(x: Tensor, dim=None, keepdim: bool = False, *, other=None):
+def min(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, other=None):
     """``min(x)`` -> scalar; ``min(x, dim)`` -> (values, indices); ``min(x, y)`` -> elementwise."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "min")
     return _max_or_min(x, dim, keepdim, other, False)
 
 
-def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(x: Tensor, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
     """Index of the maximum (of the flattened tensor when ``dim`` is None)."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "argmax")
     return _arg(x, dim, keepdim, True)
 
 
-def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmin(x: Tensor, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
     """Index of the minimum (of the flattened tensor when ``dim`` is None)."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "argmin")
     return _arg(x, dim, keepdim, False)
 
 
 def _arg(x: Tensor, dim, keepdim, largest):
-    xp = array_module(x.data)
+    xp = array_module(x.array)
     pick = xp.argmax if largest else xp.argmin
     if dim is None:
-        out = pick(x.data.reshape(-1))
+        out = pick(x.array.reshape(-1))
         if keepdim:
             out = xp.asarray(out).reshape((1,) * x.ndim)
     elif x.ndim == 0:
@@ -290,12 +338,16 @@ def _arg(x: Tensor, dim, keepdim, largest):
         out = xp.zeros((), dtype=backend.int64)
     else:
         (axis,) = normalize_dims(dim, x.ndim, "argmax" if largest else "argmin")
-        out = pick(x.data, axis=axis, keepdims=keepdim)
+        out = pick(x.array, axis=axis, keepdims=keepdim)
     return Tensor._make(xp.asarray(out).astype(backend.int64, copy=False), None)
 
 
-def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+def logsumexp(x: Tensor, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
     """log(sum(exp(x))) over ``dim``, computed stably."""
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "logsumexp")
+    elif dim is None:
+        raise TypeError('logsumexp() missing 1 required positional arguments: "dim"')
     return LogSumExp.apply(x, axes=normalize_dims(dim, x.ndim, "logsumexp"), keepdim=keepdim)
 
 
@@ -328,7 +380,7 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
         raise RuntimeError(
             f"gather: index must have as many dims as input ({x.ndim}), got shape {index.shape}"
         )
-    if index.data.dtype.kind not in "iu":
+    if index.array.dtype.kind not in "iu":
         raise RuntimeError(f"gather: index must be an integer tensor, got {index.dtype}")
     if builtins.any(i != axis and n > x.shape[i] for i, n in enumerate(index.shape)):
         raise RuntimeError(
@@ -338,9 +390,13 @@ def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return Gather.apply(x, index, dim=axis)
 
 
-def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Tensor._make(x.data.all(axis=normalize_dims(dim, x.ndim, "all"), keepdims=keepdim), None)
+def all(x: Tensor, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "all")
+    return Tensor._make(x.array.all(axis=normalize_dims(dim, x.ndim, "all"), keepdims=keepdim), None)
 
 
-def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    return Tensor._make(x.data.any(axis=normalize_dims(dim, x.ndim, "any"), keepdims=keepdim), None)
+def any(x: Tensor, dim=None, keepdim: bool = False, *, axis=None) -> Tensor:
+    if axis is not None:
+        dim = _dim_or_axis(dim, axis, "any")
+    return Tensor._make(x.array.any(axis=normalize_dims(dim, x.ndim, "any"), keepdims=keepdim), None)

@@ -6,6 +6,7 @@ element back where its input element came from (summing where one input fed many
 
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
@@ -19,6 +20,9 @@ from .reduce import normalize_dims
 
 
 class Reshape(Function):
+    saved = ()
+    view = "maybe"  # NumPy copies when the strides do not allow a view (torch's reshape does too)
+
     def forward(self, x, shape):
         self.shape = x.shape
         return x.reshape(shape)
@@ -28,6 +32,9 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    saved = ()
+    view = True
+
     def forward(self, x, dims):
         self.inverse = tuple(np.argsort(dims))
         return x.transpose(dims)
@@ -37,6 +44,9 @@ class Permute(Function):
 
 
 class Expand(Function):
+    saved = ()
+    view = True
+
     def forward(self, x, shape):
         self.shape = x.shape
         return array_module(x).broadcast_to(x, shape)
@@ -46,6 +56,8 @@ class Expand(Function):
 
 
 class Repeat(Function):
+    saved = ()
+
     def forward(self, x, reps):
         self.input_shape = x.shape
         x = x.reshape((1,) * (len(reps) - x.ndim) + x.shape)
@@ -60,43 +72,50 @@ class Repeat(Function):
         return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(self.input_shape)
 
 
-class GetItem(Function):
-    def forward(self, x, index, scatter):
-        self.shape, self.index, self.scatter = x.shape, index, scatter
+class BasicIndex(Function):
+    """``x[index]`` with ints, slices, None and Ellipsis: a view of x."""
+
+    saved = ()
+    view = True
+
+    def forward(self, x, index):
+        self.shape, self.index = x.shape, index
         return x[index]
 
     def backward(self, g):
         gx = array_module(g).zeros(self.shape, dtype=g.dtype)
-        if self.scatter:  # integer-array indices may repeat: accumulate
-            backend.scatter_add(gx, self.index, g)
-        else:
-            gx[self.index] = g
+        gx[self.index] = g
         return gx
 
 
-class SetItem(Function):
-    """Out-of-place ``x[index] = value`` (used when the assignment is part of the graph)."""
+class SplitPiece(BasicIndex):
+    """One output of split/chunk/unbind: a view that may not be modified in place (torch's rule)."""
 
-    def forward(self, x, value, index):
-        out = x.copy()
-        out[index] = value
-        self.index, self.vshape = index, value.shape
-        return out
+    view_kind = "multi"
+
+
+class AdvancedIndex(Function):
+    """``x[basic][advanced]``: torch's indexing (ints and slices first, then the index tensors); a copy."""
+
+    saved = ()
+
+    def forward(self, x, basic, advanced, scatter):
+        self.shape, self.basic, self.advanced, self.scatter = x.shape, basic, advanced, scatter
+        return x[basic][advanced] if basic is not None else x[advanced]
 
     def backward(self, g):
-        gx = gv = None
-        if self.next[0] is not None:
-            gx = g.copy()
-            gx[self.index] = 0
-        if self.next[1] is not None:
-            gv = g[self.index]
-            if gv.ndim < len(self.vshape):  # the value had extra leading 1s, which assignment drops
-                gv = gv.reshape((1,) * (len(self.vshape) - gv.ndim) + gv.shape)
-            gv = unbroadcast(gv, self.vshape)
-        return gx, gv
+        gx = array_module(g).zeros(self.shape, dtype=g.dtype)
+        target = gx[self.basic] if self.basic is not None else gx  # a view: writes land in gx
+        if self.scatter:  # integer index arrays may repeat an index: accumulate
+            backend.scatter_add(target, self.advanced, g)
+        else:
+            target[self.advanced] = g
+        return gx
 
 
 class Cat(Function):
+    saved = ()
+
     def forward(self, *arrays, dim):
         self.dim = dim
         self.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1]
@@ -107,6 +126,8 @@ class Cat(Function):
 
 
 class Stack(Function):
+    saved = ()
+
     def forward(self, *arrays, dim):
         self.dim = dim
         return array_module(arrays[0]).stack(arrays, axis=dim)
@@ -117,6 +138,8 @@ class Stack(Function):
 
 class Pad(Function):
     """Constant padding; negative amounts crop, as in torch."""
+
+    saved = ()
 
     def forward(self, x, pairs, value):
         self.shape, self.pairs = x.shape, pairs
@@ -138,7 +161,7 @@ class Pad(Function):
 def _result_dtype(tensors) -> np.dtype:
     """torch's promotion for joining tensors: the highest category (bool < int < float) wins,
     so float32 joined with int64 stays float32 (NumPy would give float64)."""
-    dtypes = [t.data.dtype for t in tensors]
+    dtypes = [t.array.dtype for t in tensors]
     rank = [{"b": 0, "i": 1, "u": 1, "f": 2}.get(d.kind, 3) for d in dtypes]
     top = max(rank)
     return np.result_type(*[d for d, r in zip(dtypes, rank) if r == top])
@@ -155,7 +178,7 @@ def reshape(x: Tensor, *shape) -> Tensor:
     shape = _shape_arg(shape)
     if shape == x.shape:
         return x
-    n, known = x.data.size, [s for s in shape if s != -1]
+    n, known = x.array.size, [s for s in shape if s != -1]
     if shape.count(-1) > 1 or any(s < -1 for s in shape) or (
         math.prod(known) != n if -1 not in shape else (math.prod(known) == 0 or n % math.prod(known))
     ):
@@ -239,49 +262,167 @@ def repeat(x: Tensor, *reps) -> Tensor:
     return Repeat.apply(x, reps=reps)
 
 
-def _index_arrays(index, xp):
-    """Replace Tensors (and lists) inside an index by arrays; say whether it needs scatter-add."""
-    items = index if isinstance(index, tuple) else (index,)
-    out, scatter = [], False
-    for item in items:
-        if isinstance(item, Tensor):
-            item = item.data
-        elif isinstance(item, list):
-            item = xp.asarray(item)
-        if hasattr(item, "dtype") and not isinstance(item, np.generic) and item.dtype.kind in "iu":
-            scatter = True  # integer arrays may repeat an index
-        out.append(item)
-    return (tuple(out) if isinstance(index, tuple) else out[0]), scatter
+def _index_item(item, xp):
+    """One item of an index as torch reads it: Tensors and lists become arrays; a 0-d integer tensor
+    counts as an int (torch selects with it, as with an int)."""
+    if isinstance(item, Tensor):
+        item = item.array
+        if item.ndim == 0 and item.dtype.kind in "iu":
+            return int(item)
+    elif isinstance(item, (list, np.ndarray)) or (hasattr(item, "__cuda_array_interface__")):
+        item = xp.asarray(item)
+        if item.dtype == object:
+            raise IndexError(f"index {item!r}: a list used as an index must hold only integers or booleans")
+        if item.size == 0 and item.dtype.kind == "f":
+            item = item.astype(np.int64)  # [] indexes nothing (NumPy reads it as float)
+    elif isinstance(item, np.integer):
+        return int(item)
+    elif isinstance(item, np.bool_):
+        return bool(item)
+    elif not (item is None or item is Ellipsis or isinstance(item, (int, slice))):
+        raise IndexError(f"only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables are valid "
+                         f"indices (got {type(item).__name__})")
+    if hasattr(item, "dtype") and item.dtype.kind not in "iub":
+        raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+    return item
+
+
+def torch_index(index, shape: tuple, xp):
+    """Split an index the way torch applies it: ``(basic, advanced)`` where ``basic`` (ints, slices,
+    None, Ellipsis) gives a view and ``advanced`` (index arrays, or None) is applied to that view.
+
+    torch selects with ints *before* it indexes with tensors, so ``x[1, :, idx]`` on a (2, 3, 4) tensor
+    is (3, len(idx)); NumPy would treat the int as an index array and put the broadcast dims first.
+    """
+    items = [_index_item(i, xp) for i in (index if isinstance(index, tuple) else (index,))]
+    consumed = 0
+    for it in items:
+        if it is None or it is Ellipsis or isinstance(it, bool):
+            continue
+        consumed += it.ndim if hasattr(it, "ndim") and it.dtype.kind == "b" else 1
+    if consumed > len(shape):
+        raise IndexError(f"too many indices for tensor of dimension {len(shape)} (got {consumed})")
+    basic, adv, dim, has_adv = [], [], 0, False
+    for it in items:
+        if it is Ellipsis:
+            n = len(shape) - consumed
+            basic += [slice(None)] * n
+            adv += [slice(None)] * n
+            dim += n
+            consumed = len(shape)  # a second Ellipsis is an error below
+            continue
+        if it is None:
+            basic.append(None)
+            adv.append(slice(None))
+        elif isinstance(it, bool):  # True adds a dim of size 1, False one of size 0
+            basic.append(None)
+            adv.append(slice(None) if it else slice(0, 0))
+            has_adv = has_adv or not it
+        elif isinstance(it, int):
+            size = shape[dim]
+            if not -size <= it < size:
+                raise IndexError(f"index {it} is out of bounds for dimension {dim} with size {size}")
+            basic.append(it)
+            dim += 1
+        elif isinstance(it, slice):
+            if it.step is not None and it.step <= 0:
+                raise ValueError("step must be greater than zero")
+            basic.append(it)
+            adv.append(slice(None))
+            dim += 1
+        else:
+            k = it.ndim if it.dtype.kind == "b" else 1
+            if it.dtype.kind == "b" and tuple(it.shape) != tuple(shape[dim:dim + k]):
+                raise IndexError(f"The shape of the mask {tuple(it.shape)} at index {dim} does not match the shape "
+                                 f"of the indexed tensor {tuple(shape)}")
+            if it.dtype.kind in "iu" and it.size and (int(it.max()) >= shape[dim] or int(it.min()) < -shape[dim]):
+                bad = int(it.max()) if int(it.max()) >= shape[dim] else int(it.min())
+                raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size {shape[dim]}")
+            basic += [slice(None)] * k
+            adv.append(it)
+            has_adv = True
+            dim += k
+    if [it for it in items if it is Ellipsis][1:]:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    basic.append(Ellipsis)  # keeps an all-int index a 0-d view instead of a NumPy scalar
+    if not has_adv:
+        return tuple(basic), None
+    while adv and isinstance(adv[-1], slice) and adv[-1] == slice(None):
+        adv.pop()
+    trivial = all(isinstance(b, slice) and b == slice(None) for b in basic[:-1])
+    return (None if trivial else tuple(basic)), tuple(adv)
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    """Basic and advanced indexing; repeated integer indices accumulate gradient."""
-    index, scatter = _index_arrays(index, array_module(x.data))
+    """torch's indexing: ints, slices, None and Ellipsis give a view; index tensors (integer or bool)
+    a copy, with repeated indices accumulating their gradient."""
+    xp = array_module(x.array)
     try:
-        return GetItem.apply(x, index=index, scatter=scatter)
+        basic, adv = torch_index(index, x.shape, xp)
+    except IndexError as e:
+        raise IndexError(f"{e} (indexing a tensor of shape {tuple(x.shape)} with {index!r})") from None
+    if adv is None:
+        return BasicIndex.apply(x, index=basic)
+    scatter = builtins.any(hasattr(a, "dtype") and a.dtype.kind in "iu" for a in adv)
+    try:
+        return AdvancedIndex.apply(x, basic=basic, advanced=adv, scatter=scatter)
     except IndexError as e:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {e}") from None
 
 
 def setitem(x: Tensor, index, value) -> None:
-    """``x[index] = value``: in place, or recorded out of place when it is part of the graph."""
+    """``x[index] = value``: writes x's memory (torch's copy_ into the indexed view, or index_put_)."""
     from .. import autograd
     from .elementwise import as_tensor_like
+    from .inplace import IndexPut, inplace, observers
 
-    index, _ = _index_arrays(index, array_module(x.data))
-    value = as_tensor_like(value, x)
+    xp = array_module(x.array)
     try:
-        if autograd.is_grad_enabled() and (x.requires_grad or value.requires_grad):
-            if x.requires_grad and x.grad_fn is None:
-                raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
-            x._rebind(SetItem.apply(x, value.to(x.dtype), index=index))
-        else:
-            x.data[index] = value.data
-    except ValueError as e:
-        raise RuntimeError(
-            f"setitem: a value of shape {tuple(value.shape)} cannot be assigned to a tensor of shape "
-            f"{tuple(x.shape)} at index {index!r}: {e}"
-        ) from None
+        basic, adv = torch_index(index, x.shape, xp)
+    except IndexError as e:
+        raise IndexError(f"{e} (assigning into a tensor of shape {tuple(x.shape)} at {index!r})") from None
+    value = as_tensor_like(value, x)
+    if type(value.array) is not type(x.array):
+        value = value.to(x.device)
+    while value.ndim and value.shape[0] == 1 and value.ndim > _result_ndim(x, basic, adv):
+        value = value.reshape(value.shape[1:])  # torch drops a value's extra leading 1s
+    if not (autograd.is_grad_enabled() and (x.requires_grad or value.requires_grad or
+                                            (x._view is not None and x._view.base.requires_grad))):
+        try:
+            target = x.array[basic] if basic is not None else x.array
+            if adv is None:
+                target[...] = value.array
+            else:
+                target[adv] = value.array
+        except ValueError as e:
+            if "read-only" in str(e):
+                raise RuntimeError("setitem: unsupported operation: more than one element of the written-to tensor "
+                                   "refers to a single memory location. Please clone() the tensor before performing "
+                                   "the operation.") from None
+            raise RuntimeError(
+                f"setitem: a value of shape {tuple(value.shape)} cannot be assigned to a tensor of shape "
+                f"{tuple(x.shape)} at index {index!r}: {e}"
+            ) from None
+        autograd.version_counter(x).value += 1
+        for observe in observers:
+            observe(x, None)
+        return
+    target = BasicIndex.apply(x, index=basic) if basic is not None else x
+    if adv is None:
+        target.copy_(value)
+        return
+    n = target.array[adv].shape
+    try:
+        np.broadcast_shapes(value.shape, n)
+    except ValueError:
+        raise RuntimeError(f"setitem: shape mismatch: value tensor of shape {tuple(value.shape)} cannot be broadcast "
+                           f"to indexing result of shape {tuple(n)}") from None
+    inplace(target, lambda t, v: IndexPut.apply(t, v.to(t.dtype), index=adv), "index_put_", value)
+
+
+def _result_ndim(x: Tensor, basic, adv) -> int:
+    target = x.array[basic] if basic is not None else x.array
+    return target.ndim if adv is None else target[adv].ndim
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
@@ -297,7 +438,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
                 f"cat: sizes of tensors must match except in dimension {dim}: "
                 f"got {tuple(ref.shape)} and {tuple(t.shape)}"
             )
-        if type(t.data) is not type(ref.data):
+        if type(t.array) is not type(ref.array):
             raise RuntimeError(f"cat: expected all tensors on the same device, got {ref.device} and {t.device}")
     dtype = _result_dtype(tensors)
     tensors = [t.to(dtype) for t in tensors]
@@ -338,8 +479,8 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
             raise RuntimeError(f"split: sizes {sizes} do not sum to the size {n} of dim {dim} (shape {tuple(x.shape)})")
     out, start = [], 0
     for s in sizes:
-        index = (slice(None),) * axis + (slice(start, start + s),)
-        out.append(GetItem.apply(x, index=index, scatter=False))
+        index = (slice(None),) * axis + (slice(start, start + s), Ellipsis)
+        out.append(SplitPiece.apply(x, index=index))
         start += s
     return tuple(out)
 
@@ -355,7 +496,7 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple:
 def unbind(x: Tensor, dim: int = 0) -> tuple:
     """The slices along ``dim``, with that dim removed."""
     (axis,) = normalize_dims(dim, x.ndim, "unbind")
-    return tuple(GetItem.apply(x, index=(slice(None),) * axis + (i,), scatter=False) for i in range(x.shape[axis]))
+    return tuple(SplitPiece.apply(x, index=(slice(None),) * axis + (i, Ellipsis)) for i in range(x.shape[axis]))
 
 
 def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Tensor:

@@ -52,7 +52,7 @@ class Adagrad(Optimizer):
     def _init_state(self, p) -> dict:
         state = self.state[p]
         state["step"] = 0
-        state["sum"] = array_module(p.data).full_like(p.data, self.defaults["initial_accumulator_value"])
+        state["sum"] = array_module(p.array).full_like(p.array, self.defaults["initial_accumulator_value"])
         return state
 
     def step(self, closure: Callable[[], Any] | None = None):
@@ -77,5 +77,5 @@ class Adagrad(Optimizer):
                 tmp += eps
                 np.divide(g, tmp, out=tmp)
                 tmp *= clr
-                p.data -= tmp
+                p.array -= tmp
         return loss

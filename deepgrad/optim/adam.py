@@ -62,7 +62,7 @@ class Adam(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                d = p.data
+                d = p.array
                 state = self.state[p]
                 if not state:
                     xp = array_module(d)

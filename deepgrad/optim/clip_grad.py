@@ -53,7 +53,7 @@ def get_total_norm(
 
     >>> get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
     """
-    tensors = [t.data if isinstance(t, Tensor) else t for t in _as_list(tensors)]
+    tensors = [t.array if isinstance(t, Tensor) else t for t in _as_list(tensors)]
     norm_type = float(norm_type)
     if not tensors:
         return Tensor(0.0)
@@ -71,10 +71,10 @@ def get_total_norm(
 
 def clip_grads_with_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float, total_norm) -> None:
     """Scale the gradients of ``parameters`` by ``min(1, max_norm / (total_norm + 1e-6))``."""
-    grads = [p.grad.data for p in _as_list(parameters) if p.grad is not None]
+    grads = [p.grad.array for p in _as_list(parameters) if p.grad is not None]
     if not grads:
         return
-    total = total_norm.data if isinstance(total_norm, Tensor) else total_norm
+    total = total_norm.array if isinstance(total_norm, Tensor) else total_norm
     xp = array_module(grads[0])
     # Always multiply (even by 1): no data-dependent branch, so no device sync, and a NaN norm
     # poisons the gradients exactly as in torch.
@@ -112,5 +112,5 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     clip_value = float(clip_value)
     for p in _as_list(parameters):
         if p.grad is not None:
-            g = p.grad.data
+            g = p.grad.array
             array_module(g).clip(g, -clip_value, clip_value, out=g)

@@ -1,6 +1,6 @@
 """The Optimizer base: parameter groups, per-parameter state, ``zero_grad`` and a torch-shaped state_dict.
 
-Subclasses implement ``step``. Updates work on the raw arrays (``p.data``, ``p.grad.data``) with
+Subclasses implement ``step``. Updates work on the raw arrays (``p.array``, ``p.grad.array``) with
 in-place ufuncs, so no graph is ever recorded and NumPy and CuPy share one code path. State
 buffers are raw arrays and state scalars are Python numbers, so a state_dict is plain
 arrays + numbers (safetensors + JSON friendly).
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import enable_grad
+from ..autograd import enable_grad, version_counter
 from ..backend import array_module, device_of, move_to
 from ..tensor import Tensor
 
@@ -130,7 +130,7 @@ class Optimizer(abc.ABC):
                     else:
                         p.grad.grad_fn = None
                         p.grad.requires_grad = False
-                        p.grad.data.fill(0)
+                        p.grad.array.fill(0)
 
     @abc.abstractmethod
     def step(self, closure: Callable[[], Any] | None = None):
@@ -140,11 +140,18 @@ class Optimizer(abc.ABC):
         super().__init_subclass__(**kwargs)
         step = cls.__dict__.get("step")
         if step is not None and not getattr(step, "_marks_called", False):
-            # Record that step() ran, so an LR scheduler can warn when it is stepped first (as torch does).
+            # Record that step() ran, so an LR scheduler can warn when it is stepped first (as torch does),
+            # and count the update of every parameter it wrote (on raw arrays) as an in-place op: a graph
+            # that saved a parameter before the step then refuses to backward, as in torch.
             @functools.wraps(step)
             def marked_step(self, *args, **kwargs):
                 self._opt_called = True
-                return step(self, *args, **kwargs)
+                loss = step(self, *args, **kwargs)
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is not None:
+                            version_counter(p).value += 1
+                return loss
 
             marked_step._marks_called = True
             cls.step = marked_step
@@ -240,7 +247,7 @@ class Optimizer(abc.ABC):
 def _cast_state(param: Tensor, key, value):
     """A loaded state value, made independent of the dict it came from and placed like ``param``."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if isinstance(value, dict):
         return {k: _cast_state(param, k, v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -250,7 +257,7 @@ def _cast_state(param: Tensor, key, value):
     if key == "step":  # a counter, kept as a Python number (torch keeps a 0-d float tensor)
         number = value.item()
         return int(number) if float(number).is_integer() else number
-    target = param.data
+    target = param.array
     value = move_to(value, device_of(target))
     xp = array_module(target)
     dtype = target.dtype if value.dtype.kind == "f" else value.dtype
@@ -262,9 +269,9 @@ def _grad_with_decay(p: Tensor, maximize: bool, weight_decay: float):
 
     Returns ``(array, owned)``; ``owned`` says the array is a fresh temporary the caller may overwrite.
     """
-    g = p.grad.data
+    g = p.grad.array
     if weight_decay:
-        out = p.data * weight_decay
+        out = p.array * weight_decay
         if maximize:
             out -= g
         else:

@@ -71,7 +71,7 @@ class SGD(Optimizer):
                         g, owned = buf, False
                 if owned:  # scale the temporary in place instead of allocating lr * g
                     g *= lr
-                    p.data -= g
+                    p.array -= g
                 else:
-                    p.data -= lr * g
+                    p.array -= lr * g
         return loss

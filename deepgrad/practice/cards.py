@@ -143,7 +143,7 @@ def vanishing_layer(params: tuple[int, ...]) -> Card:
     x = from_numpy(rng.standard_normal((32, width)).astype(np.float32))
     y = from_numpy(rng.integers(0, width, 32))
     F.cross_entropy(net(x), y).backward()
-    norms = [float(np.linalg.norm(m.weight.grad.data)) for m in net if isinstance(m, Linear)]
+    norms = [float(np.linalg.norm(m.weight.grad.array)) for m in net if isinstance(m, Linear)]
     worst = int(np.argmin(norms)) + 1
     return Card(f"vanishing-layer:{depth},{width},{seed}", "backprop",
                 f"A {depth}-layer MLP (width {width}, sigmoid between the Linear layers, default init) takes one "

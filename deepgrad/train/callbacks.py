@@ -120,7 +120,7 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = {k: v.data.copy() for k, v in self.trainer.model.state_dict().items()}
+                self.best_weights = {k: v.array.copy() for k, v in self.trainer.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:

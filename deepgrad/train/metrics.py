@@ -19,7 +19,7 @@ from ..tensor import Tensor
 
 def _host(x) -> np.ndarray:
     if isinstance(x, Tensor):
-        x = x.data
+        x = x.array
     if hasattr(x, "get") and not isinstance(x, np.ndarray):  # a CuPy array
         x = x.get()
     return np.asarray(x)

@@ -244,7 +244,7 @@ class Trainer:
             state["loss_sum"] += loss_value * n  # a sample-weighted mean: exact even with a short last batch
             state["count"] += n
             for m in self.metrics:
-                m.update(output.data, target.data)
+                m.update(output.array, target.array)
             state["batches_done"] = batch_idx + 1
             self.global_step += 1
             self._call("on_batch_end", batch_idx, batch_logs)
@@ -324,7 +324,7 @@ class Trainer:
                         loss_sum += float(self.loss_fn(output, target).item()) * n
                         count += n
                     for m in metrics:
-                        m.update(output.data, target.data)
+                        m.update(output.array, target.array)
         finally:
             self.model.train(was_training)
         logs: dict[str, Any] = {"loss": loss_sum / count} if count else {}
@@ -346,7 +346,7 @@ class Trainer:
                     if has_targets and isinstance(batch, (tuple, list)) and len(batch) > 1:
                         batch = batch[:-1]  # drop the targets
                     inputs, _ = self._split_batch(batch, f"prediction batch {batch_idx}", has_targets=False)
-                    data = self.model(*inputs).data
+                    data = self.model(*inputs).array
                     outs.append(data if array_module(data) is np else data.get())
         finally:
             self.model.train(was_training)
@@ -359,7 +359,7 @@ class Trainer:
         """Everything a checkpoint holds (arrays and plain values)."""
         return {
             "model_class": type(self.model).__name__,
-            "model": {k: v.data for k, v in self.model.state_dict().items()},
+            "model": {k: v.array for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "trainer": {"epoch": self.epoch, "global_step": self.global_step, "epoch_state": dict(self._epoch_state),

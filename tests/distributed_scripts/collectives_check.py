@@ -29,7 +29,7 @@ assert ti.tolist() == [sum(range(1, world + 1)), 10 * sum(range(1, world + 1))],
 # non-contiguous tensor: reduced values land in the original view's layout
 big = dg.tensor(np.arange(12, dtype=np.float64).reshape(3, 4) * (rank + 1))
 view = big.T
-assert not view.data.flags.c_contiguous
+assert not view.array.flags.c_contiguous
 dist.all_reduce(view)
 np.testing.assert_allclose(view.numpy(), (np.arange(12.0).reshape(3, 4) * sum(range(1, world + 1))).T)
 

@@ -26,7 +26,7 @@ def make_model(bn: bool, seed: int) -> nn.Module:
 
 
 def flat_params(model) -> np.ndarray:
-    return np.concatenate([p.data.ravel() for p in model.parameters()])
+    return np.concatenate([p.array.ravel() for p in model.parameters()])
 
 
 for case in ("plain", "syncbn", "accumulate", "one_bucket"):
@@ -58,15 +58,15 @@ for case in ("plain", "syncbn", "accumulate", "one_bucket"):
             loss_fn(model(x), y).backward()
         # no explicit synchronisation call: backward itself left the averaged gradients in .grad
         for (name, p), q in zip(ref.named_parameters(), model.module.parameters()):
-            np.testing.assert_allclose(q.grad.data, p.grad.data, rtol=1e-4, atol=1e-6,
+            np.testing.assert_allclose(q.grad.array, p.grad.array, rtol=1e-4, atol=1e-6,
                                        err_msg=f"{case}: gradient of {name} at step {s}")
         ref_opt.step()
         opt.step()
     for (name, p), q in zip(ref.named_parameters(), model.module.parameters()):
-        np.testing.assert_allclose(q.data, p.data, rtol=1e-4, atol=1e-6, err_msg=f"{case}: parameter {name}")
+        np.testing.assert_allclose(q.array, p.array, rtol=1e-4, atol=1e-6, err_msg=f"{case}: parameter {name}")
     if bn:
         for (name, b), c in zip(ref.named_buffers(), model.module.buffers()):
-            np.testing.assert_allclose(c.data, b.data, rtol=1e-4, atol=1e-6, err_msg=f"{case}: buffer {name}")
+            np.testing.assert_allclose(c.array, b.array, rtol=1e-4, atol=1e-6, err_msg=f"{case}: buffer {name}")
     mine = flat_params(model)
     everyone = [dg.zeros(mine.size) for _ in range(world)]
     dist.all_gather(everyone, dg.tensor(mine))

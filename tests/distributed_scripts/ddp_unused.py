@@ -45,7 +45,7 @@ def expected_grads() -> dict:
         m(dg.tensor(X[r]), use_b=(r == 0)).pow(2).mean().backward()
         for name, p in m.named_parameters():
             if p.grad is not None:
-                total[name] = total.get(name, 0) + p.grad.data / world
+                total[name] = total.get(name, 0) + p.grad.array / world
     return total
 
 
@@ -70,12 +70,12 @@ for mode in ("find_unused", "finish", "error_then_finish"):
         if step == 0:
             for name, p in model.module.named_parameters():
                 if name in want:
-                    np.testing.assert_allclose(p.grad.data, want[name], rtol=1e-5, atol=1e-7,
+                    np.testing.assert_allclose(p.grad.array, want[name], rtol=1e-5, atol=1e-7,
                                                err_msg=f"{mode}: gradient of {name}")
                 else:
                     assert p.grad is None, f"{mode}: {name} is unused on every rank, its grad must stay None"
         opt.step()
-    flat = np.concatenate([p.data.ravel() for p in model.parameters()])
+    flat = np.concatenate([p.array.ravel() for p in model.parameters()])
     gathered = [dg.zeros(flat.size) for _ in range(world)]
     dist.all_gather(gathered, dg.tensor(flat))
     assert all(np.array_equal(g.numpy(), flat) for g in gathered), f"{mode}: ranks diverged"

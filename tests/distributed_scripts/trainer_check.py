@@ -71,7 +71,7 @@ for epoch in range(EPOCHS):
     np.testing.assert_allclose(history["loss"][epoch], loss_sum / count, rtol=1e-5,
                                err_msg=f"epoch {epoch}: the history's loss must cover every rank's samples")
 for (name, p), q in zip(ref.named_parameters(), model.module.parameters()):
-    np.testing.assert_allclose(q.data, p.data, rtol=1e-4, atol=1e-6, err_msg=f"parameter {name}")
+    np.testing.assert_allclose(q.array, p.array, rtol=1e-4, atol=1e-6, err_msg=f"parameter {name}")
 
 histories = [None] * world
 dist.all_gather_object(histories, history.history)

@@ -115,7 +115,7 @@ class ForecastSplits:
 
     def denormalize(self, values):
         """Map normalised values (inputs or predictions, last axis = features or horizon) back to series units."""
-        v = np.asarray(values.data if hasattr(values, "grad_fn") else values, dtype=np.float64)
+        v = np.asarray(values.array if hasattr(values, "grad_fn") else values, dtype=np.float64)
         if self.mean.size == 1:
             return v * float(self.std[0]) + float(self.mean[0])
         return v * self.std + self.mean

@@ -29,9 +29,9 @@ class Transform:
 
     def __call__(self, img):
         if isinstance(img, Tensor):
-            if not isinstance(img.data, np.ndarray):
+            if not isinstance(img.array, np.ndarray):
                 raise TypeError(f"{type(self).__name__}: transforms work on CPU data; got a tensor on {img.device}")
-            return Tensor._make(self.apply(img.data), None)
+            return Tensor._make(self.apply(img.array), None)
         return self.apply(np.asarray(img) if not isinstance(img, np.ndarray) else img)
 
     def apply(self, img: np.ndarray) -> np.ndarray:
@@ -112,7 +112,7 @@ class ToTensor(ToArray):
     """Like :class:`ToArray` but returns a deepgrad Tensor (as torchvision's ToTensor)."""
 
     def __call__(self, img):
-        data = img.data if isinstance(img, Tensor) else img
+        data = img.array if isinstance(img, Tensor) else img
         return Tensor._make(F.to_array(data), None)
 
 

@@ -22,7 +22,7 @@ def T(a, grad: bool = False):  # noqa: N802 - reads like a constructor
 
 def arr(t) -> np.ndarray:
     """The NumPy array of a deepgrad Tensor (a copy)."""
-    return np.array(t.data)
+    return np.array(t.array)
 
 
 def src(text: str) -> str:
