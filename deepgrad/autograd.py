@@ -111,18 +111,32 @@ class RemovableHandle:
 OUT = -1  # in a Function's ``saved`` spec: the op's output
 
 
+_epoch = 0  # counts every in-place write anywhere: a node whose saved tensors were not written since
+#               it was made needs no per-tensor check at backward (the common case costs one comparison)
+
+
 class _VersionCounter:
     """How many in-place ops have written a tensor's memory; shared by a tensor and its views.
 
-    ``views`` holds weak references to views made (with grad on) of a base that did not require
-    grad, so that an in-place op which makes the base require grad can make them require it too.
+    ``epoch`` is the global write count of its last write, ``recent`` the epochs of its last few writes
+    (to name the version a node saved, in the error). ``views`` holds weak references to views made
+    (with grad on) of a base that did not require grad, so that an in-place op which makes the base
+    require grad can make them require it too.
     """
 
-    __slots__ = ("value", "views")
+    # No __slots__ and no __init__: the class defaults serve until the first write, so making a counter
+    # (one per saved output) costs an empty object (measured 0.25 -> 0.08 us).
+    value = 0
+    epoch = 0
+    recent = ()
+    views = None
 
-    def __init__(self):
-        self.value = 0
-        self.views = None
+    def bump(self) -> None:
+        global _epoch
+        _epoch += 1
+        self.value += 1
+        self.epoch = _epoch
+        self.recent = (*self.recent[-7:], _epoch)
 
 
 def version_counter(t: Tensor) -> _VersionCounter:
@@ -147,8 +161,11 @@ class _ViewInfo:
 
 def _as_view(out: Tensor, src: Tensor, cls, params) -> None:
     """Record that ``out`` (just made by view op ``cls`` from ``src``) shares ``src``'s memory."""
-    if cls.view == "maybe" and not array_module(out.array).may_share_memory(out.array, src.array):
-        return  # reshape of a non-contiguous array, advanced indexing: a copy, not a view
+    if cls.view == "maybe":
+        base = out.array.base  # NumPy's view of a view points at the memory's owner
+        if base is None or not (base is src.array or base is src.array.base):
+            if not array_module(out.array).may_share_memory(out.array, src.array):
+                return  # reshape of a non-contiguous array: a copy, not a view
     vc = src._vc
     if vc is None:
         vc = src._vc = _VersionCounter()
@@ -192,6 +209,23 @@ def regenerate_view(t: Tensor) -> None:
     v.gen = t._vc.value
 
 
+def _plans(spec):
+    """For a fixed spec over at most two inputs, what apply saves under each mask of inputs needing grad
+    (bit 0: input 0, bit 1: input 1): ``(slice of the inputs or None, keeps the output)``. None when the
+    general path (_save) must decide: a spec that depends on parameters, or saved inputs not contiguous."""
+    if spec is None or callable(spec) or len(spec) > 2:
+        return None
+    plans = [None]
+    for mask in (1, 2, 3):
+        which = set(spec[0]) if len(spec) == 1 else \
+            set().union(*[deps for k, deps in enumerate(spec) if mask >> k & 1])
+        picks = sorted(i for i in which if i != OUT)
+        if picks and picks != list(range(picks[0], picks[-1] + 1)):
+            return None
+        plans.append((slice(picks[0], picks[-1] + 1) if picks else None, OUT in which))
+    return tuple(plans)
+
+
 class Function:
     """A differentiable op and, once applied with grad enabled, its node in the graph.
 
@@ -217,12 +251,18 @@ class Function:
     saved: tuple | None = None
     view: bool | str = False
     view_kind: str | None = None
-    versions: list | None = None  # (holder, version, which) of every saved tensor, see _saved_versions
+    # What the node saved, for the check at backward (see _save): the saved inputs (Tensors), the output's
+    # counter, and the global write count when they were saved.
+    saved_inputs: tuple | None = None
+    saved_out = None
+    epoch = 0
     _saved_cache: dict = {}
+    _plans: tuple | None = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._saved_cache = {}  # mask of inputs needing grad -> indices saved, per op
+        cls._plans = _plans(cls.saved)
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params) -> Tensor:
@@ -234,7 +274,18 @@ class Function:
                     fn.next = tuple([_edge(t) for t in inputs])
                     result = Tensor._make(out, fn)
                     if cls.saved != ():
-                        fn.versions = _saved_versions(cls, inputs, fn.next, result, params)
+                        plans = cls._plans
+                        if plans is None or _watch[0] is not None or len(inputs) > 3:
+                            _save(fn, cls, inputs, result, params)
+                        else:  # the common op: what it saves, by which of its first two inputs need grad
+                            nxt = fn.next
+                            sl, keeps_out = plans[1 if len(nxt) == 1 else
+                                                  (nxt[0] is not None) | ((nxt[1] is not None) << 1)]
+                            if sl is not None:
+                                fn.saved_inputs = inputs[sl]
+                            if keeps_out:
+                                fn.saved_out = result._vc = _VersionCounter()
+                            fn.epoch = _epoch
                     if cls.view:
                         _as_view(result, inputs[0], cls, params)
                     return result
@@ -276,55 +327,71 @@ def _which_saved(cls, inputs, nxt, params) -> tuple:
     return tuple(which)
 
 
-def _saved_versions(cls, inputs, nxt, out, params) -> list:
-    """``(holder, version, which)`` for every tensor the node saves: the input Tensor itself (its counter is
-    looked up at check time, so an input that never meets an in-place op costs no counter), or the
-    output's fresh counter (holding the output itself would make a reference cycle)."""
+def _save(fn, cls, inputs, out, params) -> None:
+    """Keep references to what ``fn`` saved: the input Tensors themselves (their counters are looked up
+    only if something was written in place since), and a fresh counter for the output (holding the output
+    itself would make a reference cycle with its node)."""
     # Which tensors are saved depends only on which inputs need grad (for a fixed spec): cached per class
     # under that mask, so the common op pays a dict lookup.
+    nxt = fn.next
     n = len(nxt)
     key = 1 if n == 1 else (nxt[0] is not None) | ((nxt[1] is not None) << 1) if n == 2 else \
         sum(1 << k for k, e in enumerate(nxt) if e is not None)
-    which = cls._saved_cache.get(key)
-    if which is None:
+    plan = cls._saved_cache.get(key)
+    if plan is None:
         which = _which_saved(cls, inputs, nxt, params)
+        plan = (tuple(i for i in which if i != OUT), OUT in which)
         if not callable(cls.saved):
-            cls._saved_cache[key] = which
-    entries = []
-    for i in which:
-        if i == OUT:
-            vc = out._vc = _VersionCounter()  # the output is fresh: no counter yet
-            entries.append((vc, 0, OUT))
-            continue
-        t = inputs[i]
-        vc = t._vc
-        if vc is None:
-            entries.append((t, 0, i))
-        else:
-            if vc is _watch[0]:
-                _watch[1] = True
-            entries.append((t, vc.value, i))
-    return entries
+            cls._saved_cache[key] = plan
+    picks, keeps_out = plan
+    if picks:
+        saved = fn.saved_inputs = tuple([inputs[i] for i in picks])
+        if _watch[0] is not None:
+            for t in saved:
+                if t._vc is _watch[0]:
+                    _watch[1] = True
+    if keeps_out:
+        fn.saved_out = out._vc = _VersionCounter()  # the output is fresh: no counter yet
+    fn.epoch = _epoch
 
 
-def _current(holder, which) -> int:
-    if which == OUT:
-        return holder.value
-    vc = holder._vc
-    return 0 if vc is None else vc.value
+def track_saved(out: Tensor, *tensors) -> Tensor:
+    """Record that ``out``'s node also keeps ``tensors`` (arguments it took as arrays: class weights,
+    running statistics, index tensors), so an in-place change to them before the backward is refused as
+    torch refuses it. Returns ``out``."""
+    node = out.grad_fn
+    extra = tuple(t for t in tensors if t is not None)
+    if node is not None and extra:
+        if node.saved_inputs is None and node.saved_out is None:
+            node.epoch = _epoch  # nothing saved before: start counting now
+        node.saved_inputs = (node.saved_inputs or ()) + extra
+    return out
 
 
-def _version_error(node) -> RuntimeError:
-    for holder, version, i in node.versions:
-        now = _current(holder, i)
-        if now != version:
-            what = "its output" if i == OUT else f"its input {i}"
+def _written_since(vc, epoch: int) -> int:
+    """How many times ``vc``'s tensor was written after global write count ``epoch``."""
+    if vc is None or vc.epoch <= epoch:
+        return 0
+    later = sum(e > epoch for e in vc.recent)
+    return later if later < len(vc.recent) or len(vc.recent) < 8 else -1
+
+
+def _version_error(node) -> RuntimeError | None:
+    """torch's error if a tensor ``node`` saved was written in place after it was saved, else None."""
+    holders = [(t._vc, f"its input {i}") for i, t in enumerate(node.saved_inputs or ())]
+    if node.saved_out is not None:
+        holders.append((node.saved_out, "its output"))
+    for vc, what in holders:
+        since = _written_since(vc, node.epoch)
+        if since:
+            expected = f"version {vc.value - since}" if since > 0 else "an earlier version"
             return RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by an inplace "
-                f"operation: {what}, saved by {node.name()}, is at version {now}; expected version "
-                f"{version} instead. Hint: the in-place op came after the forward pass that saved it; "
-                f"use an out-of-place op (or .clone()) there."
+                f"operation: {what}, saved by {node.name()}, is at version {vc.value}; expected {expected} "
+                f"instead. Hint: the in-place op came after the forward pass that saved it; use an out-of-place "
+                f"op (or .clone()) there."
             )
+    return None
 
 
 class AccumulateGrad:
@@ -441,55 +508,26 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
     """
     if create_graph:
         raise NotImplementedError("backward(create_graph=True): deepgrad does not record the backward pass yet")
-    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
-    if grad_tensors is None or isinstance(grad_tensors, Tensor):
-        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
-    grad_tensors = list(grad_tensors)
-    if len(grad_tensors) != len(tensors):
-        raise RuntimeError(f"backward: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
-    if inputs is not None and _capture is None:
-        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        if not inputs:
-            raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
-        for t in inputs:
-            if not t.requires_grad:
-                raise RuntimeError("backward: one of the 'inputs' does not require grad")
-        targets = {_edge(t): t for t in inputs}
-    else:
-        targets = None
-    grads = {}
-    for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
-        g = _root_grad(t, g, k)
-        root = _edge(t)
-        if root.freed:
-            raise _freed_error(root)
-        prev = grads.get(root)
-        grads[root] = g if prev is None else prev + g
-    roots = list(grads)
-    for node in _topological_order(roots):
+    grads = _root_grads(tensors, grad_tensors)
+    targets = _targets(inputs) if inputs is not None and _capture is None else None
+    special = _capture is not None or targets is not None
+    for node in _topological_order(list(grads)):
         g = grads.pop(node, None)
         if g is None:
             continue
         if node.hooks:
             g = _run_hooks(node.hooks, g)
-        if type(node) is AccumulateGrad:
-            if _capture is not None:
-                if node in _capture:
-                    _capture[node] = g
-            elif targets is None or node in targets:
-                node.accumulate(g)
+        if special and _deliver(node, g, _capture, targets):
             continue
-        if _capture is not None and node in _capture:
-            _capture[node] = g
-        elif targets is not None and node in targets:  # a non-leaf input: its .grad, like retain_grad
-            _accumulate_into(targets[node], g)
+        if type(node) is AccumulateGrad:
+            node.accumulate(g)
+            continue
         if node.freed:
             raise _freed_error(node)
-        versions = node.versions
-        if versions:
-            for holder, version, which in versions:
-                if _current(holder, which) != version:
-                    raise _version_error(node)
+        if node.epoch != _epoch and (node.saved_inputs is not None or node.saved_out is not None):
+            error = _version_error(node)  # something was written in place since this node was made
+            if error is not None:
+                raise error
         in_grads = node.backward(g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
@@ -500,6 +538,51 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
             grads[nxt] = ig if prev is None else prev + ig
         if not retain_graph:
             node.release()
+
+
+def _root_grads(tensors, grad_tensors) -> dict:
+    """The graph nodes to start from, each with the gradient arriving there."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    grad_tensors = list(grad_tensors)
+    if len(grad_tensors) != len(tensors):
+        raise RuntimeError(f"backward: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
+    grads = {}
+    for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        g = _root_grad(t, g, k)
+        root = _edge(t)
+        if root.freed:
+            raise _freed_error(root)
+        prev = grads.get(root)
+        grads[root] = g if prev is None else prev + g
+    return grads
+
+
+def _targets(inputs) -> dict:
+    """``backward(inputs=...)``: the nodes whose tensors get a ``.grad``."""
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise RuntimeError("backward: 'inputs' argument to backward() cannot be empty.")
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("backward: one of the 'inputs' does not require grad")
+    return {_edge(t): t for t in inputs}
+
+
+def _deliver(node, g, capture, targets) -> bool:
+    """For :func:`grad` and ``backward(inputs=)``: store ``g`` where asked; True when the walk ends here
+    (a leaf accumulator, whose ``.grad`` is then left alone unless it is a target)."""
+    if capture is not None:
+        if node in capture:
+            capture[node] = g
+        return type(node) is AccumulateGrad
+    if node in targets:
+        if type(node) is AccumulateGrad:
+            node.accumulate(g)
+            return True
+        _accumulate_into(targets[node], g)  # a non-leaf input: its .grad, like retain_grad
+    return type(node) is AccumulateGrad
 
 
 def _accumulate_into(t: Tensor, g) -> None:

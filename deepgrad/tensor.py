@@ -451,7 +451,7 @@ def _inplace(outofplace, ufunc=None, name=None):
             vc = self._vc
             if vc is None:
                 vc = self._vc = _autograd._VersionCounter()
-            vc.value += 1
+            vc.bump()
             return self
         raw = (lambda a, o: fast(a, o, **kw)) if ufunc is not None and set(kw) <= {"alpha"} else None
         return _inplace_mod.inplace(self, lambda t, o: outofplace(t, o, **kw), name, other, fast=raw)

@@ -177,7 +177,7 @@ def _softmax(ctx: OpContext) -> None:
     ctx.emit("Softmax" if ctx.rec.op is R.Softmax else "LogSoftmax", [ctx.input(0)], ctx.out(), axis=int(dim))
 
 
-@converts(R.Gather)
+@converts(R.Gather, R.SelectAlong)
 def _gather(ctx: OpContext) -> None:
     x, dim = ctx.input(0), int(ctx.params["dim"])
     (xa, xb), (ia, ib) = ctx.shapes(0), ctx.shapes(1)

@@ -152,6 +152,9 @@ class PowScalar(Function):
 
     def forward(self, a, c):
         self.a, self.c = a, c
+        if a.dtype.kind in "iu":
+            with np.errstate(over="ignore"):  # integers wrap around, as in torch
+                return a**c
         return a**c
 
     def backward(self, g):
@@ -167,7 +170,11 @@ class RPowScalar(Function):
     saved = ((0, OUT),)
 
     def forward(self, a, c):
-        self.out = out = c**a
+        if a.dtype.kind in "iu":
+            with np.errstate(over="ignore"):  # integers wrap around, as in torch
+                self.out = out = c**a
+        else:
+            self.out = out = c**a
         self.logc = math.log(c) if c > 0 else float("nan") if c < 0 else float("-inf")
         if c == 0:
             self.a = a
@@ -290,7 +297,14 @@ def _broadcast(cls, name: str, a: Tensor, b: Tensor, **params) -> Tensor:
 def binary(cls, name: str, a: Tensor, b: Tensor) -> Tensor:
     """Apply a broadcasting binary op after device and dtype checks, naming it on error."""
     a, b = operands(name, a, b)
-    return _broadcast(cls, name, a, b)
+    try:
+        return cls.apply(a, b)
+    except ValueError as e:
+        if "broadcast" in str(e):  # RuntimeError, as torch raises for mismatched sizes
+            raise RuntimeError(
+                f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together"
+            ) from None
+        raise
 
 
 def _is_bool(x) -> bool:
@@ -341,7 +355,9 @@ def sub(a: Tensor, b, alpha=1) -> Tensor:
     if isinstance(b, Tensor):
         return binary(Sub, "sub", a, b)
     a, c = operands("sub", a, b)
-    return AddScalar.apply(a, c=scalar_in(-c, a.array.dtype) if not isinstance(c, np.generic) else -c)
+    with np.errstate(over="ignore"):  # a wrapped integer operand negates with wrap-around, as in torch
+        c = scalar_in(-c, a.array.dtype) if not isinstance(c, np.generic) else -c
+    return AddScalar.apply(a, c=c)
 
 
 def rsub(a: Tensor, b) -> Tensor:

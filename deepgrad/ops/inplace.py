@@ -55,7 +55,7 @@ def _overlap_error(name: str) -> RuntimeError:
 
 def bump(t: Tensor) -> None:
     """Count one in-place write of ``t``'s memory (shared with its views and base)."""
-    version_counter(t).value += 1
+    version_counter(t).bump()
 
 
 def write(t: Tensor, values, name: str) -> None:
@@ -179,8 +179,9 @@ def _recorded(t: Tensor, compute, name: str, args) -> Tensor:
         out = cast(out, t.dtype)
     write(t, out.array, name)
     node = out.grad_fn
-    if node is not None and node.versions:  # the node's output is now t's memory, at t's new version
-        node.versions = [(vc, vc.value, i) if i == autograd.OUT else (c, v, i) for c, v, i in node.versions]
+    if node is not None and node.saved_out is not None:  # the node's output is now t's memory
+        node.saved_out = vc
+        node.epoch = autograd._epoch  # counted from this write on
     if t._view is not None:
         _rebase(t, out)
     else:

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .. import autograd
-from ..autograd import Function
+from ..autograd import Function, track_saved
 from ..backend import array_module
 from ..tensor import Tensor
 from . import elementwise as E
@@ -104,7 +104,9 @@ class PointwiseLoss(Function):
     """mse / l1 / smooth_l1 / huber of ``d = input - target`` in one node (fused: one node and one
     saved array instead of three nodes), broadcasting input and target as torch does."""
 
-    saved = ((0, 1), (0, 1))
+    # torch's mse / smooth_l1 / huber save input and target; its l1_loss is composite (|input - target|
+    # saves only the difference), so changing either afterwards is harmless there.
+    saved = staticmethod(lambda params: () if params["param"] is None and params["kind"] == "l1" else ((0, 1), (0, 1)))
 
     def forward(self, x, t, kind, param, reduction):
         self.shapes, self.kind, self.param, self.reduction = (x.shape, t.shape), kind, param, reduction
@@ -296,8 +298,8 @@ def _class_index_loss(name, input, target, weight, ignore_index, reduction, smoo
     w = _constant(name, "weight", weight, input)
     x_t = input if not unbatched else input.reshape(x.shape)
     t_t = target if not unbatched else target.reshape(t.shape)  # the user's target: torch saves it
-    out = ClassIndexLoss.apply(x_t, t_t, weight=w, ignore_index=ignore_index,
-                               reduction=reduction, smoothing=float(smoothing), logits=logits)
+    out = track_saved(ClassIndexLoss.apply(x_t, t_t, weight=w, ignore_index=ignore_index, reduction=reduction,
+                                           smoothing=float(smoothing), logits=logits), weight)
     return out.reshape(()) if unbatched and reduction == "none" else out
 
 
@@ -419,7 +421,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     if x.size and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"{name}: all elements of input should be between 0 and 1 (input shape "
                          f"{tuple(input.shape)}); apply sigmoid first or use binary_cross_entropy_with_logits")
-    return BinaryCrossEntropy.apply(input, target, weight=w, reduction=reduction)
+    return track_saved(BinaryCrossEntropy.apply(input, target, weight=w, reduction=reduction), weight)
 
 
 class BCEWithLogits(Function):
@@ -469,7 +471,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     _no_weight_grad(name, weight=weight, pos_weight=pos_weight)
     w = _elementwise_weight(name, "weight", weight, input)
     pw = _elementwise_weight(name, "pos_weight", pos_weight, input)
-    return BCEWithLogits.apply(input, target, weight=w, pos_weight=pw, reduction=reduction)
+    return track_saved(BCEWithLogits.apply(input, target, weight=w, pos_weight=pw, reduction=reduction), weight,
+                       pos_weight)
 
 
 # ----------------------------------------------------------------------------- divergence

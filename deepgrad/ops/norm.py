@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, track_saved
 from ..backend import array_module
 from ..parallel import over_batch
 from ..tensor import Tensor
@@ -235,12 +235,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             if t is None:
                 raise ValueError(f"{name}: {what} must be defined in evaluation mode (or pass training=True "
                                  f"to normalize with batch statistics)")
-    return BatchNorm.apply(
+    out = BatchNorm.apply(
         *_affine_inputs(input, weight, bias), has_weight=weight is not None, has_bias=bias is not None,
         eps=eps, batch_stats=bool(training), momentum=momentum,
         running_mean=None if running_mean is None else running_mean.array,
         running_var=None if running_var is None else running_var.array,
     )
+    return out if training else track_saved(out, running_mean, running_var)  # eval: torch saves the statistics
 
 
 class LayerNorm(Function):

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, track_saved
 from ..backend import array_module
 from ..tensor import Tensor
 from .elementwise import unbroadcast
@@ -356,6 +356,9 @@ def torch_index(index, shape: tuple, xp):
 def getitem(x: Tensor, index) -> Tensor:
     """torch's indexing: ints, slices, None and Ellipsis give a view; index tensors (integer or bool)
     a copy, with repeated indices accumulating their gradient."""
+    t = type(index)
+    if t is slice and index.step is None or (t is int and x.array.ndim and -x.shape[0] <= index < x.shape[0]):
+        return BasicIndex.apply(x, index=(index, Ellipsis))  # x[i], x[a:b]: the common cases, no parsing
     xp = array_module(x.array)
     try:
         basic, adv = torch_index(index, x.shape, xp)
@@ -365,7 +368,11 @@ def getitem(x: Tensor, index) -> Tensor:
         return BasicIndex.apply(x, index=basic)
     scatter = builtins.any(hasattr(a, "dtype") and a.dtype.kind in "iu" for a in adv)
     try:
-        return AdvancedIndex.apply(x, basic=basic, advanced=adv, scatter=scatter)
+        out = AdvancedIndex.apply(x, basic=basic, advanced=adv, scatter=scatter)
+        if out.grad_fn is not None:  # torch saves the index tensors: an in-place change to one is refused
+            items = index if isinstance(index, tuple) else (index,)
+            track_saved(out, *[i for i in items if isinstance(i, Tensor) and i.array.ndim])
+        return out
     except IndexError as e:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {e}") from None
 
@@ -403,7 +410,7 @@ def setitem(x: Tensor, index, value) -> None:
                 f"setitem: a value of shape {tuple(value.shape)} cannot be assigned to a tensor of shape "
                 f"{tuple(x.shape)} at index {index!r}: {e}"
             ) from None
-        autograd.version_counter(x).value += 1
+        autograd.version_counter(x).bump()
         for observe in observers:
             observe(x, None)
         return

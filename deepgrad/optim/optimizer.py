@@ -150,7 +150,7 @@ class Optimizer(abc.ABC):
                 for group in self.param_groups:
                     for p in group["params"]:
                         if p.grad is not None:
-                            version_counter(p).value += 1
+                            version_counter(p).bump()
                 return loss
 
             marked_step._marks_called = True
