@@ -17,6 +17,7 @@ may only call that entry's own handler, ``BUILD`` may only set plain attributes 
 
 from __future__ import annotations
 
+import _compat_pickle
 import pickle
 import pickletools
 from collections import OrderedDict
@@ -26,8 +27,6 @@ from typing import Any, BinaryIO
 
 from .tensor import Tensor
 
-# Python 2 names that protocol-2 pickles still write (pickle's fix_imports).
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
 _REFUSED_OPCODES = {
     "INST": "builds an instance of any class",
     "OBJ": "builds an instance of any class",
@@ -77,6 +76,27 @@ def value_global(value) -> _Value:
     return _Value(value)
 
 
+class _CappedReader:
+    """A stream whose reads never ask for more than what is left: a pickle that declares a 2**60-byte string
+    must not make the file object allocate a buffer that large before finding the file shorter."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        here = stream.tell()
+        self.end = stream.seek(0, 2)
+        stream.seek(here)
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(self.end - self.stream.tell(), 0)
+        return self.stream.read(left if n is None or n < 0 else min(n, left))
+
+    def readline(self) -> bytes:
+        return self.stream.readline()
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+
 class RestrictedUnpickler:
     """Rebuild one pickle from ``stream`` with only ``allowed[(module, name)]`` globals; ``persistent_load``
     resolves persistent ids (None refuses them). ``what`` names the file in errors.
@@ -99,11 +119,17 @@ class RestrictedUnpickler:
     def _global(self, module, name, pos) -> Any:
         if not isinstance(module, str) or not isinstance(name, str):
             raise self._refuse("STACK_GLOBAL with a non-string module or name", pos)
-        module = _PY2_MODULES.get(module, module)
+        written = f"{module}.{name}"
+        if self.proto < 3:  # Python 2 names (__builtin__.set, commands.Popen) mean what Python 3 maps them to
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            else:
+                module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         entry = self.allowed.get((module, name))
         if entry is None:
+            alias = f" (written as '{written}')" if written != f"{module}.{name}" else ""
             raise self._refuse(
-                f"refusing the global '{module}.{name}': not on deepgrad's allow-list (tensors, storages, "
+                f"refusing the global '{module}.{name}'{alias}: not on deepgrad's allow-list (tensors, storages, "
                 f"OrderedDict, plain containers and scalars, as torch.load(weights_only=True))", pos)
         return entry.value if isinstance(entry, _Value) else entry
 
@@ -112,7 +138,8 @@ class RestrictedUnpickler:
         self.stack: list = []
         self.metastack: list[list] = []
         self.memo: dict[int, Any] = {}
-        ops = pickletools.genops(self.stream)
+        self.proto = 0
+        ops = pickletools.genops(_CappedReader(self.stream))
         while True:
             try:
                 opcode, arg, pos = next(ops)
@@ -150,6 +177,7 @@ class RestrictedUnpickler:
         if name == "PROTO":
             if not 0 <= arg <= 5:
                 raise self._refuse(f"unsupported pickle protocol {arg}", pos)
+            self.proto = arg
         elif name == "MARK":
             self.metastack.append(self.stack)
             self.stack = []
@@ -164,7 +192,7 @@ class RestrictedUnpickler:
             args = stack.pop()
             func = stack.pop()
             if not isinstance(func, Allowed) or func.call is None:
-                what = func.name if isinstance(func, Allowed) else f"a {type(func).__name__}"
+                what = func.name if isinstance(func, Allowed) else repr(func)[:60]
                 raise self._refuse(f"refusing to call {what}: only allow-listed rebuild functions can be called", pos)
             if not isinstance(args, tuple):
                 raise self._refuse(f"REDUCE on {func.name} with non-tuple arguments", pos)

@@ -117,11 +117,14 @@ class _Storage:
         self.nbytes = numel * self.dtype.itemsize
         self.raw = np.empty(self.nbytes, dtype=np.uint8)
         self.filled = False
+        self.big_endian = False
         self._widened: np.ndarray | None = None
+        self._views: dict[np.dtype, np.ndarray] = {}  # an untyped storage read as other dtypes
 
     def finish(self, big_endian: bool) -> None:
         """After ``raw`` holds the file's bytes: native byte order, canonical booleans, widened bfloat16."""
         typed = self.raw.view(self.dtype)
+        self.big_endian = big_endian
         if big_endian and self.dtype.itemsize > 1:
             typed.byteswap(inplace=True)
         if self.dtype == np.bool_:  # a byte other than 0/1 is not a valid bool; torch reads it as True
@@ -139,7 +142,14 @@ class _Storage:
         dtype = np.dtype(dtype)
         if self.dtype != np.uint8 or self.nbytes % dtype.itemsize:
             raise TorchFileError(f"storage {self.key!r} ({self.dtype}, {self.nbytes} bytes) cannot be read as {dtype}")
-        return self.raw.view(dtype)
+        if dtype not in self._views:
+            view = self.raw.view(dtype)
+            if self.big_endian and dtype.itemsize > 1:
+                view = view.view(dtype.newbyteorder(">")).astype(dtype)  # a copy in native order
+            elif dtype == np.bool_:
+                view = self.raw != 0  # a copy with canonical booleans
+            self._views[dtype] = view
+        return self._views[dtype]
 
 
 class _StorageRef:
@@ -208,7 +218,7 @@ class TorchReader:
         allowed: dict = {("torch._utils", k): Allowed(f"torch._utils.{k}", f) for k, f in rebuild.items()}
         allowed[("torch._tensor", "_rebuild_from_type_v2")] = Allowed("torch._tensor._rebuild_from_type_v2",
                                                                       self._rebuild_from_type_v2)
-        for name in _STORAGE_DTYPES:
+        for name in (*_STORAGE_DTYPES, "ComplexFloatStorage", "ComplexDoubleStorage"):
             allowed[("torch", name)] = Allowed(f"torch.{name}")
         allowed[("torch.storage", "UntypedStorage")] = allowed[("torch", "UntypedStorage")]
         for name, dtype in _TORCH_DTYPES.items():
@@ -234,6 +244,8 @@ class TorchReader:
         if len(pid) != fields:
             raise self.error(f"malformed storage id {pid!r} (expected {fields} fields)")
         storage_type, key, location, numel = pid[1:5]
+        if isinstance(storage_type, Allowed) and storage_type.name.startswith("torch.Complex"):
+            raise self.error(f"complex tensors ({storage_type.name}) are not supported by deepgrad")
         if not isinstance(storage_type, Allowed) or storage_type.name[len("torch."):] not in _STORAGE_DTYPES:
             raise self.error(f"storage id names {storage_type!r}, not a torch storage type")
         if not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int or numel < 0:
@@ -366,11 +378,11 @@ def read_torch_zip(fh: BinaryIO, what: str, map_location) -> Any:
             if info.filename in infos:
                 raise TorchFileError(f"{what}: the zip archive holds record {info.filename!r} twice")
             infos[info.filename] = info
+        if any(n.endswith("/constants.pkl") or "/code/" in n for n in infos):
+            raise TorchFileError(f"{what}: a TorchScript archive (torch.jit.save) holds code; deepgrad.load "
+                                 f"reads torch.save files only")
         pickles = [n for n in infos if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
-            if any(n.endswith("/constants.pkl") or "/code/" in n for n in infos):
-                raise TorchFileError(f"{what}: a TorchScript archive (torch.jit.save) holds code; deepgrad.load "
-                                     f"reads torch.save files only")
             raise TorchFileError(f"{what}: a zip archive with {len(pickles)} '<name>/data.pkl' records; a "
                                  f"torch.save file has exactly one")
         prefix = pickles[0][:-len("data.pkl")]
