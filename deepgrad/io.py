@@ -109,9 +109,10 @@ class _Packer:
 
     def _store(self, value, path: str, wrap) -> dict:
         if id(value) not in self.names:
-            name, i = path or "tensor", 1
-            while name in self.arrays:
-                name, i = f"{path}#{i}", i + 1
+            base = path or "tensor"
+            name, i = base, 1
+            while name in self.arrays:  # e.g. {"a.b": x, "a": {"b": y}}: both paths read "a.b"
+                name, i = f"{base}#{i}", i + 1
             self.arrays[name] = host_array(value, path)
             self.names[id(value)] = (name, value)  # keep `value` alive so its id stays unique
         return wrap(self.names[id(value)][0])

@@ -242,14 +242,14 @@ class TorchReader:
                              f"(a 'module' id carries class source code)")
         fields = 6 if self.legacy else 5
         if len(pid) != fields:
-            raise self.error(f"malformed storage id {pid!r} (expected {fields} fields)")
+            raise self.error(f"malformed storage id {str(pid)[:200]} (expected {fields} fields)")
         storage_type, key, location, numel = pid[1:5]
         if isinstance(storage_type, Allowed) and storage_type.name.startswith("torch.Complex"):
             raise self.error(f"complex tensors ({storage_type.name}) are not supported by deepgrad")
         if not isinstance(storage_type, Allowed) or storage_type.name[len("torch."):] not in _STORAGE_DTYPES:
             raise self.error(f"storage id names {storage_type!r}, not a torch storage type")
         if not isinstance(key, str) or not isinstance(location, str) or type(numel) is not int or numel < 0:
-            raise self.error(f"malformed storage id {pid!r}")
+            raise self.error(f"malformed storage id {str(pid)[:200]}")
         dtype = _STORAGE_DTYPES[storage_type.name[len("torch."):]]
         storage = self.storages.get(key)
         if storage is None:
