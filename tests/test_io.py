@@ -275,3 +275,14 @@ def test_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path):
         warnings.simplefilter("error")
         assert list(dg.load(tmp_path / "x.safetensors")) == list(state)
     assert os.path.getsize(tmp_path / "x.safetensors") > 128
+
+
+def test_tensors_saved_on_cuda_follow_map_location(tmp_path):
+    dg.save({"w": dg.arange(3.0)}, tmp_path / "cpu.safetensors")
+    _rewrite_structure(tmp_path / "cpu.safetensors", tmp_path / "gpu.safetensors",
+                       {"$dict": [["w", {"$tensor": "w", "device": "cuda:0"}]], "ordered": False})
+    assert dg.load(tmp_path / "gpu.safetensors", map_location="cpu")["w"].tolist() == [0.0, 1.0, 2.0]
+    assert dg.load(tmp_path / "gpu.safetensors", map_location={"cuda:0": "cpu"})["w"].device == dg.Device("cpu")
+    if not dg.cuda_is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            dg.load(tmp_path / "gpu.safetensors")
