@@ -10,7 +10,7 @@ may only call that entry's own handler, ``BUILD`` may only set plain attributes 
 (torch keeps a state dict's ``_metadata`` there), and the opcodes that build arbitrary objects
 (``INST``, ``OBJ``, ``NEWOBJ``, ``NEWOBJ_EX``, ``EXT1/2/4``) or use out-of-band buffers are refused.
 
->>> import pickle
+>>> import io, pickle
 >>> RestrictedUnpickler(io.BytesIO(pickle.dumps({"a": (1, 2.5)})), {}).load()
 {'a': (1, 2.5)}
 """
@@ -101,6 +101,7 @@ class RestrictedUnpickler:
     """Rebuild one pickle from ``stream`` with only ``allowed[(module, name)]`` globals; ``persistent_load``
     resolves persistent ids (None refuses them). ``what`` names the file in errors.
 
+    >>> import io
     >>> RestrictedUnpickler(io.BytesIO(b"\\x80\\x02K\\x07."), {}).load()
     7
     """
