@@ -9,6 +9,7 @@ them turns every weight it touches into NaN. Every loop (Trainer, GANTrainer, ..
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 
@@ -49,7 +50,11 @@ def check_finite_gradients(named_parameters: Iterable[tuple[str, object]], step:
     if found is None:
         return
     name, detail = found
-    loss_text = "" if loss is None else f" while the loss is finite ({loss:.6g})"
+    if loss is None:
+        loss_text = ""
+    else:
+        loss = float(loss)
+        loss_text = f" while the loss is finite ({loss:.6g})" if math.isfinite(loss) else f" (the loss is {loss})"
     raise NonFiniteGradientError(
         f"{where}: the gradient of {name!r} is not finite at step {step}{loss_text}: {detail}; stopped before "
         f"the optimizer step, so the weights are those after step {step - 1}. Look for an op whose gradient is "
