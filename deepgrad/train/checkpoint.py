@@ -179,9 +179,9 @@ def check_training_state(state: dict[str, Any], path: str) -> None:
     for layout, where, node in ((_STATE_LAYOUT, "", state), (_TRAINER_LAYOUT, "trainer.", state.get("trainer"))):
         for key, kind in layout.items():
             if key not in node:
-                raise wrong(f"it has no {where}{key!r} entry")
+                raise wrong(f"it has no '{where}{key}' entry")
             if not isinstance(node[key], kind) or isinstance(node[key], bool):
-                raise wrong(f"its {where}{key!r} entry is a {type(node[key]).__name__}, not a {kind.__name__}")
+                raise wrong(f"its '{where}{key}' entry is a {type(node[key]).__name__}, expected {kind.__name__}")
     if "scheduler" not in state or not isinstance(state["scheduler"], (dict, type(None))):
         raise wrong("its 'scheduler' entry is missing or not a dict/null")
     missing = {"deepgrad", "numpy", "python"} - set(state["rng"])
