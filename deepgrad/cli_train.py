@@ -134,7 +134,7 @@ TRAIN_SETTINGS = {"model": (str,), "data": (str,), "data_dir": (str,), "epochs":
                   "limit": (int, type(None)), "seed": (int,)}
 
 
-def _check_train_settings(args: argparse.Namespace) -> None:
+def _check_train_settings(args: argparse.Namespace, resuming: bool = False) -> None:
     """Refuse values that cannot train (zero and negative values are checked, never replaced by defaults)."""
     if args.model not in TRAIN_MODELS:
         raise CommandError(f"unknown model {args.model!r}: give one of {', '.join(TRAIN_MODELS)}")
@@ -149,7 +149,7 @@ def _check_train_settings(args: argparse.Namespace) -> None:
     check_number("--patience", args.patience, minimum=0, example="3")
     check_number("--limit", args.limit, minimum=1, example="500")
     check_number("--seed", args.seed, minimum=0, example="0")
-    if args.pretrained is not None:
+    if args.pretrained is not None and not resuming:  # a resumed run takes its weights from last.ckpt
         from .models.pretrained import PRETRAINED, list_pretrained
 
         if args.pretrained not in PRETRAINED and not os.path.isfile(args.pretrained):
@@ -183,6 +183,8 @@ def _resume_settings(args: argparse.Namespace) -> argparse.Namespace:
     defaults = vars(add_train_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
     for name in TRAIN_SETTINGS:
         given = getattr(args, name)
+        if name == "data_dir":  # where the data lives may change; the data may not
+            continue
         if given != defaults[name] and given != settings[name]:
             option = name if name == "model" else "--" + name.replace("_", "-")
             raise CommandError(f"{option} cannot change when resuming: {run_dir} continues with the settings in "
@@ -191,10 +193,10 @@ def _resume_settings(args: argparse.Namespace) -> argparse.Namespace:
         raise CommandError(f"--resume writes into {run_dir} itself: drop --out/--overwrite")
     resumed = argparse.Namespace(**vars(args))
     for name, value in settings.items():
-        if name in TRAIN_SETTINGS:
+        if name in TRAIN_SETTINGS and not (name == "data_dir" and args.data_dir != defaults["data_dir"]):
             setattr(resumed, name, value)
     try:
-        _check_train_settings(resumed)
+        _check_train_settings(resumed, resuming=True)
     except CommandError as e:
         raise CommandError(f"{path}: {e}", 1) from None
     return resumed
@@ -233,7 +235,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         checkpoint = os.path.join(args.resume, "last.ckpt")
         if not os.path.exists(checkpoint):
             raise CommandError(f"--resume {args.resume}: it has no last.ckpt (the run stopped before its first "
-                               f"epoch ended): start it again with deepgrad train {args.model} --out {args.resume} "
+                               f"epoch ended): start the run again with the same options and --out {args.resume} "
                                f"--overwrite")
         done, over = _finished(checkpoint, args.epochs)
     elif args.model is None:
@@ -262,7 +264,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         model = build_model(arch, **config)
     except (ValueError, FileNotFoundError) as e:
         raise CommandError(str(e)) from None
-    if args.pretrained:
+    if args.pretrained and args.resume is None:  # resumed: the weights come from last.ckpt
         source = PRETRAINED[args.pretrained].path if args.pretrained in PRETRAINED else args.pretrained
         try:
             report = load_pretrained(model, source)

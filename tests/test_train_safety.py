@@ -238,6 +238,24 @@ def test_a_safetensors_header_nested_too_deeply_is_refused(tmp_path):
         load_checkpoint(path)
 
 
+def test_callback_state_follows_its_callback_with_or_without_a_progress_bar(tmp_path):
+    x, y = _data(32)
+    loaders = DataLoader(TensorDataset(x[:24], y[:24]), batch_size=8), DataLoader(TensorDataset(x[24:], y[24:]))
+    model = _net()
+    stopper = EarlyStopping(patience=5)
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+                      callbacks=[ProgressBar(file=open(os.devnull, "w")), stopper])
+    trainer.fit(*loaders, epochs=2)
+    trainer.save_checkpoint(tmp_path / "last.ckpt")
+    again = EarlyStopping(patience=5)
+    other = _net()
+    resumed = Trainer(other, nn.CrossEntropyLoss(), optim.SGD(other.parameters(), lr=0.1), progress=False,
+                      callbacks=[again])  # resumed without the bar: the callbacks' positions shift
+    resumed.load_checkpoint(str(tmp_path / "last.ckpt"))
+    assert (again.best, again.best_epoch, again.wait) == (stopper.best, stopper.best_epoch, stopper.wait)
+    assert again.best_epoch is not None
+
+
 # ----------------------------------------------------------------------------- files: permissions, full disk
 def _write_every_kind(directory) -> list[str]:
     """Weights, a checkpoint, CSV/JSON history, a PNG plot, GAN samples and an ONNX file (when onnx is there)."""
