@@ -63,7 +63,8 @@ class Trainer:
     ``scheduler`` steps once per epoch, or per batch for OneCycleLR/CyclicLR (``scheduler_interval``
     overrides); ReduceLROnPlateau receives ``scheduler_monitor`` (``val_loss``, else ``loss``).
     ``grad_clip_norm`` / ``grad_clip_value`` clip gradients before each optimizer step.
-    ``progress``: True, False or "auto" (a tqdm bar only when stderr is a terminal).
+    ``progress``: True (a live bar on a terminal, plain per-epoch lines elsewhere), False, or "auto" (the
+    default: progress only when stderr is a terminal).
     ``on_nonfinite``: a NaN/infinite loss, or a finite loss whose gradients are not finite (checked after
     ``backward()`` and the ``on_after_backward`` callbacks, before clipping and the optimizer step), stops
     training before the optimizer step: "raise" (default) with :class:`NonFiniteLossError` or
