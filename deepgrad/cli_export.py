@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .cli_common import CommandError, handles_errors
+
 EXTRA_MODELS: dict[str, Callable] = {}
 
 
@@ -49,9 +51,10 @@ def resolve_model(name: str) -> Callable:
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
-            factory = getattr(importlib.import_module(module_name), attr)
+            factory = getattr(_import_from_cwd(module_name), attr)
         except (ImportError, AttributeError) as e:
-            raise ValueError(f"--model {name!r}: cannot import {attr!r} from {module_name!r} ({e})") from e
+            raise ValueError(f"--model {name!r}: cannot import {attr!r} from {module_name!r} ({e}); the module must "
+                             f"be importable from the current directory or the Python path") from e
         if not callable(factory):
             raise ValueError(f"--model {name!r} is not callable")
         return factory
@@ -62,13 +65,34 @@ def resolve_model(name: str) -> Callable:
     return models[_key(name)]
 
 
+def _import_from_cwd(module_name: str):
+    """Import ``module_name`` the way ``python -m`` would: the current directory first. The ``deepgrad``
+    console script's sys.path starts with its own bin directory instead, so ``--model mynet:Net`` would
+    otherwise not find ``./mynet.py``."""
+    cwd = os.getcwd()
+    added = "" not in sys.path and cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
 def _checkpoint_arch(path: str) -> tuple[str | None, dict]:
     """(architecture, config) stored by ``save_model`` in the safetensors metadata, if any."""
-    from safetensors import safe_open
+    from .io import metadata
 
-    with safe_open(path, "np") as f:
-        meta = f.metadata() or {}
-    return meta.get("deepgrad.arch"), json.loads(meta.get("deepgrad.config", "{}"))
+    meta = metadata(path)
+    try:
+        config = json.loads(meta.get("deepgrad.config", "{}"))
+    except (json.JSONDecodeError, RecursionError):
+        raise ValueError(f"{path}: its 'deepgrad.config' metadata is not valid JSON; give --model and "
+                         f"--config") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: its 'deepgrad.config' metadata is not a JSON object; give --model and --config")
+    return meta.get("deepgrad.arch"), config
 
 
 def example_input_spec(model) -> tuple[tuple, str]:
@@ -121,34 +145,102 @@ def _build(args) -> tuple:
             raise ValueError(f"{args.checkpoint} carries no architecture (it was not written by save_model): give "
                              f"--model")
     if args.config:
-        config.update(json.loads(args.config))
-    model = resolve_model(arch)(**config)
+        try:
+            given = json.loads(args.config)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise ValueError(f"--config is not valid JSON ({e}): give an object such as '{{\"num_classes\": 10}}'"
+                             ) from None
+        if not isinstance(given, dict):
+            raise ValueError(f"--config must be a JSON object of constructor arguments, got a {type(given).__name__}")
+        config.update(given)
+    factory = resolve_model(arch)
+    try:
+        model = factory(**config)
+    except TypeError as e:
+        raise ValueError(f"--model {arch} does not accept the config {config} ({e}): check --config") from None
     from .io import load
 
-    model.load_state_dict(load(args.checkpoint), strict=True)
+    _load_strict(model, load(args.checkpoint), args.checkpoint, arch)
     return arch, model.eval()
 
 
-def _example(model, args) -> np.ndarray:
+def _load_strict(model, state: dict, path: str, arch: str) -> None:
+    """Load every tensor or refuse with a one-line summary (not one line per key)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shapes:
+        parts = [f"{len(keys)} {what} (e.g. {keys[0]})" for what, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("with another shape", shapes)) if keys]
+        raise ValueError(f"the tensors in {path} do not fit --model {arch}: {', '.join(parts)}; give the --model "
+                         f"and --config the weights were trained with")
+    model.load_state_dict(state, strict=True)
+
+
+def _example(model, args, batch: int | None = None, seed: int = 0) -> np.ndarray:
     if args.input_shape:
         shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(",") if s.strip())
         dtype = args.input_dtype or "float32"
     else:
         shape, dtype = example_input_spec(model)
         dtype = args.input_dtype or dtype
-    rng = np.random.default_rng(0)
+    if batch is not None:
+        shape = (batch, *shape[1:])
+    rng = np.random.default_rng(seed)
     if np.dtype(dtype).kind in "iu":
-        return np.zeros(shape, dtype=dtype)  # token id 0 exists in every vocabulary
+        # varied token ids (all zeros would hide a wrong gather or a mixed-up axis), each valid for every
+        # embedding table of the model
+        return rng.integers(0, _token_bound(model), size=shape).astype(dtype)
     return rng.standard_normal(shape).astype(dtype)
 
 
+def _token_bound(model) -> int:
+    """The smallest ``num_embeddings`` of the model's embedding tables (ids below it are valid), else 2."""
+    from .nn import Embedding
+
+    sizes = [int(m.num_embeddings) for m in model.modules() if isinstance(m, Embedding)]
+    return min(sizes) if sizes else 2
+
+
+def _refuse_training_checkpoint(path: str) -> None:
+    """A ``Trainer`` checkpoint (``best.ckpt``/``last.ckpt``) holds optimizer and trainer state besides the
+    weights: say so and point to the weights file instead of listing every key that does not fit."""
+    from .io import metadata
+    from .train.checkpoint import FORMAT
+
+    try:
+        meta = metadata(path)
+    except ValueError as e:
+        raise CommandError(f"{e}", 1) from None
+    if meta.get("format") != FORMAT:
+        return
+    weights = os.path.join(os.path.dirname(path), "model.safetensors")
+    if os.path.exists(weights):
+        hint = f"export the model weights {weights} instead (deepgrad train writes them next to the checkpoints)"
+    else:
+        hint = ("load it with Trainer.load_checkpoint and save the weights with deepgrad.models.save_model "
+                "(or deepgrad.save(model.state_dict(), 'model.safetensors')), then export that file")
+    raise CommandError(f"{path} is a training checkpoint (weights plus optimizer and trainer state), not model "
+                       f"weights: {hint}")
+
+
+@handles_errors("export", "-o")
 def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
     """Handler of ``deepgrad export``; returns the exit status."""
-    from .onnx import ExportError, compare_with_onnxruntime, export
-
     if not os.path.exists(args.checkpoint):
-        print(f"deepgrad export: no such checkpoint {args.checkpoint!r}", file=sys.stderr)
-        return 2
+        raise CommandError(f"no such checkpoint {args.checkpoint!r}: give the path of a safetensors weights file")
+    if args.verify:
+        try:
+            import onnxruntime  # noqa: F401 - only checked here, before the export's work
+        except ImportError:
+            raise CommandError("--verify needs onnxruntime, which is not installed: pip install 'deepgrad[onnx]' "
+                               "(or pip install onnxruntime), or drop --verify", 1) from None
+    _refuse_training_checkpoint(args.checkpoint)
+    try:
+        from .onnx import ExportError, compare_with_onnxruntime, export
+    except ImportError as e:
+        raise CommandError(str(e), 1) from None
     try:
         arch, model = _build(args)
         x = _example(model, args)
@@ -158,17 +250,18 @@ def run_export(args: argparse.Namespace, parser: argparse.ArgumentParser | None 
         out = args.output or os.path.splitext(args.checkpoint)[0] + ".onnx"
         proto = export(model, x, out, dynamic_axes={"input": names} if names else None, opset=args.opset)
     except (ValueError, TypeError, RuntimeError, ImportError) as e:  # ExportError is a RuntimeError
-        kind = "" if isinstance(e, ExportError) else f"{type(e).__name__}: "
-        print(f"deepgrad export: {kind}{e}", file=sys.stderr)
-        return 1
+        kind = "" if isinstance(e, (ExportError, ValueError, ImportError)) else f"{type(e).__name__}: "
+        raise CommandError(f"{kind}{e}", 1) from None
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     print(f"wrote {out}: {arch} as ONNX opset {args.opset}, {len(proto.graph.node)} nodes, input {dims} "
           f"{x.dtype}")
     if args.verify:
-        check = x if not names or 0 not in names else np.concatenate([x, x], axis=0)
+        check = x if not names or 0 not in names else _example(model, args, batch=2, seed=1)  # another batch size
         err = compare_with_onnxruntime(model, out, check)
         ok = err <= 1e-4
         print(f"onnxruntime vs deepgrad on input {list(check.shape)}: max normalised error {err:.2e} "
               f"({'OK' if ok else 'MISMATCH'})")
-        return 0 if ok else 1
+        if not ok:
+            raise CommandError(f"the ONNX file {out} computes other numbers than the model (max normalised error "
+                               f"{err:.2e} > 1e-4): please report this with the model", 1)
     return 0

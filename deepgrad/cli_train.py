@@ -1,14 +1,18 @@
 """The ``deepgrad train`` and ``deepgrad gan`` subcommands (wired into :mod:`deepgrad.cli`).
 
-    deepgrad train lenet5 --data digits --epochs 10 --out runs/lenet
+    deepgrad train lenet5 --data digits --epochs 10              # writes runs/lenet5-digits (or -2, -3 ...)
+    deepgrad train --resume runs/lenet5-digits                   # continue an interrupted run exactly
     deepgrad train vgg11_bn --data digits --pretrained vgg11_bn_digits --freeze features
     deepgrad gan --data ring --steps 2000 --out runs/ring
     deepgrad gan --data digits --steps 1500 --image-size 16 --out runs/dcgan
 
-``train`` writes ``history.csv``, ``history.png``, the best full checkpoint ``best.ckpt`` (by validation
-loss) and its weights ``model.safetensors`` (loadable with ``deepgrad.models.load_model(path)``).
-``gan`` writes sample PNGs under ``samples/``, ``losses.png``, ``metrics.json`` and ``generator.safetensors``.
-Heavy imports happen inside the handlers, so building the parser stays fast.
+``train`` writes ``run.json`` (its settings), ``history.csv``, ``history.png``, the best full checkpoint
+``best.ckpt`` (by validation loss), ``last.ckpt`` (every epoch, what ``--resume`` continues from) and the
+weights ``model.safetensors`` (loadable with ``deepgrad.models.load_model(path)``). ``gan`` writes sample
+PNGs under ``samples/``, ``losses.png``, ``metrics.json`` and ``generator.safetensors``. A run never
+overwrites an earlier one unless asked (``--overwrite``). User errors raise
+:class:`~deepgrad.cli_common.CommandError`. Heavy imports happen inside the handlers, so building the
+parser stays fast.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import argparse
 import json
 import os
 import sys
+
+from .cli_common import CommandError, check_number, claim_run_dir, handles_errors, read_json_config
 
 TRAIN_MODELS = ("mlp", "lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
                 "resnet18", "resnet34", "resnet8", "resnet20")
@@ -30,15 +36,18 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="train a model-zoo network on a dataset",
         description="Train a model-zoo network with a progress bar, a history plot and the best checkpoint. "
-                    "Image models on 'digits' use the 8x8 images (LeNet-5 the 28x28 view).")
-    p.add_argument("model", choices=TRAIN_MODELS, metavar="MODEL", help=f"one of: {', '.join(TRAIN_MODELS)}")
+                    "Image models on 'digits' use the 8x8 images (LeNet-5 the 28x28 view). Each run writes to "
+                    "a new directory (runs/MODEL-DATASET, else runs/MODEL-DATASET-2, ...); an interrupted run "
+                    "continues exactly with --resume DIR.")
+    p.add_argument("model", nargs="?", choices=TRAIN_MODELS, metavar="MODEL",
+                   help=f"one of: {', '.join(TRAIN_MODELS)} (not needed with --resume)")
     p.add_argument("--data", default="digits", choices=TRAIN_DATA, metavar="DATASET",
                    help=f"one of: {', '.join(TRAIN_DATA)} (default: digits; mnist/fashion-mnist read IDX files "
                         f"from --data-dir)")
     p.add_argument("--data-dir", default="data", help="directory holding MNIST/Fashion-MNIST IDX files")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=10, help="epochs, >= 1 (default 10)")
+    p.add_argument("--batch-size", type=int, default=64, help="samples per batch, >= 1 (default 64)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate, > 0 (default 1e-3)")
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam")
     p.add_argument("--width", type=float, default=None,
                    help="channel multiplier (VGG, default 1/8 on small images) or base width (ResNet, default 16)")
@@ -47,11 +56,16 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                         "tensors that do not fit (e.g. a head for another class count) are reported and skipped")
     p.add_argument("--freeze", default=None, metavar="MODULE",
                    help="freeze every layer up to and including this module (e.g. 'features', 'layer2')")
-    p.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs (default: off)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="early stopping patience in epochs, >= 0 (default: off)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training samples (quick runs)")
-    p.add_argument("--out", default=None, help="output directory (default: runs/MODEL-DATASET)")
+    p.add_argument("--out", default=None,
+                   help="output directory (default: runs/MODEL-DATASET, or the next free runs/MODEL-DATASET-N)")
+    p.add_argument("--overwrite", action="store_true", help="write into --out even if it holds an earlier run")
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the run in DIR from its last checkpoint (last.ckpt), with its saved settings")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.set_defaults(handler=run_train)
     return p
 
@@ -112,8 +126,122 @@ def _model_config(name: str, shape: tuple, classes: int, width: float | None) ->
     return name, {"num_classes": classes, "in_channels": channels, "width": base}
 
 
+RUN_FORMAT = "deepgrad.run/1"
+# The settings a run saves in run.json (and --resume rebuilds it from): name -> accepted JSON types
+TRAIN_SETTINGS = {"model": (str,), "data": (str,), "data_dir": (str,), "epochs": (int,), "batch_size": (int,),
+                  "lr": (int, float), "optimizer": (str,), "width": (int, float, type(None)),
+                  "pretrained": (str, type(None)), "freeze": (str, type(None)), "patience": (int, type(None)),
+                  "limit": (int, type(None)), "seed": (int,)}
+
+
+def _check_train_settings(args: argparse.Namespace, resuming: bool = False) -> None:
+    """Refuse values that cannot train (zero and negative values are checked, never replaced by defaults)."""
+    if args.model not in TRAIN_MODELS:
+        raise CommandError(f"unknown model {args.model!r}: give one of {', '.join(TRAIN_MODELS)}")
+    if args.data not in TRAIN_DATA:
+        raise CommandError(f"unknown dataset {args.data!r}: give --data one of {', '.join(TRAIN_DATA)}")
+    if args.optimizer not in ("adam", "adamw", "sgd"):
+        raise CommandError(f"unknown optimizer {args.optimizer!r}: give --optimizer adam, adamw or sgd")
+    check_number("--epochs", args.epochs, minimum=1, example="10")
+    check_number("--batch-size", args.batch_size, minimum=1, example="64")
+    check_number("--lr", args.lr, above=0, example="1e-3")
+    check_number("--width", args.width, above=0, example="16")
+    check_number("--patience", args.patience, minimum=0, example="3")
+    check_number("--limit", args.limit, minimum=1, example="500")
+    check_number("--seed", args.seed, minimum=0, example="0")
+    if args.pretrained is not None and not resuming:  # a resumed run takes its weights from last.ckpt
+        from .models.pretrained import PRETRAINED, list_pretrained
+
+        if args.pretrained not in PRETRAINED and not os.path.isfile(args.pretrained):
+            raise CommandError(f"--pretrained {args.pretrained!r} is neither shipped weights nor a file: give one of "
+                               f"{', '.join(list_pretrained())}, or the path of a safetensors file")
+
+
+def _resume_settings(args: argparse.Namespace) -> argparse.Namespace:
+    """The settings saved in ``args.resume``/run.json, after checking the file and that no option given on this
+    command line contradicts them."""
+    run_dir = args.resume
+    if not os.path.isdir(run_dir):
+        raise CommandError(f"--resume {run_dir}: no such run directory; give the directory a train run wrote")
+    path = os.path.join(run_dir, "run.json")
+    if not os.path.exists(path):
+        raise CommandError(f"--resume {run_dir}: it has no run.json, so it was not written by deepgrad train; give "
+                           f"the directory a train run wrote")
+    saved = read_json_config(path, "run settings")
+    settings = saved.get("settings")
+    if saved.get("format") != RUN_FORMAT or not isinstance(settings, dict):
+        raise CommandError(f"{path}: not a deepgrad train run file (expected format {RUN_FORMAT!r} with a "
+                           f"'settings' object)", 1)
+    for name, kinds in TRAIN_SETTINGS.items():
+        if name not in settings:
+            raise CommandError(f"{path}: the setting {name!r} is missing", 1)
+        value = settings[name]
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            expected = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+            raise CommandError(f"{path}: the setting {name!r} is {value!r}, expected {expected}; fix the file or "
+                               f"start a new run", 1)
+    defaults = vars(add_train_parser(argparse.ArgumentParser().add_subparsers()).parse_args([]))
+    for name in TRAIN_SETTINGS:
+        given = getattr(args, name)
+        if name == "data_dir":  # where the data lives may change; the data may not
+            continue
+        if given != defaults[name] and given != settings[name]:
+            option = name if name == "model" else "--" + name.replace("_", "-")
+            raise CommandError(f"{option} cannot change when resuming: {run_dir} continues with the settings in "
+                               f"{path} ({option} {settings[name]}); drop {option}, or start a new run")
+    if args.out is not None or args.overwrite:
+        raise CommandError(f"--resume writes into {run_dir} itself: drop --out/--overwrite")
+    resumed = argparse.Namespace(**vars(args))
+    for name, value in settings.items():
+        if name in TRAIN_SETTINGS and not (name == "data_dir" and args.data_dir != defaults["data_dir"]):
+            setattr(resumed, name, value)
+    try:
+        _check_train_settings(resumed, resuming=True)
+    except CommandError as e:
+        raise CommandError(f"{path}: {e}", 1) from None
+    return resumed
+
+
+def _write_run_file(out: str, args: argparse.Namespace) -> None:
+    from . import __version__
+    from .io import atomic_write_bytes
+
+    record = {"format": RUN_FORMAT, "deepgrad": __version__,
+              "settings": {name: getattr(args, name) for name in TRAIN_SETTINGS}}
+    atomic_write_bytes(os.path.join(out, "run.json"), (json.dumps(record, indent=1) + "\n").encode())
+
+
+def _finished(checkpoint: str, epochs: int) -> tuple[int, bool]:
+    """(epochs done, whether the run is over) from a run's last checkpoint, early stopping included."""
+    from .train import load_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    try:
+        done = int(state["trainer"]["epoch"])
+        stopped = any(k.startswith("EarlyStopping") and isinstance(v, dict) and v.get("stopped_epoch") is not None
+                      for k, v in state["callbacks"].items())
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        from .train import CheckpointError
+
+        raise CheckpointError(f"{checkpoint!r} is not a checkpoint of a deepgrad train run ({e})") from None
+    return done, stopped or done >= epochs
+
+
+@handles_errors("train", "--out")
 def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
     """Handler of ``deepgrad train``; returns the exit status."""
+    if args.resume is not None:
+        args = _resume_settings(args)
+        checkpoint = os.path.join(args.resume, "last.ckpt")
+        if not os.path.exists(checkpoint):
+            raise CommandError(f"--resume {args.resume}: it has no last.ckpt (the run stopped before its first "
+                               f"epoch ended): start the run again with the same options and --out {args.resume} "
+                               f"--overwrite")
+        done, over = _finished(checkpoint, args.epochs)
+    elif args.model is None:
+        raise CommandError(f"give a MODEL ({', '.join(TRAIN_MODELS)}) or --resume DIR")
+    else:
+        _check_train_settings(args)
     import numpy as np
 
     from . import creation, nn, optim
@@ -122,12 +250,6 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
     from .train import CSVLogger, EarlyStopping, ModelCheckpoint, Trainer, plot_history
     from .transfer import PretrainedLoadError, freeze, keep_frozen_bn_eval, load_pretrained
 
-    def fail(message: str) -> int:
-        print(f"deepgrad train: {message}", file=sys.stderr)
-        return 2
-
-    if args.epochs < 1 or args.batch_size < 1:
-        return fail("--epochs and --batch-size must be >= 1")
     creation.manual_seed(args.seed)
     size = 28 if args.data != "digits" or args.model == "lenet5" else 8
     try:
@@ -135,54 +257,76 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
             xtr, ytr, xte, yte = _points(args.data, args.seed)
         else:
             xtr, ytr, xte, yte = _image_arrays(args.data, size, args.data_dir, args.seed)
-        if args.limit:
+        if args.limit is not None:
             xtr, ytr = xtr[:args.limit], ytr[:args.limit]
         classes = int(max(ytr.max(), yte.max())) + 1
         arch, config = _model_config(args.model, tuple(xtr.shape[1:]), classes, args.width)
         model = build_model(arch, **config)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        return fail(str(e))
-    out = args.out or os.path.join("runs", f"{args.model}-{args.data}")
-    os.makedirs(out, exist_ok=True)
-    if args.pretrained:
+    except (ValueError, FileNotFoundError) as e:
+        raise CommandError(str(e)) from None
+    if args.pretrained and args.resume is None:  # resumed: the weights come from last.ckpt
         source = PRETRAINED[args.pretrained].path if args.pretrained in PRETRAINED else args.pretrained
         try:
             report = load_pretrained(model, source)
         except PretrainedLoadError as e:
-            return fail(str(e))
+            raise CommandError(f"--pretrained {args.pretrained}: {e}") from None
         print(report)
     if args.freeze:
         try:
             frozen = freeze(model, up_to=args.freeze)
         except ValueError as e:
-            return fail(str(e))
+            raise CommandError(f"--freeze {args.freeze}: {e}") from None
         keep_frozen_bn_eval(model)  # frozen batch norm keeps its pretrained running statistics
         print(f"froze {len(frozen)} parameter tensors up to {args.freeze!r}")
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        return fail("every parameter is frozen; nothing to train")
+        raise CommandError(f"--freeze {args.freeze} freezes every parameter, so nothing would train: freeze an "
+                           f"earlier module")
+    if args.resume is not None:
+        out = args.resume
+        print(f"resuming {out} after epoch {done} of {args.epochs}" + (" (the run had finished: rewriting its "
+                                                                         "outputs)" if over else ""))
+    else:
+        out, note = claim_run_dir(args.out, os.path.join("runs", f"{args.model}-{args.data}"), args.overwrite,
+                                  "train")
+        print(f"writing the run to {out}" + (f" ({note})" if note else ""))
+        _write_run_file(out, args)
     opt = {"adam": lambda: optim.Adam(params, lr=args.lr), "adamw": lambda: optim.AdamW(params, lr=args.lr),
            "sgd": lambda: optim.SGD(params, lr=args.lr, momentum=0.9)}[args.optimizer]()
     sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.epochs)
     # EarlyStopping also hands back the best epoch's weights at the end (without --patience it never stops)
     patience = args.patience if args.patience is not None else args.epochs + 1
-    callbacks = [ModelCheckpoint(out, filename="best", monitor="val_loss", save_best_only=True, save_last=False),
+    callbacks = [ModelCheckpoint(out, filename="best", monitor="val_loss", save_best_only=True, save_last=True),
                  CSVLogger(os.path.join(out, "history.csv")),
                  EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
     train_loader = DataLoader(TensorDataset(xtr, ytr), batch_size=args.batch_size, shuffle=True, generator=args.seed)
     val_loader = DataLoader(TensorDataset(xte, yte), batch_size=256)
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, sched, metrics=["accuracy"], callbacks=callbacks,
                       progress=not args.no_progress)
-    history = trainer.fit(train_loader, val_loader, epochs=args.epochs)
+    try:
+        if args.resume is not None:  # an early-stopped run is over: restore it without training further
+            history = trainer.fit(train_loader, val_loader, epochs=done if over else args.epochs,
+                                  resume_from=checkpoint)
+        else:
+            history = trainer.fit(train_loader, val_loader, epochs=args.epochs)
+    except KeyboardInterrupt:
+        last = os.path.join(out, "last.ckpt")
+        if os.path.exists(last):
+            raise CommandError(f"interrupted; {last} holds the last finished epoch: continue the run with "
+                               f"deepgrad train --resume {out}", 130) from None
+        raise CommandError(f"interrupted before the first epoch ended; {out} holds no checkpoint", 130) from None
+    if args.no_progress and trainer.stop_reason:
+        print(trainer.stop_reason)
     best = os.path.join(out, "best.ckpt")
     result = trainer.evaluate(val_loader)
     weights = save_model(model.eval(), os.path.join(out, "model.safetensors"), arch, config,
                          {"deepgrad.data": args.data, "deepgrad.val_accuracy": f"{result['accuracy']:.4f}"})
     plot = plot_history(history, os.path.join(out, "history.png"), title=f"{args.model} on {args.data}")
-    print(f"{args.model} on {args.data}: best validation loss {result['loss']:.4f}, accuracy "
-          f"{100 * result['accuracy']:.2f}% ({len(yte)} held-out samples, {int(np.sum([p.numel() for p in params]))} "
-          f"trained parameters)")
-    print(f"wrote {best}, {weights}, {plot}, {os.path.join(out, 'history.csv')}")
+    best_epoch, _ = history.best("val_loss")
+    print(f"{args.model} on {args.data}: best validation loss {result['loss']:.4f} (epoch {best_epoch} of "
+          f"{len(history)}), accuracy {100 * result['accuracy']:.2f}% ({len(yte)} held-out samples, "
+          f"{int(np.sum([p.numel() for p in params]))} trained parameters)")
+    print(f"wrote {best}, {weights}, {plot}, {os.path.join(out, 'history.csv')}, {os.path.join(out, 'last.ckpt')}")
     return 0
 
 
@@ -192,63 +336,104 @@ def add_gan_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "gan", help="train a GAN (2-D ring of Gaussians or DCGAN on digits)",
         description="Train a GAN: an MLP GAN on an 8-mode ring of Gaussians (reports mode coverage and a "
-                    "sliced Wasserstein distance) or a DCGAN on scikit-learn's digits (writes sample grids).")
+                    "sliced Wasserstein distance) or a DCGAN on scikit-learn's digits (writes sample grids). "
+                    "Each run writes to a new directory (runs/gan-DATA, else runs/gan-DATA-2, ...).")
     p.add_argument("--data", default="ring", choices=GAN_DATA)
-    p.add_argument("--steps", type=int, default=None, help="generator steps (default: 2000 ring, 1500 digits)")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 256 ring, 64 digits")
+    p.add_argument("--steps", type=int, default=None, help="generator steps, >= 1 (default: 2000 ring, 1500 digits)")
+    p.add_argument("--batch-size", type=int, default=None, help=">= 1 (default: 256 ring, 64 digits)")
     p.add_argument("--loss", default="non_saturating", choices=("non_saturating", "minimax", "least_squares"))
-    p.add_argument("--n-critic", type=int, default=1, help="discriminator steps per generator step")
-    p.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real target 1 - s")
-    p.add_argument("--lr", type=float, default=None, help="generator learning rate (default: 1e-3 ring, 2e-4 digits)")
-    p.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: 4e-3 ring, = lr)")
-    p.add_argument("--pack", type=int, default=None, help="PacGAN packing (default: 2 ring, 1 digits)")
-    p.add_argument("--instance-noise", type=float, default=None, help="annealed noise std (default: 0.3 ring, 0)")
-    p.add_argument("--image-size", type=int, default=16, help="DCGAN image size for digits (8, 16 or 32)")
-    p.add_argument("--sample-every", type=int, default=500, help="write samples every N steps")
-    p.add_argument("--out", default=None, help="output directory (default: runs/gan-DATA)")
+    p.add_argument("--n-critic", type=int, default=1, help="discriminator steps per generator step, >= 1")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real target 1 - s, 0 <= s < 1")
+    p.add_argument("--lr", type=float, default=None,
+                   help="generator learning rate, > 0 (default: 1e-3 ring, 2e-4 digits)")
+    p.add_argument("--d-lr", type=float, default=None,
+                   help="discriminator learning rate, > 0 (default: 4e-3 ring, = lr digits)")
+    p.add_argument("--pack", type=int, default=None, help="PacGAN packing, >= 1 (default: 2 ring, 1 digits)")
+    p.add_argument("--instance-noise", type=float, default=None,
+                   help="annealed noise std, >= 0 (default: 0.3 ring, 0 digits)")
+    p.add_argument("--image-size", type=int, default=16, choices=(8, 16, 32),
+                   help="DCGAN image size for digits: 8, 16 or 32 (default 16)")
+    p.add_argument("--sample-every", type=int, default=500,
+                   help="write samples/stepN.png every N steps (0: none; samples.png is written at the end "
+                        "either way; default 500)")
+    p.add_argument("--out", default=None, help="output directory (default: runs/gan-DATA, or the next free "
+                                               "runs/gan-DATA-N)")
+    p.add_argument("--overwrite", action="store_true", help="write into --out even if it holds an earlier run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(handler=run_gan)
     return p
 
 
+def _check_gan_settings(args: argparse.Namespace) -> None:
+    """Every value is checked as given: 0 is rejected or honoured, never taken for "use the default"."""
+    check_number("--steps", args.steps, minimum=1, example="2000")
+    check_number("--batch-size", args.batch_size, minimum=1, example="64")
+    check_number("--n-critic", args.n_critic, minimum=1, example="1")
+    check_number("--lr", args.lr, above=0, example="2e-4")
+    check_number("--d-lr", args.d_lr, above=0, example="4e-3")
+    check_number("--pack", args.pack, minimum=1, example="2")
+    check_number("--instance-noise", args.instance_noise, minimum=0, example="0.3")
+    check_number("--sample-every", args.sample_every, minimum=0, example="500")
+    check_number("--seed", args.seed, minimum=0, example="0")
+    if not 0 <= args.label_smoothing < 1:
+        raise CommandError(f"--label-smoothing must be in [0, 1), got {args.label_smoothing:g}: e.g. 0.1")
+    if args.image_size not in (8, 16, 32):
+        raise CommandError(f"--image-size must be 8, 16 or 32, got {args.image_size}")
+
+
+def _default(value, default):
+    return default if value is None else value
+
+
+@handles_errors("gan", "--out")
 def run_gan(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
     """Handler of ``deepgrad gan``; returns the exit status."""
     from . import creation, gan
+    from .io import atomic_write_bytes
     from .models import DCGANDiscriminator, DCGANGenerator
     from .models.pretrained import save_model
 
+    _check_gan_settings(args)
     ring = args.data == "ring"
-    steps = args.steps or (2000 if ring else 1500)
-    batch = args.batch_size or (256 if ring else 64)
-    lr = args.lr or (1e-3 if ring else 2e-4)
-    if steps < 1 or batch < 1 or args.n_critic < 1:
-        print("deepgrad gan: --steps, --batch-size and --n-critic must be >= 1", file=sys.stderr)
-        return 2
-    out = args.out or os.path.join("runs", f"gan-{args.data}")
-    os.makedirs(out, exist_ok=True)
+    steps = _default(args.steps, 2000 if ring else 1500)
+    batch = _default(args.batch_size, 256 if ring else 64)
+    lr = _default(args.lr, 1e-3 if ring else 2e-4)
+    out, note = claim_run_dir(args.out, os.path.join("runs", f"gan-{args.data}"), args.overwrite, "gan")
+    print(f"writing the run to {out}" + (f" ({note})" if note else ""))
     options = {"loss": args.loss, "n_critic": args.n_critic, "label_smoothing": args.label_smoothing}
+    live = not args.no_progress and sys.stderr.isatty()
+    every = max(1, steps // 10)
+
+    def report(step: int, logs: dict) -> None:  # off a terminal: a plain line every tenth of the run
+        if step % every == 0 or step == steps:
+            print(f"step {step}/{steps}  " + "  ".join(f"{k} {v:.4g}" for k, v in logs.items()), file=sys.stderr)
+
     try:
         if ring:
             data = gan.make_ring(2000, std=0.05, seed=args.seed)
-            trainer = gan.ring_trainer(args.seed, pack=args.pack or 2, lr=lr, d_lr=args.d_lr or 4e-3,
-                                       instance_noise=0.3 if args.instance_noise is None else args.instance_noise,
-                                       **options)
+            trainer = gan.ring_trainer(args.seed, pack=_default(args.pack, 2), lr=lr, d_lr=_default(args.d_lr, 4e-3),
+                                       instance_noise=_default(args.instance_noise, 0.3), **options)
             arch, config = "mlp_generator", {"latent_dim": 8, "hidden": 128}
         else:
             data = gan.digit_images(args.image_size)
             creation.manual_seed(args.seed)
             config = {"latent_dim": 32, "channels": 1, "image_size": args.image_size, "base_width": 32}
-            arch, pack = "dcgan_generator", args.pack or 1
+            arch, pack = "dcgan_generator", _default(args.pack, 1)
             trainer = gan.GANTrainer(DCGANGenerator(**config), DCGANDiscriminator(pack, args.image_size, 32),
                                      lr=lr, d_lr=args.d_lr, pack=pack, seed=args.seed,
-                                     instance_noise=args.instance_noise or 0.0, **options)
+                                     instance_noise=_default(args.instance_noise, 0.0), **options)
         history = trainer.fit(data, steps=steps, batch_size=batch, sample_every=args.sample_every,
-                              sample_dir=os.path.join(out, "samples"), progress=not args.no_progress,
+                              sample_dir=os.path.join(out, "samples"), progress=live,
+                              callback=report if not (live or args.no_progress) else None,
                               lr_end_factor=0.1 if ring else None)
-    except (ValueError, FloatingPointError) as e:
-        print(f"deepgrad gan: {e}", file=sys.stderr)
-        return 2
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    except FloatingPointError as e:
+        raise CommandError(f"{e}; try a lower --lr/--d-lr", 1) from None
+    except KeyboardInterrupt:
+        raise CommandError(f"interrupted; {out} holds the samples written so far (a GAN run cannot be resumed: "
+                           f"start it again)", 130) from None
     metrics = {"steps": steps, "final_d_loss": history["d_loss"][-1], "final_g_loss": history["g_loss"][-1]}
     if ring:
         samples = trainer.sample(2000)
@@ -261,8 +446,7 @@ def run_gan(args: argparse.Namespace, parser: argparse.ArgumentParser | None = N
     else:
         gan.save_image_grid(trainer.sample(z=trainer.fixed_z), os.path.join(out, "samples.png"))
     gan.plot_losses(history, os.path.join(out, "losses.png"))
-    with open(os.path.join(out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    atomic_write_bytes(os.path.join(out, "metrics.json"), (json.dumps(metrics, indent=2) + "\n").encode())
     save_model(trainer.generator, os.path.join(out, "generator.safetensors"), arch, config)
     print(f"wrote {out}/samples.png, {out}/losses.png, {out}/metrics.json, {out}/generator.safetensors")
     return 0

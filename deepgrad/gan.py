@@ -36,6 +36,7 @@ from .data.dataset import Dataset
 from .functional import softplus
 from .io import atomic_write_bytes
 from .tensor import Tensor
+from .train.guards import check_finite_gradients
 
 LOSSES = ("non_saturating", "minimax", "least_squares")
 
@@ -192,6 +193,7 @@ class GANTrainer:
         loss = discriminator_loss(real_logits, fake_logits, self.label_smoothing, self.loss)
         self.d_optimizer.zero_grad()
         loss.backward()
+        check_finite_gradients(D.named_parameters(), self.steps_done + 1, "GANTrainer (discriminator)", loss.item())
         self.d_optimizer.step()
         return float(loss.item()), _mean_sigmoid(real_logits), _mean_sigmoid(fake_logits)
 
@@ -203,6 +205,7 @@ class GANTrainer:
             loss = generator_loss(D(self._packed(G(self.latent(batch_size)))), self.loss)
             self.g_optimizer.zero_grad()
             loss.backward()
+            check_finite_gradients(G.named_parameters(), self.steps_done + 1, "GANTrainer (generator)", loss.item())
             self.g_optimizer.step()
         finally:
             for p, f in zip(D.parameters(), flags):

@@ -26,6 +26,7 @@ from deepgrad.train import (
     load_checkpoint,
     plot_history,
 )
+from deepgrad.train.progress import epoch_summary
 
 
 def _blobs(n=120, seed=0):
@@ -184,21 +185,49 @@ def test_history_loggers(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.ckpt")["history"]["epochs"] == [1, 2]
 
 
-def test_progress_bar_output_and_quiet_modes():
+def test_progress_plain_lines_off_a_terminal_live_bar_on_one_and_80_columns():
     train, val = _loaders()
     model = _model()
-    buf = io.StringIO()
-    Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), metrics=["accuracy"],
-            callbacks=[ProgressBar(file=buf)]).fit(train, val, epochs=2)
+    buf = io.StringIO()  # not a terminal, as stderr redirected to a log file
+    metrics = ["accuracy", "f1", "top2_accuracy"]  # more numbers than 80 columns hold
+    trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), metrics=metrics,
+                      callbacks=[ProgressBar(file=buf)])
+    trainer.fit(train, val, epochs=2)
     out = buf.getvalue()
-    assert "Epoch 1/2" in out and "Epoch 2/2" in out and f"{len(train)}/{len(train)}" in out
-    assert "loss=" in out and "val_accuracy=" in out and "batch/s" in out
+    lines = out.splitlines()
+    assert "\r" not in out and len(lines) == 4  # per epoch a training and a validation line, no bar redraws
+    assert all(len(line) <= 80 for line in lines), lines
+    for epoch in (1, 2):
+        train_line, val_line = lines[2 * epoch - 2:2 * epoch]
+        assert train_line.startswith(f"Epoch {epoch}/2  loss ") and " top2_acc " in train_line
+        numbers = dict(zip(val_line.split()[::2], val_line.split()[1::2]))
+        assert list(numbers) == ["val_loss", "val_acc", "val_f1", "val_top2_acc"]
+        assert numbers["val_f1"] == f"{trainer.history['val_f1'][epoch - 1]:.4g}"
+
+    live = io.StringIO()
+    Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), metrics=["accuracy"],
+            callbacks=[ProgressBar(file=live, live=True)]).fit(train, val, epochs=1)
+    shown = live.getvalue()
+    assert "\r" in shown and f"/{len(train)} [" in shown  # the tqdm bar over the epoch's batches
+    summary = shown.rsplit("\r", 1)[-1]  # the bar erased (carriage return), the summary line in its place
+    assert summary.startswith("Epoch 1/1  loss ") and summary.endswith("\n") and len(summary) <= 81
+
     auto = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1))  # stderr is not a TTY here
     assert not any(isinstance(c, ProgressBar) for c in auto.callbacks)
     forced = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), progress=True)
     assert any(isinstance(c, ProgressBar) for c in forced.callbacks)
     with pytest.raises(ValueError, match="progress must be"):
         Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), progress="yes")
+
+
+def test_epoch_summary_keeps_validation_numbers_when_space_runs_out():
+    logs = {"loss": 0.123456, "accuracy": 0.9, "precision": 0.91, "recall": 0.92, "val_loss": 0.2345,
+            "val_accuracy": 0.88, "lr": 0.001}
+    train_line, val_line = epoch_summary(12, 100, logs, seconds=3.25, width=44).split("\n")
+    assert train_line == "Epoch 12/100  loss 0.1235  acc 0.9  lr 0.001"  # precision, recall, time do not fit
+    assert val_line == " " * 12 + "  val_loss 0.2345  val_acc 0.88"
+    assert "  ".join(["Epoch 12/100", "loss 0.1235", "acc 0.9", "precision 0.91", "recall 0.92", "val_loss 0.2345",
+                      "val_acc 0.88", "lr 0.001", "3.2s"]) == epoch_summary(12, 100, logs, 3.25, width=200)
 
 
 def test_plot_history(tmp_path):

@@ -67,13 +67,34 @@ def build_command(nprocs: int, script: str, script_args: list[str] = (), hostfil
 
 def launch(nprocs: int, script: str, script_args: list[str] = (), hostfile: str | None = None,
            threads: int | None = 1, mpiexec: str | None = None, module: bool = False) -> int:
-    """Run ``script`` on ``nprocs`` ranks and return mpiexec's exit status."""
+    """Run ``script`` on ``nprocs`` ranks and return mpiexec's exit status (a missing script is refused
+    before any rank starts: K ranks each failing to open it would bury the reason in K tracebacks)."""
+    _check_script(script, module)
     cmd = build_command(nprocs, script, list(script_args), hostfile, mpiexec, threads, module)
     env = dict(os.environ)
     if threads is not None:
         for var in _THREAD_VARS:
             env[var] = str(threads)
     return subprocess.call(cmd, env=env)
+
+
+def _check_script(script: str, module: bool) -> None:
+    if not module:
+        if not os.path.isfile(script):
+            raise FileNotFoundError(f"deepgrad launch: no such script {script!r}: give the path of the training "
+                                    f"script (or -m MODULE for a module)")
+        return
+    cwd = os.getcwd()  # the ranks run `python -m MODULE` here, so the current directory is on their path
+    sys.path.insert(0, cwd)
+    try:
+        found = importlib.util.find_spec(script) is not None
+    except (ImportError, ValueError):
+        found = False
+    finally:
+        sys.path.remove(cwd)
+    if not found:
+        raise FileNotFoundError(f"deepgrad launch: no module named {script!r}: give an importable module name, or "
+                                f"the path of a script without -m")
 
 
 def add_launch_parser(subparsers) -> argparse.ArgumentParser:

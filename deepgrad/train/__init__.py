@@ -18,6 +18,7 @@ from .callbacks import (
     ModelCheckpoint,
 )
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .guards import NonFiniteGradientError, check_finite_gradients
 from .history import History
 from .metrics import (
     Accuracy,
@@ -40,7 +41,7 @@ from .progress import ProgressBar
 from .trainer import NonFiniteLossError, Trainer
 
 __all__ = [
-    "Trainer", "NonFiniteLossError", "History", "plot_history",
+    "Trainer", "NonFiniteLossError", "NonFiniteGradientError", "check_finite_gradients", "History", "plot_history",
     "Callback", "LambdaCallback", "EarlyStopping", "ModelCheckpoint", "HistoryLogger", "CSVLogger", "JSONLogger",
     "ProgressBar", "save_checkpoint", "load_checkpoint", "CheckpointError",
     "Metric", "Accuracy", "TopKAccuracy", "MeanSquaredError", "MeanAbsoluteError", "ConfusionMatrix",

@@ -127,8 +127,11 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
             best_at = "-" if self.best_epoch is None else self.best_epoch + 1
-            self.trainer.stop_reason = (f"EarlyStopping: {self.monitor} did not improve for {self.wait} epoch(s) "
-                                        f"(best {self.best:.6g} at epoch {best_at})")
+            restored = (f"; the weights of epoch {best_at} are restored" if self.restore_best_weights
+                        and self.best_weights is not None else "")
+            self.trainer.stop_reason = (f"EarlyStopping: stopped after epoch {epoch + 1}: {self.monitor} did not "
+                                        f"improve for {self.wait} epoch(s) (patience {self.patience}, min_delta "
+                                        f"{self.min_delta:g}; best {self.best:.6g} at epoch {best_at}){restored}")
             if self.verbose:
                 print(self.trainer.stop_reason)
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from safetensors.numpy import save as safetensors_bytes
 
-from ..io import atomic_write_bytes, host_array, load_arrays, metadata
+from ..io import atomic_write_bytes, host_array, load_arrays, metadata, remove_stale_temporaries
 from ..tensor import Tensor
 
 FORMAT = "deepgrad.checkpoint/1"
@@ -98,9 +98,37 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, safetensors_bytes(arrays, metadata=meta))
 
 
+MAX_NESTING = 64  # a training state nests about 8 levels deep; a deeper skeleton is malformed or hostile
+
+
+def nesting_depth(obj: Any, limit: int = MAX_NESTING) -> int:
+    """How deeply dicts/lists nest in ``obj`` (a scalar is 0), counted without recursion; stops counting
+    once past ``limit``.
+
+    >>> nesting_depth({"a": [1, {"b": 2}]})
+    3
+    """
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (arrays come back as NumPy arrays)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (arrays come back as NumPy arrays).
+
+    Stale temporaries of ``path`` (left by a save that was killed) are removed first. A file that is not a
+    readable checkpoint (not safetensors, JSON that does not parse, nesting past :data:`MAX_NESTING`,
+    references to arrays it does not hold) raises :class:`CheckpointError` naming the file and the fault.
+    """
     path = os.fspath(path)
+    remove_stale_temporaries(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"load_checkpoint: no checkpoint file at {path!r}")
     try:  # io checks the format first: a pickle or a torch zip is refused, never unpickled
@@ -108,8 +136,54 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         arrays = load_arrays(path)
     except ValueError as e:
         raise CheckpointError(f"load_checkpoint: not a readable safetensors checkpoint: {e}") from None
+    except RecursionError:
+        raise CheckpointError(f"load_checkpoint: {path!r} has a safetensors header nested too deeply to be one "
+                              f"(a corrupt or hostile file)") from None
     if meta.get("format") != FORMAT or _META_KEY not in meta:
         raise CheckpointError(f"load_checkpoint: {path!r} is a safetensors file but not a deepgrad training "
                               f"checkpoint (format {meta.get('format')!r}; expected {FORMAT!r})")
-    skeleton = json.loads(meta[_META_KEY])
-    return {k: join_arrays(v, arrays) for k, v in skeleton.items()}
+
+    def malformed(what: str) -> CheckpointError:
+        return CheckpointError(f"load_checkpoint: {path!r} is a damaged checkpoint: {what}")
+
+    try:
+        skeleton = json.loads(meta[_META_KEY])
+    except json.JSONDecodeError as e:
+        raise malformed(f"its training state is not valid JSON ({e})") from None
+    except RecursionError:
+        raise malformed(f"its training state nests deeper than {MAX_NESTING} levels") from None
+    if not isinstance(skeleton, dict):
+        raise malformed(f"its training state is a JSON {type(skeleton).__name__}, not an object")
+    depth = nesting_depth(skeleton)
+    if depth > MAX_NESTING:
+        raise malformed(f"its training state nests deeper than {MAX_NESTING} levels")
+    try:
+        return {k: join_arrays(v, arrays) for k, v in skeleton.items()}
+    except KeyError as e:
+        raise malformed(f"it refers to an array {e.args[0]!r} that it does not hold") from None
+    except (TypeError, ValueError) as e:
+        raise malformed(f"an entry has the wrong structure ({e})") from None
+
+
+_STATE_LAYOUT = {"model": dict, "optimizer": dict, "trainer": dict, "history": dict, "callbacks": dict,
+                 "rng": dict, "data": dict}
+_TRAINER_LAYOUT = {"epoch": int, "global_step": int, "epoch_state": dict, "metrics": list}
+
+
+def check_training_state(state: dict[str, Any], path: str) -> None:
+    """Refuse, naming the file and the entry, a checkpoint whose layout is not Trainer.state_dict()'s."""
+    def wrong(what: str) -> CheckpointError:
+        return CheckpointError(f"Trainer: {path!r} is not a training checkpoint of deepgrad's Trainer: {what}; "
+                               f"use a file written by Trainer.save_checkpoint (e.g. last.ckpt of a run)")
+
+    for layout, where, node in ((_STATE_LAYOUT, "", state), (_TRAINER_LAYOUT, "trainer.", state.get("trainer"))):
+        for key, kind in layout.items():
+            if key not in node:
+                raise wrong(f"it has no '{where}{key}' entry")
+            if not isinstance(node[key], kind) or isinstance(node[key], bool):
+                raise wrong(f"its '{where}{key}' entry is a {type(node[key]).__name__}, expected {kind.__name__}")
+    if "scheduler" not in state or not isinstance(state["scheduler"], (dict, type(None))):
+        raise wrong("its 'scheduler' entry is missing or not a dict/null")
+    missing = {"deepgrad", "numpy", "python"} - set(state["rng"])
+    if missing:
+        raise wrong(f"its 'rng' entry lacks {sorted(missing)}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
+from ..io import atomic_write_bytes
 from .history import History
 
 
@@ -63,8 +65,9 @@ def plot_history(history: History | dict, path: str | os.PathLike, keys: list[st
         fig.suptitle(title)
     fig.tight_layout()
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())  # a kill mid-write never leaves a truncated PNG
     return path
 
 

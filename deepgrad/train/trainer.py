@@ -29,7 +29,8 @@ from ..backend import Device, array_module
 from ..optim import clip_grad_norm_, clip_grad_value_
 from ..tensor import Tensor
 from .callbacks import Callback
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, check_training_state, load_checkpoint, save_checkpoint
+from .guards import NonFiniteGradientError, check_finite_gradients
 from .history import History
 from .metrics import Metric, get_metric
 from .progress import ProgressBar, progress_enabled
@@ -62,9 +63,14 @@ class Trainer:
     ``scheduler`` steps once per epoch, or per batch for OneCycleLR/CyclicLR (``scheduler_interval``
     overrides); ReduceLROnPlateau receives ``scheduler_monitor`` (``val_loss``, else ``loss``).
     ``grad_clip_norm`` / ``grad_clip_value`` clip gradients before each optimizer step.
-    ``progress``: True, False or "auto" (a tqdm bar only when stderr is a terminal).
-    ``on_nonfinite``: "raise" (default) stops with :class:`NonFiniteLossError`; "stop" ends training
-    with a warning and returns the history of the finished epochs. Either way no checkpoint is written.
+    ``progress``: True (a live bar on a terminal, plain per-epoch lines elsewhere), False, or "auto" (the
+    default: progress only when stderr is a terminal).
+    ``on_nonfinite``: a NaN/infinite loss, or a finite loss whose gradients are not finite (checked after
+    ``backward()`` and the ``on_after_backward`` callbacks, before clipping and the optimizer step), stops
+    training before the optimizer step: "raise" (default) with :class:`NonFiniteLossError` or
+    :class:`~deepgrad.train.guards.NonFiniteGradientError` naming the step and the first parameter at fault;
+    "stop" with a warning, returning the history of the finished epochs. Either way the weights are those of
+    the last good step and no checkpoint is written after the last good one.
     """
 
     def __init__(self, model, loss_fn: Callable | None, optimizer, scheduler=None,
@@ -110,6 +116,7 @@ class Trainer:
         self._epoch_state = self._fresh_epoch_state()
         self._pending_loader_state = None
         self._loader_generator_at_epoch_start = None
+        self._named_trained: list[tuple[str, Any]] | None = None
 
     # ------------------------------------------------------------------ helpers
     @staticmethod
@@ -169,6 +176,7 @@ class Trainer:
         Returns the :class:`History` (one entry per epoch: ``loss``, metrics, ``val_*``, ``lr``).
         """
         self._train_loader = train_loader
+        self._named_trained = None  # the optimizer's parameters may have changed since the last fit
         if resume_from is not None:
             self.load_checkpoint(resume_from, train_loader)
         if self._pending_loader_state is None:
@@ -231,6 +239,8 @@ class Trainer:
             loss.backward()
             batch_logs = {"loss": loss_value, "size": _count(target)}
             self._call("on_after_backward", batch_idx, batch_logs)
+            if not self._gradients_finite(loss_value, batch_idx, epochs):
+                return None
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             if self.grad_clip_value is not None:
                 clip_grad_value_(params, self.grad_clip_value)
@@ -262,6 +272,28 @@ class Trainer:
             raise NonFiniteLossError(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=3)
         return None
+
+    def _named_trained_parameters(self) -> list[tuple[str, Any]]:
+        """(name, parameter) for every parameter the optimizer steps, named as in ``model.named_parameters()``."""
+        if self._named_trained is None:
+            names = {id(p): name for name, p in self.model.named_parameters()}
+            self._named_trained = [(names.get(id(p), f"param_groups[{g}][{i}]"), p)
+                                   for g, group in enumerate(self.optimizer.param_groups)
+                                   for i, p in enumerate(group["params"])]
+        return self._named_trained
+
+    def _gradients_finite(self, loss_value: float, batch_idx: int, epochs: int) -> bool:
+        where = f"Trainer (epoch {self.epoch + 1}/{epochs}, batch {batch_idx})"
+        try:
+            check_finite_gradients(self._named_trained_parameters(), self.global_step + 1, where, loss_value)
+        except NonFiniteGradientError as e:
+            msg = f"{e} No checkpoint was written after the last good one."
+            self.stop_training, self.stop_reason = True, msg
+            if self.on_nonfinite == "raise":
+                raise NonFiniteGradientError(msg) from None
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
+            return False
+        return True
 
     def _resumed_iterator(self, loader, start: int):
         pending, self._pending_loader_state = self._pending_loader_state, None
@@ -365,50 +397,73 @@ class Trainer:
             "trainer": {"epoch": self.epoch, "global_step": self.global_step, "epoch_state": dict(self._epoch_state),
                         "metrics": [m.state_dict() for m in self.metrics]},
             "history": self.history.state_dict(),
-            "callbacks": {f"{i}:{type(cb).__name__}": cb.state_dict() for i, cb in enumerate(self.callbacks)
-                          if hasattr(cb, "state_dict")},
+            "callbacks": {key: cb.state_dict() for key, cb in self._keyed_callbacks() if hasattr(cb, "state_dict")},
             "rng": {"deepgrad": creation.get_rng_state(), "numpy": np.random.get_state(),
                     "python": random.getstate()},
             "data": self._loader_state(),
         }
+
+    def _keyed_callbacks(self) -> list[tuple[str, Callback]]:
+        """("EarlyStopping:0", callback) ...: keyed by class and rank among its class, so that a resumed run
+        with or without a progress bar (or another stateless callback) restores each callback's own state."""
+        seen: dict[str, int] = {}
+        keyed = []
+        for cb in self.callbacks:
+            name = type(cb).__name__
+            keyed.append((f"{name}:{seen.get(name, 0)}", cb))
+            seen[name] = seen.get(name, 0) + 1
+        return keyed
 
     def save_checkpoint(self, path: str) -> None:
         """Write the full training state to ``path`` atomically (safetensors + JSON metadata, no pickle)."""
         save_checkpoint(path, self.state_dict())
 
     def load_checkpoint(self, path: str, train_loader=None) -> dict[str, Any]:
-        """Restore a checkpoint written by :meth:`save_checkpoint`; the next ``fit`` continues from it."""
+        """Restore a checkpoint written by :meth:`save_checkpoint`; the next ``fit`` continues from it.
+
+        A file that is not such a checkpoint, or whose state does not fit this trainer, raises
+        :class:`CheckpointError` naming the file and what is wrong; stale temporaries that a killed save
+        left beside it are removed.
+        """
         state = load_checkpoint(path)
+        check_training_state(state, path)
         try:
             self.model.load_state_dict(state["model"])
-        except RuntimeError as e:
+        except (RuntimeError, KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"Trainer: checkpoint {path!r} (saved from a {state.get('model_class')}) does not "
-                                  f"fit this {type(self.model).__name__}:\n{e}") from e
+                                  f"fit this {type(self.model).__name__}: {e}") from e
         try:
             self.optimizer.load_state_dict(state["optimizer"])
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, TypeError, IndexError) as e:
             raise CheckpointError(f"Trainer: the optimizer state in {path!r} does not fit this optimizer: {e}") from e
-        if self.scheduler is not None:
-            if state["scheduler"] is None:
-                raise CheckpointError(f"Trainer: {path!r} holds no scheduler state but this trainer has a scheduler")
-            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scheduler is not None and state["scheduler"] is None:
+            raise CheckpointError(f"Trainer: {path!r} holds no scheduler state but this trainer has a scheduler")
         t = state["trainer"]
-        self.epoch, self.global_step = int(t["epoch"]), int(t["global_step"])
-        self._epoch_state = dict(t["epoch_state"])
         if len(t["metrics"]) != len(self.metrics):
             raise CheckpointError(f"Trainer: {path!r} was saved with {len(t['metrics'])} metric(s), this trainer "
                                   f"has {len(self.metrics)}")
-        for m, s in zip(self.metrics, t["metrics"]):
-            m.load_state_dict(s)
-        self.history.load_state_dict(state["history"])
-        for i, cb in enumerate(self.callbacks):
-            key = f"{i}:{type(cb).__name__}"
-            if key in state["callbacks"] and hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(state["callbacks"][key])
-        rng = state["rng"]
-        creation.set_rng_state(rng["deepgrad"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
+        try:
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            self.epoch, self.global_step = int(t["epoch"]), int(t["global_step"])
+            self._epoch_state = dict(t["epoch_state"])
+            for m, s in zip(self.metrics, t["metrics"]):
+                m.load_state_dict(s)
+            self.history.load_state_dict(state["history"])
+            saved = state["callbacks"]
+            for i, (key, cb) in enumerate(self._keyed_callbacks()):
+                old_key = f"{i}:{type(cb).__name__}"  # checkpoints written before callbacks were keyed by class
+                own = saved.get(key, saved.get(old_key))
+                if own is not None and hasattr(cb, "load_state_dict"):
+                    cb.load_state_dict(own)
+            rng = state["rng"]
+            creation.set_rng_state(rng["deepgrad"])
+            np.random.set_state(rng["numpy"])
+            random.setstate(rng["python"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            raise CheckpointError(f"Trainer: {path!r} has the wrong structure for a training checkpoint "
+                                  f"({type(e).__name__}: {e}); use a file written by Trainer.save_checkpoint "
+                                  f"(e.g. last.ckpt of a run)") from e
         self._pending_loader_state = state["data"]
         if train_loader is not None:
             self._train_loader = train_loader
