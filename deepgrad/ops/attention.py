@@ -192,7 +192,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     batch = _broadcast([query.shape[:-2], key.shape[:-2], value.shape[:-2]], "query, key and value")
     length, source = query.shape[-2], key.shape[-2]
     probs_shape = batch + (length, source)
-    if attn_mask is not None and _broadcast([attn_mask.shape, probs_shape], "attn_mask and the scores") != probs_shape:
+    try:
+        mask_fits = attn_mask is None or np.broadcast_shapes(attn_mask.shape, probs_shape) == probs_shape
+    except ValueError:
+        mask_fits = False
+    if not mask_fits:
         raise RuntimeError(f"scaled_dot_product_attention: attn_mask of shape {tuple(attn_mask.shape)} does not "
                            f"broadcast to the attention weights' shape {probs_shape}")
     inputs = [query, key, value]
