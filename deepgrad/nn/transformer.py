@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..creation import full
+from ..backend import get_default_dtype
 from ..ops.multihead_attention import canonical_mask
 from ..tensor import Tensor
 from . import functional as F
@@ -42,10 +42,10 @@ def _get_activation_fn(activation: str | Callable) -> Callable:
 
 
 def _causal(sz: int, device, dtype) -> Tensor:
-    """0 on and below the diagonal, ``-inf`` above: the causal mask in torch's float form."""
-    mask = full((sz, sz), 0.0, dtype=dtype, device=device)
-    upper = Tensor(np.triu(np.ones((sz, sz), dtype=bool), 1), device=device)
-    return mask.masked_fill(upper, float("-inf"))
+    """0 on and below the diagonal, ``-inf`` above: the causal mask in torch's float form. Built as an array,
+    not by traced ops, so an ONNX export with a dynamic length never sees it as a length-sized constant."""
+    dtype = get_default_dtype() if dtype is None else np.dtype(dtype)
+    return Tensor(np.triu(np.full((sz, sz), -np.inf, dtype=dtype), 1), device=device)
 
 
 def _detect_is_causal_mask(mask: Tensor | None, is_causal: bool | None = None, size: int | None = None) -> bool:
