@@ -149,3 +149,28 @@ def test_mixed_mask_dtype_matches_torch_rejection():
         TF.scaled_dot_product_attention(torch.tensor(q), torch.tensor(q), torch.tensor(q), torch.tensor(mask))
     with pytest.raises(RuntimeError, match="Expected attn_mask dtype"):
         F.scaled_dot_product_attention(dg.tensor(q), dg.tensor(q), dg.tensor(q), dg.tensor(mask))
+
+
+@pytest.mark.parametrize("key_batch", [8, 1])
+def test_thread_split_gives_identical_results(key_batch):
+    """Big weights are split over the batch across deepgrad's threads; every element is computed the same way,
+    so 1 and 2 threads agree bit for bit (a broadcast key batch keeps the backward whole)."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in ((8, 4, 128, 16), (key_batch, 4, 128, 16),
+                                                                    (key_batch, 4, 128, 16))]
+    keep = dg.tensor(_bool((8, 1, 128, 128), 1))
+    up = dg.tensor(rng.standard_normal((8, 4, 128, 16)).astype(np.float32))
+    results = []
+    threads = dg.get_num_threads()
+    try:
+        for n in (1, 2):
+            dg.set_num_threads(n)
+            dg.manual_seed(0)
+            q, k, v = (dg.tensor(a, requires_grad=True) for a in arrays)
+            out = F.scaled_dot_product_attention(q, k, v, keep, dropout_p=0.1)
+            out.backward(up)
+            results.append([out.detach().numpy()] + [t.grad.numpy() for t in (q, k, v)])
+    finally:
+        dg.set_num_threads(threads)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

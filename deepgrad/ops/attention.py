@@ -22,6 +22,7 @@ import numpy as np
 from .. import creation
 from ..autograd import Function
 from ..backend import array_module
+from ..parallel import over_batch
 from ..tensor import Tensor
 from .elementwise import unbroadcast
 
@@ -48,7 +49,11 @@ def masked_softmax_(scores):
 
 class ScaledDotProductAttention(Function):
     """Inputs: ``q (..., L, E)``, ``k (..., S, E)``, ``v (..., S, Ev)``, then an optional mask (bool: True takes
-    part; float: added to the scores) and, with dropout, a uniform draw of the probabilities' shape."""
+    part; float: added to the scores) and, with dropout, a uniform draw of the probabilities' shape.
+
+    Both passes work on slices of the leading (batch) dim, which :func:`deepgrad.parallel.over_batch` hands to
+    deepgrad's threads when the weights are big enough to pay (one slice, the whole batch, otherwise); every
+    element is computed the same way whatever the split."""
 
     def forward(self, q, k, v, *extra, scale, is_causal, mask_kind, dropout_p):
         xp = array_module(q)
@@ -57,55 +62,92 @@ class ScaledDotProductAttention(Function):
         # 1.3 ms contiguous), so one copy of each input (size L x E, small beside the L x S weights) pays.
         q, k, v = xp.ascontiguousarray(q), xp.ascontiguousarray(k), xp.ascontiguousarray(v)
         mask = extra[0] if mask_kind is not None else None
-        scores = xp.matmul(q * q.dtype.type(scale), xp.swapaxes(k, -1, -2))
-        if mask_kind == "float":
-            scores += mask
-        elif mask_kind == "bool":
-            xp.copyto(scores, -np.inf, where=~mask)
-        if is_causal:
-            xp.copyto(scores, -np.inf, where=~causal_keep(q.shape[-2], k.shape[-2], xp))
-        probs = masked_softmax_(scores)
-        self.keep = None
-        if dropout_p > 0:
-            self.keep = extra[-1] >= dropout_p  # P(keep) = 1 - p; one byte per weight is all backward needs
-            self.inv_keep = q.dtype.type(1.0 / (1.0 - dropout_p)) if dropout_p < 1 else q.dtype.type(0)
-            weights = probs * self.keep
-            weights *= self.inv_keep
-        else:
-            weights = probs
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        probs = xp.empty(batch + (q.shape[-2], k.shape[-2]), dtype=q.dtype)
+        out = xp.empty(batch + (q.shape[-2], v.shape[-1]), dtype=q.dtype)
+        self.keep = xp.empty(probs.shape, dtype=bool) if dropout_p > 0 else None
+        self.inv_keep = q.dtype.type(1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)
+        causal = causal_keep(q.shape[-2], k.shape[-2], xp) if is_causal else None
+        qs = q * q.dtype.type(scale)
+
+        def rows(lo, hi):
+            part = _rows(lo, hi, probs.ndim)
+            scores = xp.matmul(part(qs), xp.swapaxes(part(k), -1, -2), out=probs[lo:hi])
+            if mask_kind == "float":
+                scores += part(mask)
+            elif mask_kind == "bool":
+                xp.copyto(scores, -np.inf, where=~part(mask))
+            if causal is not None:
+                xp.copyto(scores, -np.inf, where=~causal)
+            weights = masked_softmax_(scores)
+            if self.keep is not None:
+                keep = xp.greater_equal(part(extra[-1]), dropout_p, out=self.keep[lo:hi])  # P(keep) = 1 - p
+                weights = weights * keep  # a copy: the probabilities stay saved for backward
+                weights *= self.inv_keep
+            xp.matmul(weights, part(v), out=out[lo:hi])
+
+        if probs.ndim > 2:
+            over_batch(probs, rows)
+        else:  # (L, S): no batch dim to split
+            rows(0, probs.shape[0])
         self.q, self.k, self.v, self.probs = q, k, v, probs
         self.scale, self.mask_kind = scale, mask_kind
         self.mask_shape = None if mask is None else mask.shape
-        return xp.matmul(weights, v)
+        return out
 
     def backward(self, g):
         xp = array_module(g)
         g = xp.ascontiguousarray(g)  # the head merge's backward hands a strided view (see forward)
         q, k, v, probs = self.q, self.k, self.v, self.probs
         need = [n is not None for n in self.next]
-        gv = None
-        if need[2]:
-            weights = probs if self.keep is None else probs * self.keep * self.inv_keep
-            gv = unbroadcast(xp.matmul(xp.swapaxes(weights, -1, -2), g), v.shape)
-        if not (need[0] or need[1] or (self.mask_kind == "float" and need[3])):
-            return (None, None, gv) + (None,) * (len(self.next) - 3)
-        grad_w = xp.matmul(g, xp.swapaxes(v, -1, -2))  # d loss / d weights, (..., L, S)
-        if self.keep is not None:
-            grad_w *= self.keep
-            grad_w *= self.inv_keep
-        # softmax backward, in place: ds = p * (dp - sum(dp * p))
-        row = xp.einsum("...ij,...ij->...i", grad_w, probs)[..., None]
-        grad_w -= row
-        grad_w *= probs
-        grad_s = grad_w
+        need_mask = self.mask_kind == "float" and need[3]
+        grads = [xp.empty(t.shape, t.dtype) if need[i] else None for i, t in enumerate((q, k, v))]
+        grad_s = xp.empty(probs.shape, probs.dtype) if need_mask else None
         scale = q.dtype.type(self.scale)
-        gq = unbroadcast(xp.matmul(grad_s, k) * scale, q.shape) if need[0] else None
-        gk = unbroadcast(xp.matmul(xp.swapaxes(grad_s, -1, -2), q) * scale, k.shape) if need[1] else None
-        grads = [gq, gk, gv]
-        if self.mask_kind is not None:
-            grads.append(unbroadcast(grad_s, self.mask_shape) if self.mask_kind == "float" and need[3] else None)
-        grads += [None] * (len(self.next) - len(grads))  # the dropout draw
-        return tuple(grads)
+
+        # Slices only when every input has the whole batch dim: a broadcast input's gradient sums across slices.
+        split = probs.ndim > 2 and all(t.ndim == probs.ndim and t.shape[0] == probs.shape[0] for t in (q, k, v))
+
+        def rows(lo, hi):
+            part = _rows(lo, hi, probs.ndim if split else 0)
+            p, gp = part(probs), part(g)
+            keep = None if self.keep is None else part(self.keep)
+            if need[2]:
+                weights = p if keep is None else p * keep * self.inv_keep
+                part(grads[2])[...] = unbroadcast(xp.matmul(xp.swapaxes(weights, -1, -2), gp), part(grads[2]).shape)
+            if not (need[0] or need[1] or need_mask):
+                return
+            grad_w = xp.matmul(gp, xp.swapaxes(part(v), -1, -2))  # d loss / d weights, (..., L, S)
+            if keep is not None:
+                grad_w *= keep
+                grad_w *= self.inv_keep
+            # softmax backward, in place: ds = p * (dp - sum(dp * p))
+            grad_w -= xp.einsum("...ij,...ij->...i", grad_w, p)[..., None]
+            grad_w *= p
+            if need[0]:
+                part(grads[0])[...] = unbroadcast(xp.matmul(grad_w, part(k)) * scale, part(grads[0]).shape)
+            if need[1]:
+                part(grads[1])[...] = unbroadcast(xp.matmul(xp.swapaxes(grad_w, -1, -2), part(q)) * scale,
+                                                  part(grads[1]).shape)
+            if need_mask:
+                part(grad_s)[...] = grad_w
+
+        if split:
+            over_batch(probs, rows)
+        else:
+            rows(0, probs.shape[0])
+        grads.append(unbroadcast(grad_s, self.mask_shape) if need_mask else None)
+        return tuple(grads[:3] + grads[3:len(self.next)] + [None] * (len(self.next) - 4))
+
+
+def _rows(lo: int, hi: int, ndim: int):
+    """Slicer of operands for batch rows ``lo:hi`` of an ``ndim``-dim result (ndim > 2): an operand that has the
+    whole leading dim is sliced, one that broadcasts along it (leading size 1, or fewer dims) is used whole.
+    With ``ndim`` <= 2 there is no batch dim and every operand is used whole."""
+    def part(a):
+        return a[lo:hi] if ndim > 2 and a.ndim == ndim and a.shape[0] != 1 else a
+
+    return part
 
 
 def _broadcast(shapes: list, what: str) -> tuple:
