@@ -89,7 +89,8 @@ def sequence_task(model: str, data: str, seed: int = 0) -> SequenceTask:
         ids = np.array([index[c] for c in text], dtype=np.int64)
         cut = int(len(ids) * 0.85)  # the last 15% of the text is held out
         window = min(LM_WINDOW, (len(ids) - cut) // 2)
-        train = next_token_windows(ids[:cut], window, stride=max(1, window // 8))  # overlapping: more windows
+        stride = max(1, window // 8) if cut < 50_000 else window  # a short text: overlapping windows, more of them
+        train = next_token_windows(ids[:cut], window, stride=stride)
         test = next_token_windows(ids[cut:], window)
         config = {"vocab_size": len(index), "d_model": 64, "nhead": 4, "num_layers": 2, "dropout": 0.1,
                   "max_len": window}
