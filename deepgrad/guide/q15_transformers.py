@@ -243,13 +243,13 @@ def experiment(ctx) -> None:
               ["T", "LSTM accuracy", "transformer accuracy"],
               [[t, a, b] for t, a, b in zip(lengths, acc["LSTM"], acc["transformer"])])
 
-    step_lengths = ctx.pick([16, 64, 256], [16, 64, 256, 512])
+    step_lengths = ctx.pick([16, 64, 512], [16, 64, 256, 512])
     depth, times = {"LSTM": [], "transformer": []}, {"LSTM": [], "transformer": []}
     for length in step_lengths:
         dg.manual_seed(0)
         for name, build in (("LSTM", lstm), ("transformer", transformer)):
             depth[name].append(sequential_depth(name, length))
-            times[name].append(step_seconds(build(), length, ctx.pick(3, 5)))
+            times[name].append(step_seconds(build(), length, ctx.pick(5, 7)))
     ctx.table("Dependent operations from the first token to the output, and CPU time of a training step (batch 16)",
               ["T", "LSTM chain", "transformer chain", "LSTM ms", "transformer ms"],
               [[t, d1, d2, 1e3 * a, 1e3 * b] for t, d1, d2, a, b in zip(
@@ -312,15 +312,13 @@ def cost_claims(ctx, step_lengths, depth, times, tokens, peaks, kept) -> None:
               "transformer's is the same at every length: all positions pass through each op at once",
               all(d > t for d, t in zip(depth["LSTM"], step_lengths)) and len(set(depth["transformer"])) == 1,
               f"LSTM {depth['LSTM']}, transformer {depth['transformer']} at T = {step_lengths}")
-    span = step_lengths[-1] / step_lengths[0]
-    growth = {name: t[-1] / t[0] for name, t in times.items()}
-    ctx.claim(f"on one CPU thread the LSTM's step time grows with T as its chain does: >= {span / 3:.0f}x from "
-              f"T = {step_lengths[0]} to {step_lengths[-1]} ({span:.0f}x the tokens)", growth["LSTM"] >= span / 3,
-              f"LSTM x{growth['LSTM']:.1f}, transformer x{growth['transformer']:.1f}")
-    late = times["transformer"][-1] / times["transformer"][-2]
-    ctx.claim(f"the transformer's step time grows faster than T at long lengths (T squared attention): > "
-              f"{step_lengths[-1] // step_lengths[-2]}x from T = {step_lengths[-2]} to {step_lengths[-1]}",
-              late > step_lengths[-1] / step_lengths[-2], f"x{late:.1f}")
+    (t0, t1), span = step_lengths[-2:], step_lengths[-1] / step_lengths[-2]
+    growth = {name: t[-1] / t[-2] for name, t in times.items()}
+    ctx.claim(f"on one CPU thread the LSTM's step time grows about in proportion to T, as its chain does: >= "
+              f"{span / 2:g}x from T = {t0} to {t1} ({span:g}x the tokens)", growth["LSTM"] >= span / 2,
+              f"x{growth['LSTM']:.1f}")
+    ctx.claim(f"the transformer's step time grows faster than T at long lengths, its attention as T squared: > "
+              f"{span:g}x from T = {t0} to {t1}", growth["transformer"] > span, f"x{growth['transformer']:.1f}")
     ratios = [b / a for a, b in zip(kept, kept[1:])]
     ctx.claim("the attention weights kept for backward grow as the square of the length: x4 for each doubling",
               all(abs(r - 4) < 1e-9 for r in ratios), ", ".join(f"x{r:.2f}" for r in ratios))
