@@ -49,6 +49,7 @@ def transformer() -> TransformerClassifier:
 
 
 def lstm() -> SequenceClassifier:
+    """An LSTM over the tokens, classified from its final hidden state."""
     return SequenceClassifier(SYMBOLS, vocab_size=2 * SYMBOLS + 1, embedding_dim=16, hidden_size=32, cell="lstm")
 
 
