@@ -25,8 +25,8 @@ import sys
 from .cli_common import CommandError, check_number, claim_run_dir, handles_errors, read_json_config
 
 TRAIN_MODELS = ("mlp", "lenet5", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-                "resnet18", "resnet34", "resnet8", "resnet20")
-TRAIN_DATA = ("digits", "digits28", "mnist", "fashion-mnist", "spirals", "xor", "blobs")
+                "resnet18", "resnet34", "resnet8", "resnet20", "transformer", "transformer_lm")
+TRAIN_DATA = ("digits", "digits28", "mnist", "fashion-mnist", "spirals", "xor", "blobs", "recall", "zen", "pydoc")
 GAN_DATA = ("ring", "digits")
 
 
@@ -252,15 +252,24 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
 
     creation.manual_seed(args.seed)
     size = 28 if args.data != "digits" or args.model == "lenet5" else 8
+    loss_fn, metric = nn.CrossEntropyLoss(), "accuracy"
     try:
-        if args.data in ("spirals", "xor", "blobs"):
+        if args.model.startswith("transformer") or args.data in ("recall", "zen", "pydoc"):  # token sequences
+            from .models.transformer_training import sequence_task
+
+            task = sequence_task(args.model, args.data, args.seed)
+            xtr, ytr, xte, yte, arch, config = task.x_train, task.y_train, task.x_test, task.y_test, task.arch, \
+                task.config
+            loss_fn, metric = task.loss, task.metric
+        elif args.data in ("spirals", "xor", "blobs"):
             xtr, ytr, xte, yte = _points(args.data, args.seed)
         else:
             xtr, ytr, xte, yte = _image_arrays(args.data, size, args.data_dir, args.seed)
         if args.limit is not None:
             xtr, ytr = xtr[:args.limit], ytr[:args.limit]
-        classes = int(max(ytr.max(), yte.max())) + 1
-        arch, config = _model_config(args.model, tuple(xtr.shape[1:]), classes, args.width)
+        if not args.model.startswith("transformer"):
+            classes = int(max(ytr.max(), yte.max())) + 1
+            arch, config = _model_config(args.model, tuple(xtr.shape[1:]), classes, args.width)
         model = build_model(arch, **config)
     except (ValueError, FileNotFoundError) as e:
         raise CommandError(str(e)) from None
@@ -301,7 +310,7 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
                  EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
     train_loader = DataLoader(TensorDataset(xtr, ytr), batch_size=args.batch_size, shuffle=True, generator=args.seed)
     val_loader = DataLoader(TensorDataset(xte, yte), batch_size=256)
-    trainer = Trainer(model, nn.CrossEntropyLoss(), opt, sched, metrics=["accuracy"], callbacks=callbacks,
+    trainer = Trainer(model, loss_fn, opt, sched, metrics=[metric], callbacks=callbacks,
                       progress=not args.no_progress)
     try:
         if args.resume is not None:  # an early-stopped run is over: restore it without training further

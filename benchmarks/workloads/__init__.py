@@ -3,4 +3,4 @@
 Modules here import neither deepgrad nor torch: builders receive the library module.
 """
 
-from . import cnn, engine, gan, inference, recurrent  # noqa: F401
+from . import cnn, engine, gan, inference, recurrent, transformer  # noqa: F401

@@ -31,6 +31,7 @@ TOPICS: dict[str, str] = {
     "overfitting": "q12_overfitting",
     "transfer-learning": "q13_transfer_learning",
     "gans": "q14_gans",
+    "transformers": "q15_transformers",
 }
 
 

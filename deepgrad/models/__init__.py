@@ -1,5 +1,6 @@
 """``deepgrad.models``: assembled networks. ``MLP``, ``LeNet5``, ``VGG`` (11/13/16/19, with and without
-batch norm), ``ResNet`` (18/34/50 and a CIFAR-style variant), sequence models, DCGAN and a 2-D MLP GAN,
+batch norm), ``ResNet`` (18/34/50 and a CIFAR-style variant), sequence models (recurrent and transformer, with
+positional encodings), DCGAN and a 2-D MLP GAN,
 plus a registry of small weights that deepgrad trained itself (:mod:`deepgrad.models.pretrained`).
 
 VGG and ResNet use torchvision's module names and tensor layouts, so torchvision's weights load as they
@@ -35,12 +36,19 @@ from .pretrained import (
 )
 from .resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50, resnet_cifar
 from .sequence import CharLanguageModel, CharVocab, Forecaster, SequenceClassifier
+from .transformer import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    TransformerClassifier,
+    TransformerLanguageModel,
+)
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
 __all__ = [
     "MLP", "LeNet5", "VGG", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnet_cifar",
     "SequenceClassifier", "Forecaster", "CharLanguageModel", "CharVocab",
+    "TransformerClassifier", "TransformerLanguageModel", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "DCGANGenerator", "DCGANDiscriminator", "dcgan_init_", "MLPGenerator", "MLPDiscriminator",
     "ARCHITECTURES", "PRETRAINED", "build_model", "list_pretrained", "load_model", "pretrained_info", "save_model",
     "weights_path",

@@ -28,6 +28,7 @@ from .lenet import LeNet5
 from .mlp import MLP
 from .resnet import resnet18, resnet34, resnet50, resnet_cifar
 from .sequence import CharLanguageModel, Forecaster, SequenceClassifier
+from .transformer import TransformerClassifier, TransformerLanguageModel
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
@@ -38,6 +39,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "vgg16": vgg16, "vgg16_bn": vgg16_bn, "vgg19": vgg19, "vgg19_bn": vgg19_bn,
     "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet_cifar": resnet_cifar,
     "sequence_classifier": SequenceClassifier, "forecaster": Forecaster, "char_lm": CharLanguageModel,
+    "transformer_classifier": TransformerClassifier, "transformer_lm": TransformerLanguageModel,
     "dcgan_generator": DCGANGenerator, "dcgan_discriminator": DCGANDiscriminator,
     "mlp_generator": MLPGenerator, "mlp_discriminator": MLPDiscriminator,
 }

@@ -20,6 +20,7 @@ from ..functional import (  # noqa: F401
     tanh,
 )
 from ..functional import flatten as _flatten
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from ..ops.dropout import (  # noqa: F401
     alpha_dropout,
@@ -41,6 +42,7 @@ from ..ops.loss import (  # noqa: F401
     nll_loss,
     smooth_l1_loss,
 )
+from ..ops.multihead_attention import multi_head_attention_forward  # noqa: F401
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
 from ..ops.pool import (  # noqa: F401
     adaptive_avg_pool1d,

@@ -17,12 +17,13 @@ tanh), Sigmoid, Tanh, Softplus, Softmax, LogSoftmax, Flatten / Unflatten / resha
 unsqueeze / permute / transpose / expand / repeat / basic indexing and one integer index array / cat /
 stack / pad, elementwise arithmetic (residual additions...), clamp, where, reductions (sum, mean, var,
 std, amax/amin, logsumexp, gather), matmul, Embedding, RNN / LSTM / GRU (multi-layer, bidirectional,
-batch_first, initial states) and the RNN / LSTM / GRU cells.
+batch_first, initial states) and the RNN / LSTM / GRU cells, scaled_dot_product_attention (masks, causal; the
+sequence lengths may be dynamic axes), MultiheadAttention and the Transformer encoder / decoder layers.
 
 Not exportable (clear :class:`ExportError`): PackedSequence inputs, LSTM ``proj_size > 0``, pooling with
 ``return_indices=True`` and max unpooling, adaptive max pooling with unequal windows, dropout forced on
-with ``training=True``, item assignment in forward, ``max(dim)``/``argmax`` results used as values, and
-losses.
+with ``training=True`` (and attention with ``dropout_p > 0``), item assignment in forward,
+``max(dim)``/``argmax`` results used as values, and losses.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 from ..backend import array_module, move_to
 from ..nn.module import Module
 from ..tensor import Tensor
-from . import ops_nn, ops_recurrent, ops_shape, ops_tensor  # noqa: F401  (register the converters)
+from . import ops_attention, ops_nn, ops_recurrent, ops_shape, ops_tensor  # noqa: F401  (register the converters)
 from .graph import FUNCTION_CONVERTERS, MODULE_CONVERTERS, GraphBuilder, OpContext, _scope_tag, host, onnx_dtype
 from .trace import ExportError, Record, flatten_tensors, trace
 

@@ -127,13 +127,15 @@ def _basic_index(ctx: OpContext, items: tuple, items_b: tuple):
             out_pos += 1
             continue
         if isinstance(it, slice):
-            if (it.start, it.stop, it.step) != (it_b.start, it_b.stop, it_b.step):
+            stop = _dynamic_stop(ctx, it, it_b)  # x[:n] with n an input's varying length (a table of positions)
+            if stop is None and (it.start, it.stop, it.step) != (it_b.start, it_b.stop, it_b.step):
                 raise ctx.fail(f"slice {it} on dim {axis} changes with the input (vs {it_b})")
             if it != slice(None) and it != slice(None, None, 1):
                 step = 1 if it.step is None else int(it.step)
                 start = it.start if it.start is not None else (0 if step > 0 else _INT64_MAX)
-                stop = it.stop if it.stop is not None else (_INT64_MAX if step > 0 else _INT64_MIN)
-                axes.append(axis), starts.append(int(start)), ends.append(int(stop)), steps.append(step)
+                if stop is None:
+                    stop = int(it.stop) if it.stop is not None else (_INT64_MAX if step > 0 else _INT64_MIN)
+                axes.append(axis), starts.append(int(start)), ends.append(stop), steps.append(step)
             axis += 1
             out_pos += 1
             continue
@@ -146,12 +148,22 @@ def _basic_index(ctx: OpContext, items: tuple, items_b: tuple):
         axis += 1
     x = ctx.input(0)
     if axes:
-        x = ctx.emit("Slice", [x, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes), ctx.ints(steps)])
+        x = ctx.emit("Slice", [x, ctx.ints(starts), ctx.shape_tensor(ends), ctx.ints(axes), ctx.ints(steps)])
     if squeeze:
         x = ctx.axes_op("Squeeze", x, squeeze)
     if unsqueeze:
         x = ctx.axes_op("Unsqueeze", x, unsqueeze)
     return x
+
+
+def _dynamic_stop(ctx: OpContext, it: slice, it_b) -> str | None:
+    """For ``x[start:n]`` whose ``n`` differs between the two traces by exactly a graph input's varying size:
+    that size, read at run time (a 1-element tensor name); else None."""
+    if not isinstance(it_b, slice) or (it.start, it.step) != (it_b.start, it_b.step) or it.stop == it_b.stop:
+        return None
+    if not all(isinstance(s, (int, np.integer)) and s >= 0 for s in (it.stop, it_b.stop)):
+        return None
+    return ctx.dim_of(int(it.stop), int(it_b.stop))
 
 
 def _advanced_index(ctx: OpContext, x, ndim: int, items: tuple, items_b: tuple, arrays: list) -> None:
