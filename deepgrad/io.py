@@ -542,8 +542,10 @@ def _parse_header(head: bytes, read, size: int, path: str) -> dict:
         raise _not_safetensors(path, "no valid header length in its first 8 bytes")
     try:
         header = json.loads(read(n).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (UnicodeDecodeError, json.JSONDecodeError):
         raise _not_safetensors(path, "its header is not JSON") from None
+    except RecursionError:
+        raise _not_safetensors(path, "its header is nested too deeply to be one") from None
     if not isinstance(header, dict):
         raise _not_safetensors(path, "its header is not a JSON object")
     return header

@@ -55,6 +55,10 @@ class ScaledDotProductAttention(Function):
     deepgrad's threads when the weights are big enough to pay (one slice, the whole batch, otherwise); every
     element is computed the same way whatever the split."""
 
+    # What torch's math attention saves for each input's gradient: q needs k and v, k needs q and v, v only the
+    # probabilities (its own), a float mask needs v.
+    saved = ((1, 2), (0, 2), (), (2,))
+
     def forward(self, q, k, v, *extra, scale, is_causal, mask_kind, dropout_p):
         xp = array_module(q)
         # Heads split off a (N, L, H, E) projection arrive as strided views; NumPy's batched matmul runs such
