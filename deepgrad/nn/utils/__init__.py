@@ -1,11 +1,15 @@
-"""``deepgrad.nn.utils``: gradient clipping (torch.nn.utils' home for it) and parameter vectors."""
+"""``deepgrad.nn.utils``: gradient clipping (torch.nn.utils' home for it), parameter vectors, the
+packed-sequence helpers (``nn.utils.rnn``) and the hook-based weight reparametrisations
+``weight_norm`` and ``spectral_norm``."""
 
 from __future__ import annotations
 
-from ..ops.shape import cat
-from ..optim.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
-from ..tensor import Tensor
-from . import rnn_utils as rnn  # noqa: F401  (torch's nn.utils.rnn path)
+from ...ops.shape import cat
+from ...optim.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
+from ...tensor import Tensor
+from . import rnn  # noqa: F401  (torch's nn.utils.rnn path)
+from .spectral_norm import remove_spectral_norm, spectral_norm  # noqa: F401
+from .weight_norm import remove_weight_norm, weight_norm  # noqa: F401
 
 
 def parameters_to_vector(parameters) -> Tensor:
