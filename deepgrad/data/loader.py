@@ -63,20 +63,35 @@ def _sampler_generators(sampler) -> list[np.random.Generator]:
 class DataLoader:
     """Iterate over ``dataset`` in batches (PyTorch's signature; ``num_workers`` are prefetch threads).
 
-    ``generator`` (a ``np.random.Generator`` or int seed) drives shuffling and per-batch augmentation;
-    by default each epoch's seed is drawn from deepgrad's global generator.
+    ``generator`` (a :class:`deepgrad.Generator`, any ``np.random.Generator`` or an int seed) drives shuffling
+    and per-batch augmentation; by default each epoch's seed is drawn from deepgrad's global generator.
     ``batch_size=None`` turns batching off: each dataset item is converted and yielded as is.
-    Arguments after ``collate_fn`` are keyword-only: torch's ``pin_memory``, ``multiprocessing_context``
-    and ``persistent_workers`` do not exist here (threads, no processes), so positions would not line up.
+
+    torch's process and memory options are accepted so scripts run unchanged, and mean this here:
+    ``pin_memory`` / ``pin_memory_device`` do nothing (batches are host arrays; ``.to("cuda")`` copies them);
+    ``multiprocessing_context`` and ``persistent_workers`` need ``num_workers > 0`` as in torch and change
+    nothing (workers are threads sharing the dataset, started per epoch); batches always come in order,
+    whatever ``in_order`` says.
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
                  sampler: Sampler | None = None, batch_sampler: Sampler | None = None, num_workers: int = 0,
-                 collate_fn: Callable | None = None, *, drop_last: bool = False, timeout: float = 0,
-                 worker_init_fn: Callable[[int], None] | None = None, generator: GeneratorLike = None,
-                 prefetch_factor: int | None = None):
+                 collate_fn: Callable | None = None, pin_memory: bool = False, drop_last: bool = False,
+                 timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None,
+                 multiprocessing_context=None, generator: GeneratorLike = None, *,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False, pin_memory_device: str = "",
+                 in_order: bool = True):
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers option should be a non-negative integer, got {num_workers!r}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if multiprocessing_context is not None:
+            if num_workers == 0:
+                raise ValueError("DataLoader: multiprocessing_context can only be used with multi-process loading "
+                                 f"(num_workers > 0), but got num_workers={num_workers}")
+            if multiprocessing_context not in ("fork", "spawn", "forkserver"):
+                raise ValueError("DataLoader: multiprocessing_context option should specify a valid start method "
+                                 f"in ['fork', 'spawn', 'forkserver'], but got {multiprocessing_context!r}")
         if timeout < 0:
             raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout}")
         if num_workers == 0 and prefetch_factor is not None:
@@ -112,6 +127,10 @@ class DataLoader:
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.generator = as_generator(generator, "DataLoader")
+        # torch's options with no effect here (see the class docstring), kept so code that reads them works
+        self.pin_memory, self.pin_memory_device = bool(pin_memory), pin_memory_device
+        self.multiprocessing_context, self.persistent_workers, self.in_order = (multiprocessing_context,
+                                                                                persistent_workers, in_order)
         self._auto_collation = batch_sampler is not None
         self.collate_fn = collate_fn if collate_fn is not None else (
             default_collate if self._auto_collation else default_convert)

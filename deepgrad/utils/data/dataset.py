@@ -1,0 +1,5 @@
+"""torch.utils.data.dataset's path: datasets and ``random_split`` (:mod:`deepgrad.data.dataset`)."""
+
+from ...data.dataset import ConcatDataset, Dataset, Subset, TensorDataset, random_split  # noqa: F401
+
+__all__ = ["ConcatDataset", "Dataset", "Subset", "TensorDataset", "random_split"]
