@@ -16,7 +16,7 @@ from core_parity import check
 
 import deepgrad as dg
 import deepgrad.nn.functional as F
-from deepgrad import nn
+from deepgrad import models, nn
 from deepgrad.autograd import gradcheck
 
 
@@ -311,3 +311,21 @@ def test_flatten_parameters_is_a_noop_and_rnn_utils_has_torchs_path():
     out, _ = lstm(pack_padded_sequence(dg.randn(5, 2, 3), [5, 3]))
     assert pad_packed_sequence(out)[0].shape == (5, 2, 4)
     assert nn.utils.rnn.pack_sequence is nn.rnn_utils.pack_sequence
+
+
+def test_skip_init_builds_without_drawing_and_refuses_non_modules():
+    from deepgrad.nn.utils import skip_init
+
+    dg.manual_seed(5)
+    expected = dg.randn(3).tolist()
+    dg.manual_seed(5)
+    layer = skip_init(nn.Linear, 300, 200)
+    big = skip_init(models.VGG, depth=11, width=1 / 8, hidden=16, input_size=32)
+    assert dg.randn(3).tolist() == expected  # no random numbers were drawn
+    assert type(layer) is nn.Linear and layer.weight.shape == (200, 300) and layer.weight.requires_grad
+    assert sum(p.numel() for p in big.parameters()) == sum(
+        p.numel() for p in models.VGG(depth=11, width=1 / 8, hidden=16, input_size=32).parameters())
+    nn.init.kaiming_uniform_(layer.weight)  # initialising afterwards works as usual
+    assert 0 < float(layer.weight.detach().numpy().std()) < 1
+    _same_error(lambda: skip_init(models.vgg11), lambda: torch.nn.utils.skip_init(lambda: None))
+    _same_error(lambda: skip_init(dict), lambda: torch.nn.utils.skip_init(dict))

@@ -17,6 +17,8 @@ from ..tensor import Tensor
 
 def normal_f32_(tensor, std: float, mean: float = 0.0) -> None:
     """Fill ``tensor`` with N(mean, std^2) from deepgrad's global generator (seeded by ``manual_seed``)."""
+    if nn.init.init_skipped():  # inside nn.utils.skip_init: leave the memory as it is
+        return
     values = default_generator().standard_normal(tensor.shape, dtype=np.float32)
     values *= np.float32(std)
     if mean:
