@@ -21,6 +21,7 @@ from .activation import (  # noqa: F401
     Sigmoid,
     SiLU,
     Softmax,
+    Softmax2d,
     Softmin,
     Softplus,
     Softshrink,
@@ -29,21 +30,29 @@ from .activation import (  # noqa: F401
     Tanhshrink,
     Threshold,
 )
+from .containers import ParameterDict, ParameterList  # noqa: F401
 from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
 from .distance import CosineSimilarity, PairwiseDistance  # noqa: F401
-from .dropout import Dropout, Dropout2d  # noqa: F401
+from .dropout import AlphaDropout, Dropout, Dropout1d, Dropout2d, Dropout3d, FeatureAlphaDropout  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .linear import Flatten, Linear, Unflatten  # noqa: F401
 from .loss import (  # noqa: F401
     BCELoss,
     BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
     CrossEntropyLoss,
+    HingeEmbeddingLoss,
     HuberLoss,
     KLDivLoss,
     L1Loss,
+    MarginRankingLoss,
     MSELoss,
+    MultiLabelSoftMarginLoss,
     NLLLoss,
+    PoissonNLLLoss,
     SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
 )
 from .module import Identity, Module, ModuleDict, ModuleList, Parameter, Sequential  # noqa: F401
 from .norm import (  # noqa: F401
@@ -54,15 +63,21 @@ from .norm import (  # noqa: F401
     InstanceNorm2d,
     LayerNorm,
     LocalResponseNorm,
+    RMSNorm,
 )
+from .padding import ConstantPad1d, ConstantPad2d, ZeroPad1d, ZeroPad2d  # noqa: F401
 from .parallel import DataParallel  # noqa: F401
+from .pixelshuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle  # noqa: F401
 from .pool import (  # noqa: F401
+    AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
     AdaptiveMaxPool2d,
     AvgPool1d,
     AvgPool2d,
     MaxPool1d,
     MaxPool2d,
+    MaxUnpool2d,
     SumPool1d,
     SumPool2d,
 )

@@ -1,6 +1,6 @@
 """Activations as modules (torch.nn's names): ReLU, LeakyReLU, Sigmoid, Tanh, GELU, ELU, Softmax,
 LogSoftmax, Softplus, and the compositions SiLU, Mish, Hardtanh, ReLU6, Hardsigmoid, Hardswish, SELU, CELU,
-LogSigmoid, Softsign, Tanhshrink, Threshold, Hardshrink, Softshrink, PReLU, GLU, Softmin.
+LogSigmoid, Softsign, Tanhshrink, Threshold, Hardshrink, Softshrink, PReLU, GLU, Softmin, Softmax2d.
 
 ``inplace=True`` is accepted for torch compatibility; deepgrad computes activations out of
 place (the graph keeps the input for backward), so the flag only changes memory use in torch.
@@ -332,3 +332,13 @@ class Softmin(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Softmax2d(Module):
+    """Softmax over the channels of each location: dim -3 of (N, C, H, W) or (C, H, W) inputs."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input of 3 or 4 dimensions (C, H, W) / (N, C, H, W), got "
+                             f"{x.ndim}-D input of shape {tuple(x.shape)}")
+        return F.softmax(x, -3)

@@ -57,6 +57,19 @@ from ..ops.pool import (  # noqa: F401
     sum_pool2d,
 )
 from ..tensor import Tensor
+from ._composite import (  # noqa: F401
+    channel_shuffle,
+    cosine_embedding_loss,
+    hinge_embedding_loss,
+    margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    pixel_shuffle,
+    pixel_unshuffle,
+    poisson_nll_loss,
+    rms_norm,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
 
 flatten = _flatten
 

@@ -1,5 +1,5 @@
 """Normalisation layers: BatchNorm1d / BatchNorm2d (running statistics as torch), LayerNorm, GroupNorm,
-InstanceNorm1d / InstanceNorm2d and LocalResponseNorm."""
+InstanceNorm1d / InstanceNorm2d, LocalResponseNorm and RMSNorm."""
 
 from __future__ import annotations
 
@@ -222,3 +222,30 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims, with a learned scale and no
+    shift (Zhang & Sennrich, 2019; LLaMA's norm). ``eps`` None: the input dtype's machine epsilon.
+
+    >>> RMSNorm(8)(deepgrad.randn(2, 8)).shape
+    (2, 8)
+    """
+
+    def __init__(self, normalized_shape, eps: float | None = None, elementwise_affine: bool = True, device=None,
+                 dtype=None):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(ones(*self.normalized_shape, dtype=dtype, device=device))
+        else:
+            self.register_parameter("weight", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
