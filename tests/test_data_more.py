@@ -141,3 +141,85 @@ def test_utils_data_is_deepgrad_data():
     assert DistributedSampler is dg.distributed.DistributedSampler
     assert set(dg.data.__all__) <= set(ud.__all__)
     assert dg.utils.data.TensorDataset is TensorDataset
+
+
+# ----------------------------------------------------------------------------- iterable datasets
+def _counting(lib, n=7, sharded=True):
+    """The same stream in both libraries: 0..n-1, split between workers when ``sharded``."""
+    base = lib.utils.data.IterableDataset
+
+    class Count(base):
+        def __iter__(self):
+            info = lib.utils.data.get_worker_info()
+            if info is None or not sharded:
+                return iter(range(n))
+            return iter(range(info.id, n, info.num_workers))
+
+        def __len__(self):
+            return n
+
+    return Count()
+
+
+@pytest.mark.parametrize("kwargs", [dict(batch_size=3), dict(batch_size=2, num_workers=2),
+                                    dict(batch_size=2, num_workers=3, drop_last=True), dict(batch_size=None),
+                                    dict(batch_size=None, num_workers=2), dict(batch_size=4, num_workers=2)])
+@pytest.mark.parametrize("sharded", [True, False])
+@pytest.mark.filterwarnings("ignore:Length of IterableDataset")  # torch's note on unsharded workers
+def test_iterable_dataset_batches_like_torch(kwargs, sharded):
+    ours = [np.asarray(b).tolist() for b in DataLoader(_counting(dg, sharded=sharded), **kwargs)]
+    theirs = [np.asarray(b).tolist() for b in torch.utils.data.DataLoader(_counting(torch, sharded=sharded),
+                                                                          **kwargs)]
+    assert ours == theirs  # same batches, same order (unsharded workers repeat the stream, as torch's do)
+    assert len(DataLoader(_counting(dg), **kwargs)) == len(torch.utils.data.DataLoader(_counting(torch), **kwargs))
+
+
+def test_iterable_dataset_rules_workers_and_resume():
+    from deepgrad.data import ChainDataset, IterableDataset, StackDataset, get_worker_info
+
+    seen = []
+    loader = DataLoader(_counting(dg, n=6), batch_size=2, num_workers=2,
+                        worker_init_fn=lambda wid: seen.append((wid, get_worker_info().num_workers)))
+    assert [b.tolist() for b in loader] == [[0, 2], [1, 3], [4], [5]] and sorted(seen) == [(0, 2), (1, 2)]
+    for option in (dict(shuffle=True), dict(sampler=[0, 1]), dict(batch_sampler=[[0]])):
+        _same_error(lambda o=option: DataLoader(_counting(dg), **o),
+                    lambda o=option: torch.utils.data.DataLoader(_counting(torch), **o))
+
+    class Endless(IterableDataset):
+        def __iter__(self):
+            return iter(range(100))
+
+    with pytest.raises(TypeError, match="has no len"):
+        len(DataLoader(Endless()))
+    chained = ChainDataset([_counting(dg, n=2), _counting(dg, n=3)])
+    assert [int(x) for x in chained] == [0, 1, 0, 1, 2] and len(chained) == 5
+    assert [int(x) for x in _counting(dg, n=2) + _counting(dg, n=1)] == [0, 1, 0]
+    stacked = StackDataset(range(3), "abc")
+    assert stacked[2] == (2, "c") and len(stacked) == 3
+    assert StackDataset(x=range(2), y="ab")[1] == {"x": 1, "y": "b"}
+    _same_error(lambda: StackDataset(range(2), "abc"), lambda: torch.utils.data.StackDataset(range(2), "abc"))
+    # resume: a state_dict taken after two batches continues with the third
+    first = DataLoader(_counting(dg, n=9), batch_size=2, num_workers=2)
+    it = iter(first)
+    done = [next(it).tolist(), next(it).tolist()]
+    fresh = DataLoader(_counting(dg, n=9), batch_size=2, num_workers=2)
+    fresh.load_state_dict(first.state_dict())
+    rest = [b.tolist() for b in fresh]
+    assert done + rest == [b.tolist() for b in DataLoader(_counting(dg, n=9), batch_size=2, num_workers=2)]
+
+
+def test_map_style_workers_know_who_they_are():
+    from deepgrad.data import Dataset, get_worker_info
+
+    class Who(Dataset):
+        def __getitem__(self, i):
+            info = get_worker_info()
+            return np.array([-1 if info is None else info.id, -1 if info is None else info.num_workers])
+
+        def __len__(self):
+            return 8
+
+    assert {tuple(r) for b in DataLoader(Who(), batch_size=2) for r in b.tolist()} == {(-1, -1)}
+    ids = {tuple(r) for b in DataLoader(Who(), batch_size=2, num_workers=2) for r in b.tolist()}
+    assert ids <= {(0, 2), (1, 2)} and ids
+    assert get_worker_info() is None

@@ -24,6 +24,7 @@ _local = threading.local()
 # Spawn keys that separate the streams derived from one epoch seed.
 SAMPLER_STREAM = 0
 BATCH_STREAM = 1
+WORKER_STREAM = 2  # an IterableDataset's worker stream k: (seed, WORKER_STREAM, k)
 
 
 def current_generator() -> np.random.Generator:
