@@ -9,7 +9,8 @@ measured side by side.
    each introduced.
 3. Inception's 1x1 bottlenecks: the same GoogLeNet with the 1x1 reductions removed from its blocks.
 4. ResNet's shortcuts: a 17-layer plain conv net and the same net with identity shortcuts, trained alike.
-5. (full mode) the five, narrowed to digit size, trained on the same small task.
+5. (full mode) the five, narrowed to digit size, trained alike on one small task (a few seconds per epoch
+   each on a CPU, so not in quick mode).
 """
 
 from __future__ import annotations
@@ -360,8 +361,11 @@ def small_task(ctx) -> None:
               "of Adam 3e-3",
               ["architecture", "parameters", "multiply-adds / image", "depth", "test accuracy", "seconds / epoch"],
               rows)
-    ctx.claim("narrowed to digit size, every one of the five learns the task (>= 90% test accuracy)",
-              min(accs.values()) >= 0.90, ", ".join(f"{n} {a:.3f}" for n, a in accs.items()))
+    best = max(accs, key=accs.get)
+    ctx.claim(f"after the same {epochs} epochs on this small task the 5-layer LeNet-5 has the best test accuracy "
+              "of the five (>= 95%): the ImageNet designs, narrowed, keep strides and pooling made for 224x224 "
+              "images and learn more slowly",
+              best == "LeNet-5" and accs["LeNet-5"] >= 0.95, ", ".join(f"{n} {a:.3f}" for n, a in accs.items()))
 
 
 def run(ctx) -> None:
