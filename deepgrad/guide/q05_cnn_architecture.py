@@ -8,7 +8,7 @@ measured side by side.
    (counted by forward hooks), depth (weight layers on the longest path of the autograd graph), and the idea
    each introduced.
 3. Inception's 1x1 bottlenecks: the same GoogLeNet with the 1x1 reductions removed from its blocks.
-4. ResNet's shortcuts: a 17-layer plain conv net and the same net with identity shortcuts, trained alike.
+4. ResNet's shortcuts: an 18-layer plain conv net and the same net with identity shortcuts, trained alike.
 5. (full mode) the five, narrowed to digit size, trained alike on one small task (a few seconds per epoch
    each on a CPU, so not in quick mode).
 """
@@ -39,7 +39,7 @@ ANSWER = (
     "VGG (2014) used only stacks of 3x3 convolutions (two 3x3 see a 5x5 window with fewer weights) and went to "
     "16-19 layers; most of its 138M parameters sit in the fully connected layers. GoogLeNet/Inception (2014) runs "
     "1x1, 3x3, 5x5 and pooling branches in parallel and concatenates them, with 1x1 convolutions shrinking the "
-    "channels first so the block stays cheap: 22 layers with a tenth of AlexNet's parameters. ResNet (2015) adds "
+    "channels first so the block stays cheap: 22 layers with 9x fewer parameters than AlexNet. ResNet (2015) adds "
     "identity shortcuts, y = x + F(x), so a deep network starts close to the identity and its gradients reach "
     "the first layers: 18 to 152 layers train where the same plain networks stall."
 )
@@ -320,7 +320,8 @@ def shortcuts(ctx) -> None:
         loss, acc = history.history["loss"][-1], accuracy(model, data.x_test, data.y_test)
         results[shortcut] = (loss, acc)
         rows.append(["residual (identity shortcuts)" if shortcut else "plain", 2 * blocks + 2, loss, acc])
-    ctx.table(f"The same {2 * blocks + 2}-layer conv net on 8x8 digits, {epochs} epoch(s) of Adam 1e-2",
+    ctx.table(f"The same {2 * blocks + 2}-layer conv net on 8x8 digits, {epochs} epoch{'s' * (epochs > 1)} of Adam "
+              "1e-2",
               ["network", "weight layers", "training loss (last epoch)", "test accuracy"], rows)
     (plain_loss, plain_acc), (res_loss, res_acc) = results[False], results[True]
     ctx.claim(f"with identity shortcuts the net trains (>= {ctx.pick(80, 90)}% test accuracy) where the same plain "
