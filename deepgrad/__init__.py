@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 # Import order matters: tensor first (it pulls in autograd and the ops once Tensor exists).
 from .tensor import Tensor  # noqa: I001
 from . import autograd, backend, functional
+from .generator import Generator
 from .io import load, save
 from .parallel import get_num_threads, set_num_threads
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

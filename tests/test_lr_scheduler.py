@@ -75,6 +75,13 @@ SCHEDULERS = {
         o, max_lr=0.4, epochs=3, steps_per_epoch=10, anneal_strategy="linear", three_phase=True, pct_start=0.25,
         div_factor=10.0, final_div_factor=100.0, base_momentum=0.8, max_momentum=0.9),
     "OneCycleLR-no-momentum": lambda m, o: m.OneCycleLR(o, max_lr=0.3, total_steps=STEPS, cycle_momentum=False),
+    "CyclicLR": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=[0.1, 0.05], step_size_up=4, step_size_down=6),
+    "CyclicLR-triangular2": lambda m, o: m.CyclicLR(o, base_lr=[0.02, 0.001], max_lr=0.2, step_size_up=3,
+                                                    mode="triangular2", base_momentum=0.7, max_momentum=0.95),
+    "CyclicLR-exp_range": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range",
+                                                  gamma=0.9),
+    "CyclicLR-scale_fn": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=2, cycle_momentum=False,
+                                                 scale_fn=lambda x: 0.5 ** x, scale_mode="iterations"),
 }
 
 
@@ -87,7 +94,7 @@ def test_lr_sequence_matches_torch(name, kind, kwargs):
         ours = _sequence(ours_opt, SCHEDULERS[name](dls, ours_opt))
         theirs = _sequence(theirs_opt, SCHEDULERS[name](tls, theirs_opt))
     _assert_sequences_equal(ours, theirs)
-    if name.startswith("OneCycleLR") and "no-momentum" not in name:
+    if name.startswith(("OneCycleLR", "CyclicLR")) and "no-momentum" not in name and "scale_fn" not in name:
         assert len({m for _, _, ms in ours for m in ms}) > 3  # momentum (or beta1) really cycles
 
 
@@ -125,7 +132,7 @@ def test_reduce_lr_on_plateau_accepts_tensor_metric_and_round_trips():
 @pytest.mark.parametrize("through_json", [False, True])
 @pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "CosineAnnealingLR", "ExponentialLR", "LambdaLR",
                                   "OneCycleLR", "SequentialLR", "ChainedScheduler", "CosineAnnealingWarmRestarts",
-                                  "LinearLR"])
+                                  "LinearLR", "CyclicLR", "CyclicLR-exp_range"])
 def test_state_dict_resume_matches_uninterrupted(name, through_json):
     straight_opt, _ = _optimizers("SGD", momentum=0.9)
     straight = _sequence(straight_opt, SCHEDULERS[name](dls, straight_opt))
@@ -254,6 +261,32 @@ def test_bad_scheduler_arguments():
         dls.ChainedScheduler([dls.StepLR(opt, 2), dls.StepLR(_optimizers()[0], 2)])
     with pytest.raises(TypeError):
         dls.LRScheduler(opt)  # abstract: get_lr is required
+    with pytest.raises(ValueError, match="mode is invalid and scale_fn is None"):
+        dls.CyclicLR(opt, base_lr=0.01, max_lr=0.1, mode="sawtooth")
+    with pytest.raises(ValueError, match="momentum or beta1"):
+        dls.CyclicLR(optim.Adagrad([dg.zeros(2, requires_grad=True)]), base_lr=0.01, max_lr=0.1)
+    with pytest.raises(ValueError, match="max_lr must have the same length"):
+        dls.CyclicLR(opt, base_lr=0.01, max_lr=[0.1, 0.2, 0.3])
+
+
+def test_cyclic_lr_saves_callable_scale_objects_like_torch():
+    class Halving:
+        def __init__(self):
+            self.base = 0.5
+
+        def __call__(self, x):
+            return self.base**x
+
+    ours_opt, theirs_opt = _optimizers("SGD", momentum=0.9)
+    ours = dls.CyclicLR(ours_opt, 0.01, 0.1, step_size_up=2, scale_fn=Halving())
+    theirs = tls.CyclicLR(theirs_opt, 0.01, 0.1, step_size_up=2, scale_fn=Halving())
+    ours._scale_fn_custom.base = theirs._scale_fn_custom.base = 0.25
+    assert ours.state_dict()["_scale_fn_custom"] == theirs.state_dict()["_scale_fn_custom"] == {"base": 0.25}
+    fresh = dls.CyclicLR(_optimizers("SGD", momentum=0.9)[0], 0.01, 0.1, step_size_up=2, scale_fn=Halving())
+    fresh.load_state_dict(ours.state_dict())
+    assert fresh._scale_fn_custom.base == 0.25 and fresh.scale_mode == "cycle"
+    with_lambda = dls.CyclicLR(ours_opt, 0.01, 0.1, scale_fn=lambda x: 1.0)
+    assert with_lambda.state_dict()["_scale_fn_custom"] is None
 
 
 def test_lambda_state_dict_keeps_callable_objects_state():

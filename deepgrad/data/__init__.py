@@ -17,6 +17,7 @@ from . import datasets, transforms
 from ._random import current_generator
 from .collate import default_collate, default_convert
 from .dataset import ConcatDataset, Dataset, Subset, TensorDataset, TransformDataset, random_split
+from .iterable import ChainDataset, IterableDataset, StackDataset, WorkerInfo, get_worker_info
 from .loader import DataLoader
 from .sampler import (
     BatchSampler,
@@ -28,7 +29,8 @@ from .sampler import (
 )
 
 __all__ = [
-    "BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "RandomSampler", "Sampler", "SequentialSampler",
+    "BatchSampler", "ChainDataset", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset", "StackDataset",
+    "WorkerInfo", "get_worker_info", "RandomSampler", "Sampler", "SequentialSampler",
     "Subset", "SubsetRandomSampler", "TensorDataset", "TransformDataset", "WeightedRandomSampler",
     "current_generator", "datasets", "default_collate", "default_convert", "random_split", "transforms",
 ]

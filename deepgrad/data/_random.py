@@ -24,6 +24,7 @@ _local = threading.local()
 # Spawn keys that separate the streams derived from one epoch seed.
 SAMPLER_STREAM = 0
 BATCH_STREAM = 1
+WORKER_STREAM = 2  # an IterableDataset's worker stream k: (seed, WORKER_STREAM, k)
 
 
 def current_generator() -> np.random.Generator:
@@ -47,13 +48,14 @@ def using_generator(rng: np.random.Generator):
 
 
 def as_generator(generator: GeneratorLike, owner: str) -> np.random.Generator | None:
-    """Accept ``None``, an int seed or a ``np.random.Generator`` (``owner`` names the caller in errors)."""
+    """Accept ``None``, an int seed or a generator: a :class:`deepgrad.Generator` (torch.Generator's
+    interface) or any ``np.random.Generator`` (``owner`` names the caller in errors)."""
     if generator is None or isinstance(generator, np.random.Generator):
         return generator
     if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
         return np.random.default_rng(int(generator))
-    raise TypeError(f"{owner}: generator must be a numpy.random.Generator, an int seed or None, "
-                    f"got {type(generator).__name__}")
+    raise TypeError(f"{owner}: generator must be a deepgrad.Generator (or numpy.random.Generator), an int seed or "
+                    f"None, got {type(generator).__name__}")
 
 
 def resolve(generator: np.random.Generator | None) -> np.random.Generator:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 
@@ -178,27 +179,36 @@ class TransformDataset(Dataset):
 
 
 def _split_lengths(lengths: Sequence[float], n: int) -> list[int]:
-    if all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in lengths):
-        if any(x < 0 for x in lengths):
-            raise ValueError(f"random_split: lengths must be non-negative, got {list(lengths)}")
-        if sum(lengths) != n:
-            raise ValueError(f"random_split: sum of input lengths {list(lengths)} = {sum(lengths)} does not equal "
-                             f"the length of the input dataset ({n})")
-        return [int(x) for x in lengths]
-    fracs = [float(x) for x in lengths]
-    if any(not 0.0 <= f <= 1.0 for f in fracs) or not math.isclose(sum(fracs), 1.0, abs_tol=1e-6):
-        raise ValueError(f"random_split: fractions must lie in [0, 1] and sum to 1, got {fracs}")
-    # As torch: floor each share, then hand the remainder out one by one from the first split.
-    sizes = [int(math.floor(n * f)) for f in fracs]
-    for i in range(n - sum(sizes)):
-        sizes[i % len(sizes)] += 1
-    return sizes
+    total = sum(lengths)
+    if math.isclose(total, 1) and total <= 1:  # fractions, decided as torch does (so even [1, 0] is one)
+        for i, frac in enumerate(lengths):
+            if not 0 <= frac <= 1:
+                raise ValueError(f"random_split: fraction at index {i} is not between 0 and 1, got {frac}")
+        # floor each share, then hand the remainder out one by one from the first split
+        sizes = [int(math.floor(n * frac)) for frac in lengths]
+        for i in range(n - sum(sizes)):
+            sizes[i % len(sizes)] += 1
+        for i, size in enumerate(sizes):
+            if size == 0:
+                warnings.warn(f"Length of split at index {i} is 0. This might result in an empty dataset.",
+                              stacklevel=3)
+        return sizes
+    if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in lengths):
+        raise ValueError(f"random_split: fractions must lie in [0, 1] and sum to 1, got {list(lengths)}")
+    if any(x < 0 for x in lengths):
+        raise ValueError(f"random_split: lengths must be non-negative, got {list(lengths)}")
+    if total != n:
+        raise ValueError(f"random_split: sum of input lengths {list(lengths)} = {total} does not equal the length "
+                         f"of the input dataset ({n})")
+    return [int(x) for x in lengths]
 
 
 def random_split(dataset: Dataset, lengths: Sequence[float], generator: GeneratorLike = None) -> list[Subset]:
     """Split ``dataset`` into non-overlapping random subsets of the given lengths (or fractions summing to 1).
 
-    ``generator``: a ``np.random.Generator`` or int seed; default deepgrad's global generator.
+    ``generator``: a :class:`deepgrad.Generator` (or any ``np.random.Generator``) or an int seed; default
+    deepgrad's global generator. Fractions are floored and the remainder handed out one by one from the
+    first split, as torch does, so the sizes equal torch's.
 
     >>> [len(s) for s in random_split(range(10), [0.5, 0.3, 0.2], generator=0)]
     [5, 3, 2]

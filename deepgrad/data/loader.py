@@ -37,6 +37,7 @@ from ..tensor import Tensor
 from ._random import (
     BATCH_STREAM,
     SAMPLER_STREAM,
+    WORKER_STREAM,
     GeneratorLike,
     as_generator,
     derived_generator,
@@ -45,6 +46,7 @@ from ._random import (
 )
 from .collate import default_collate, default_convert
 from .dataset import _has_fast_batch
+from .iterable import IterableDataset, WorkerInfo, worker_context
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 
@@ -63,20 +65,35 @@ def _sampler_generators(sampler) -> list[np.random.Generator]:
 class DataLoader:
     """Iterate over ``dataset`` in batches (PyTorch's signature; ``num_workers`` are prefetch threads).
 
-    ``generator`` (a ``np.random.Generator`` or int seed) drives shuffling and per-batch augmentation;
-    by default each epoch's seed is drawn from deepgrad's global generator.
+    ``generator`` (a :class:`deepgrad.Generator`, any ``np.random.Generator`` or an int seed) drives shuffling
+    and per-batch augmentation; by default each epoch's seed is drawn from deepgrad's global generator.
     ``batch_size=None`` turns batching off: each dataset item is converted and yielded as is.
-    Arguments after ``collate_fn`` are keyword-only: torch's ``pin_memory``, ``multiprocessing_context``
-    and ``persistent_workers`` do not exist here (threads, no processes), so positions would not line up.
+
+    torch's process and memory options are accepted so scripts run unchanged, and mean this here:
+    ``pin_memory`` / ``pin_memory_device`` do nothing (batches are host arrays; ``.to("cuda")`` copies them);
+    ``multiprocessing_context`` and ``persistent_workers`` need ``num_workers > 0`` as in torch and change
+    nothing (workers are threads sharing the dataset, started per epoch); batches always come in order,
+    whatever ``in_order`` says.
     """
 
     def __init__(self, dataset, batch_size: int | None = 1, shuffle: bool | None = None,
                  sampler: Sampler | None = None, batch_sampler: Sampler | None = None, num_workers: int = 0,
-                 collate_fn: Callable | None = None, *, drop_last: bool = False, timeout: float = 0,
-                 worker_init_fn: Callable[[int], None] | None = None, generator: GeneratorLike = None,
-                 prefetch_factor: int | None = None):
+                 collate_fn: Callable | None = None, pin_memory: bool = False, drop_last: bool = False,
+                 timeout: float = 0, worker_init_fn: Callable[[int], None] | None = None,
+                 multiprocessing_context=None, generator: GeneratorLike = None, *,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False, pin_memory_device: str = "",
+                 in_order: bool = True):
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers option should be a non-negative integer, got {num_workers!r}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if multiprocessing_context is not None:
+            if num_workers == 0:
+                raise ValueError("DataLoader: multiprocessing_context can only be used with multi-process loading "
+                                 f"(num_workers > 0), but got num_workers={num_workers}")
+            if multiprocessing_context not in ("fork", "spawn", "forkserver"):
+                raise ValueError("DataLoader: multiprocessing_context option should specify a valid start method "
+                                 f"in ['fork', 'spawn', 'forkserver'], but got {multiprocessing_context!r}")
         if timeout < 0:
             raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout}")
         if num_workers == 0 and prefetch_factor is not None:
@@ -84,6 +101,12 @@ class DataLoader:
                              "(the prefetch threads)")
         if prefetch_factor is not None and (not isinstance(prefetch_factor, int) or prefetch_factor < 1):
             raise ValueError(f"DataLoader: prefetch_factor should be a positive integer, got {prefetch_factor!r}")
+        self._iterable = isinstance(dataset, IterableDataset)
+        if self._iterable:  # a stream has no indices: nothing to shuffle or sample (torch's checks)
+            for option, value in (("shuffle", shuffle), ("sampler", sampler), ("batch_sampler", batch_sampler)):
+                if value not in (None, False):
+                    raise ValueError(f"DataLoader with IterableDataset: expected unspecified {option} option, but "
+                                     f"got {option}={value!r}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
@@ -94,12 +117,12 @@ class DataLoader:
         elif batch_size is None and drop_last:
             raise ValueError("DataLoader: batch_size=None option disables auto-batching and is mutually exclusive "
                              "with drop_last")
-        if sampler is None:
+        if sampler is None and not self._iterable:
             if not hasattr(dataset, "__len__"):
                 raise TypeError(f"DataLoader: the dataset ({type(dataset).__name__}) has no __len__; "
                                 f"give a sampler that yields its indices")
             sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
-        if batch_size is not None and batch_sampler is None:
+        if batch_size is not None and batch_sampler is None and not self._iterable:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
 
         self.dataset = dataset
@@ -112,7 +135,11 @@ class DataLoader:
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
         self.generator = as_generator(generator, "DataLoader")
-        self._auto_collation = batch_sampler is not None
+        # torch's options with no effect here (see the class docstring), kept so code that reads them works
+        self.pin_memory, self.pin_memory_device = bool(pin_memory), pin_memory_device
+        self.multiprocessing_context, self.persistent_workers, self.in_order = (multiprocessing_context,
+                                                                                persistent_workers, in_order)
+        self._auto_collation = batch_sampler is not None or (self._iterable and batch_size is not None)
         self.collate_fn = collate_fn if collate_fn is not None else (
             default_collate if self._auto_collation else default_convert)
         # Resume bookkeeping: the epoch in progress (or last finished) and a pending load_state_dict.
@@ -126,6 +153,13 @@ class DataLoader:
         return self.batch_sampler if self._auto_collation else self.sampler
 
     def __len__(self) -> int:
+        if self._iterable:  # torch's rule: the dataset's own length, batched (one worker's view)
+            if not hasattr(self.dataset, "__len__"):
+                raise TypeError(f"object of type '{type(self.dataset).__name__}' has no len()")
+            n = len(self.dataset)
+            if self.batch_size is None:
+                return n
+            return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
         return len(self._index_sampler)
 
     # ------------------------------------------------------------------ fetching
@@ -195,6 +229,13 @@ class DataLoader:
         return self._run_epoch(self._start_epoch())
 
     def _run_epoch(self, epoch: dict) -> Iterator:
+        if self._iterable:
+            for batch_no, out in self._stream_batches(epoch["epoch_seed"]):
+                if batch_no >= epoch["batches_done"]:  # a resumed epoch replays its streams up to where it was
+                    epoch["batches_done"] = batch_no + 1
+                    yield out
+            epoch["finished"] = True
+            return
         seed = epoch["epoch_seed"]
         batches = self._index_batches(seed, epoch["batches_done"])
         if self.num_workers == 0:
@@ -206,14 +247,52 @@ class DataLoader:
             yield from self._prefetched(batches, epoch)
         epoch["finished"] = True
 
+    def _worker_info(self, worker_id: int, seed: int) -> WorkerInfo:
+        return WorkerInfo(worker_id, self.num_workers, (seed + worker_id) % 2**63, self.dataset)
+
+    def _stream_batches(self, seed: int) -> Iterator[tuple[int, object]]:
+        """(batch number, batch) of an IterableDataset: one stream per worker (its own iterator, worker info
+        and random stream), batches taken from the streams in turn until all are exhausted, as torch's worker
+        processes hand them over."""
+        streams = []
+        for worker_id in range(max(1, self.num_workers)):
+            info = self._worker_info(worker_id, seed) if self.num_workers else None
+            rng = derived_generator(seed, WORKER_STREAM, worker_id)
+            with worker_context(info), using_generator(rng):
+                if info is not None and self.worker_init_fn is not None:
+                    self.worker_init_fn(worker_id)
+                streams.append((info, rng, iter(self.dataset)))
+        active, batch_no = list(range(len(streams))), 0
+        while active:
+            for worker_id in list(active):
+                info, rng, it = streams[worker_id]
+                with worker_context(info), using_generator(rng):
+                    out = self._next_from_stream(it)
+                if out is _END:
+                    active.remove(worker_id)
+                    continue
+                yield batch_no, out
+                batch_no += 1
+
+    def _next_from_stream(self, it):
+        if not self._auto_collation:
+            item = next(it, _END)
+            return item if item is _END else self.collate_fn(item)
+        items = list(itertools.islice(it, self.batch_size))
+        if not items or (self.drop_last and len(items) < self.batch_size):
+            return _END
+        return self.collate_fn(items)
+
     def _prefetched(self, batches, epoch: dict) -> Iterator:
         ids = itertools.count()
         lock = threading.Lock()
 
         def init():
+            with lock:
+                worker_id = next(ids)
+            # the thread's identity for get_worker_info(), for as long as the thread lives (this epoch)
+            worker_context(self._worker_info(worker_id, epoch["epoch_seed"])).__enter__()
             if self.worker_init_fn is not None:
-                with lock:
-                    worker_id = next(ids)
                 self.worker_init_fn(worker_id)
 
         pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="deepgrad-loader", initializer=init)

@@ -137,7 +137,7 @@ class SyncBatchNorm(_BatchNorm):
         """Replace every BatchNorm1d/2d/3d in ``module`` by a SyncBatchNorm holding the same tensors."""
         if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
             converted = cls(module.num_features, module.eps, module.momentum, module.affine,
-                            module.track_running_stats)
+                            module.track_running_stats, bias=module.bias is not None)
             for name in ("weight", "bias"):
                 if getattr(module, name) is not None:
                     setattr(converted, name, getattr(module, name))

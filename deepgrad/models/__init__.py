@@ -1,10 +1,10 @@
-"""``deepgrad.models``: assembled networks. ``MLP``, ``LeNet5``, ``VGG`` (11/13/16/19, with and without
-batch norm), ``ResNet`` (18/34/50 and a CIFAR-style variant), sequence models (recurrent and transformer, with
-positional encodings), DCGAN and a 2-D MLP GAN,
-plus a registry of small weights that deepgrad trained itself (:mod:`deepgrad.models.pretrained`).
+"""``deepgrad.models``: assembled networks. ``MLP``, ``LeNet5``, ``AlexNet``, ``VGG`` (11/13/16/19, with and
+without batch norm), ``ResNet`` (18/34/50 and a CIFAR-style variant), ``GoogLeNet`` and ``Inception3``
+(Inception-v3), sequence models (recurrent and transformer, with positional encodings), DCGAN and a 2-D MLP
+GAN, plus a registry of small weights that deepgrad trained itself (:mod:`deepgrad.models.pretrained`).
 
-VGG and ResNet use torchvision's module names and tensor layouts, so torchvision's weights load as they
-are. Export them once where torchvision is installed (three lines)::
+AlexNet, VGG, ResNet, GoogLeNet and Inception-v3 use torchvision's module names and tensor layouts, so
+torchvision's weights load as they are. Export them once where torchvision is installed (three lines)::
 
     import torchvision, safetensors.torch
     model = torchvision.models.vgg16(weights="IMAGENET1K_V1")
@@ -20,8 +20,11 @@ Nothing here downloads anything. Shipped weights load by name:
 >>> model = deepgrad.models.load_model("lenet5_digits")
 """
 
+from .alexnet import AlexNet, alexnet
 from .dcgan import DCGANDiscriminator, DCGANGenerator, dcgan_init_
 from .gan2d import MLPDiscriminator, MLPGenerator
+from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
+from .inception import Inception3, InceptionOutputs, inception_v3
 from .lenet import LeNet5
 from .mlp import MLP
 from .pretrained import (
@@ -47,6 +50,8 @@ from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, 
 __all__ = [
     "MLP", "LeNet5", "VGG", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
     "ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50", "resnet_cifar",
+    "AlexNet", "alexnet", "GoogLeNet", "GoogLeNetOutputs", "googlenet", "Inception3", "InceptionOutputs",
+    "inception_v3",
     "SequenceClassifier", "Forecaster", "CharLanguageModel", "CharVocab",
     "TransformerClassifier", "TransformerLanguageModel", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "DCGANGenerator", "DCGANDiscriminator", "dcgan_init_", "MLPGenerator", "MLPDiscriminator",

@@ -22,8 +22,11 @@ from .. import nn
 from ..creation import manual_seed
 from ..io import save
 from ..parallel import get_num_threads, set_num_threads
+from .alexnet import alexnet
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan2d import MLPDiscriminator, MLPGenerator
+from .googlenet import googlenet
+from .inception import inception_v3
 from .lenet import LeNet5
 from .mlp import MLP
 from .resnet import resnet18, resnet34, resnet50, resnet_cifar
@@ -38,6 +41,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "vgg11": vgg11, "vgg11_bn": vgg11_bn, "vgg13": vgg13, "vgg13_bn": vgg13_bn,
     "vgg16": vgg16, "vgg16_bn": vgg16_bn, "vgg19": vgg19, "vgg19_bn": vgg19_bn,
     "resnet18": resnet18, "resnet34": resnet34, "resnet50": resnet50, "resnet_cifar": resnet_cifar,
+    "alexnet": alexnet, "googlenet": googlenet, "inception_v3": inception_v3,
     "sequence_classifier": SequenceClassifier, "forecaster": Forecaster, "char_lm": CharLanguageModel,
     "transformer_classifier": TransformerClassifier, "transformer_lm": TransformerLanguageModel,
     "dcgan_generator": DCGANGenerator, "dcgan_discriminator": DCGANDiscriminator,

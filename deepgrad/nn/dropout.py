@@ -1,4 +1,5 @@
-"""Dropout layers: active in train(), the identity in eval()."""
+"""Dropout layers (Dropout, Dropout1d/2d/3d, AlphaDropout, FeatureAlphaDropout): active in train(), the
+identity in eval()."""
 
 from __future__ import annotations
 
@@ -30,3 +31,31 @@ class Dropout2d(_Dropout):
 
     def forward(self, x: Tensor) -> Tensor:
         return F.dropout2d(x, self.p, self.training)
+
+
+class Dropout1d(_Dropout):
+    """Zero whole channels of (N, C, L) inputs (or unbatched (C, L)) with probability p."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout1d(x, self.p, self.training)
+
+
+class Dropout3d(_Dropout):
+    """Zero whole channels of (N, C, D, H, W) inputs with probability p."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout3d(x, self.p, self.training)
+
+
+class AlphaDropout(_Dropout):
+    """Dropout that keeps SELU's zero mean and unit variance (self-normalising networks)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.alpha_dropout(x, self.p, self.training)
+
+
+class FeatureAlphaDropout(_Dropout):
+    """Alpha dropout of whole channels."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.feature_alpha_dropout(x, self.p, self.training)

@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -44,6 +46,26 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
 
+_state = threading.local()
+
+
+@contextmanager
+def skipping_init():
+    """Inside the block every initialiser returns its tensor untouched (no random draws): what
+    :func:`deepgrad.nn.utils.skip_init` builds on."""
+    previous = getattr(_state, "skip", False)
+    _state.skip = True
+    try:
+        yield
+    finally:
+        _state.skip = previous
+
+
+def init_skipped() -> bool:
+    """Whether initialisers are switched off on this thread (see :func:`skipping_init`)."""
+    return getattr(_state, "skip", False)
+
+
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     with no_grad():
         write(tensor, move_to(values.astype(tensor.dtype, copy=False), tensor.device), "init")
@@ -52,18 +74,24 @@ def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator=None) -> Tensor:
     """Fill with samples from U(a, b)."""
+    if init_skipped():
+        return tensor
     g = generator or default_generator()
     return _fill(tensor, g.uniform(a, b, size=tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator=None) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
+    if init_skipped():
+        return tensor
     g = generator or default_generator()
     return _fill(tensor, g.normal(mean, std, size=tensor.shape))
 
 
 def trunc_normal_(tensor: Tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None) -> Tensor:
     """N(mean, std^2) truncated to [a, b] (resampling out-of-range draws)."""
+    if init_skipped():
+        return tensor
     g = generator or default_generator()
     out = g.normal(mean, std, size=tensor.shape)
     bad = (out < a) | (out > b)
@@ -74,6 +102,8 @@ def trunc_normal_(tensor: Tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=No
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
+    if init_skipped():
+        return tensor
     return _fill(tensor, np.full(tensor.shape, val))
 
 
@@ -88,6 +118,8 @@ def ones_(tensor: Tensor) -> Tensor:
 def eye_(tensor: Tensor) -> Tensor:
     if tensor.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got shape {tensor.shape}")
+    if init_skipped():
+        return tensor
     return _fill(tensor, np.eye(*tensor.shape))
 
 
@@ -129,6 +161,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (Saxe et al.)."""
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got {tensor.shape}")
+    if init_skipped():
+        return tensor
     g = generator or default_generator()
     rows = tensor.shape[0]
     cols = tensor.numel() // rows

@@ -92,6 +92,14 @@ class RNNBase(Module):
         for weight in self.parameters():
             init.uniform_(weight, -stdv, stdv)
 
+    def flatten_parameters(self) -> None:
+        """A no-op, accepted so torch scripts run unchanged. In torch it packs the weights into the one
+        contiguous buffer cuDNN wants (and warns when they are not); deepgrad's kernels read each weight
+        where it is, so there is nothing to pack.
+
+        >>> LSTM(4, 8).flatten_parameters()
+        """
+
     @property
     def all_weights(self) -> list[list[Parameter]]:
         return [[getattr(self, n) for n in names.values()] for names in self._layer_weights]

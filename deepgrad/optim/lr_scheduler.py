@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._lr_composite import ChainedScheduler, OneCycleLR, ReduceLROnPlateau, SequentialLR
+from ._lr_cyclic import CyclicLR
 from ._scheduler_base import EPOCH_DEPRECATION_WARNING, LRScheduler
 from .optimizer import Optimizer
 
 __all__ = [
     "EPOCH_DEPRECATION_WARNING", "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR",
     "ConstantLR", "LinearLR", "ExponentialLR", "PolynomialLR", "CosineAnnealingLR",
-    "CosineAnnealingWarmRestarts", "ReduceLROnPlateau", "OneCycleLR", "SequentialLR", "ChainedScheduler",
+    "CosineAnnealingWarmRestarts", "ReduceLROnPlateau", "OneCycleLR", "CyclicLR", "SequentialLR",
+    "ChainedScheduler",
 ]
 
 def _lambda_state(scheduler, state_dict: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""Adamax (Kingma & Ba, 2014, section 7): Adam with the infinity norm, as in torch.optim.Adamax."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ..backend import array_module
+from ._arrays import check_torch_only_flags, param_array
+from .optimizer import Optimizer, _grad_with_decay
+
+
+class Adamax(Optimizer):
+    """``torch.optim.Adamax``: ``m = b1*m + (1-b1)*g``, ``u = max(b2*u, |g| + eps)``,
+    ``p -= lr / (1 - b1^t) * m / u``.
+
+    >>> opt = Adamax(model.parameters(), lr=2e-3)
+    """
+
+    def __init__(self, params: Iterable, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, capturable: bool = False):
+        if not 0.0 <= lr:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if not 0.0 <= eps:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_torch_only_flags("Adamax", foreach, capturable, differentiable)
+        super().__init__(params, dict(lr=lr, betas=(float(betas[0]), float(betas[1])), eps=eps,
+                                      weight_decay=weight_decay, maximize=maximize))
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """One Adamax update of every parameter that has a gradient; returns the closure's loss."""
+        loss = self._evaluate(closure)
+        for group in self.param_groups:
+            lr, eps = group["lr"], group["eps"]
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                d = param_array(p)
+                state = self.state[p]
+                if not state:
+                    xp = array_module(d)
+                    state["step"] = 0
+                    state["exp_avg"] = xp.zeros_like(d)
+                    state["exp_inf"] = xp.zeros_like(d)
+                step = state["step"] = state["step"] + 1
+                g, _ = _grad_with_decay(p, group["maximize"], group["weight_decay"])
+                m, u = state["exp_avg"], state["exp_inf"]
+                m += (g - m) * (1 - beta1)  # m.lerp_(g, 1 - beta1)
+                u *= beta2
+                np.maximum(u, np.abs(g) + eps, out=u)
+                clr = lr / (1 - beta1**step)
+                d += -clr * m / u
+        return loss
