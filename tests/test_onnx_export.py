@@ -433,7 +433,7 @@ def test_batch_statistics_bn_unflatten_bn1d_gelu_tanh(tmp_path):
     deepgrad.manual_seed(0)
     model = _randomise_bn(MiscNet())
     rng = np.random.default_rng(0)
-    with pytest.raises(ExportError, match="(Gather|SelectAlong) in the model's forward .*argmax"):  # max(dim) picks by argmax
+    with pytest.raises(ExportError, match="(Gather|SelectAlong) in the model's forward .*argmax"):  # max(dim): argmax
         export(model, deepgrad.tensor(rng.standard_normal((3, 32), dtype=np.float32)), tmp_path / "m.onnx",
                dynamic_axes={"input": [0]})
     model.forward = lambda x: model.mlp(model.bn_batch(model.unflatten(x)).flatten(1))
