@@ -233,6 +233,12 @@ class Function:
     ``backward(self, grad) -> array | tuple`` (one gradient per tensor input, ``None`` for
     inputs that need none; ``self.next[i] is None`` tells that input ``i`` needs no gradient).
 
+    An op with several outputs sets ``multi_output = True``: its ``forward`` returns a tuple of
+    arrays, ``apply`` returns one Tensor per output, and ``backward(self, *grads)`` receives one
+    gradient per output — ``None`` for an output that received none. Its inputs may include ``None``
+    (an absent optional tensor, e.g. no bias), which gets no gradient. ``OUT`` in its ``saved`` spec
+    means its first output.
+
     Two class attributes tell the engine what torch knows about the op:
 
     - ``saved``: the tensors torch saves for the backward, whose in-place modification before the
@@ -258,6 +264,7 @@ class Function:
     epoch = 0
     _saved_cache: dict = {}
     _plans: tuple | None = None
+    multi_output = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -266,6 +273,8 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params) -> Tensor:
+        if cls.multi_output:
+            return _apply_multi(cls, inputs, params)
         fn = cls()
         out = fn.forward(*[t.array for t in inputs], **params)
         if _grad_enabled:
@@ -327,6 +336,37 @@ def _which_saved(cls, inputs, nxt, params) -> tuple:
     return tuple(which)
 
 
+class OutputSlot:
+    """The graph node of output ``k`` of a multi-output op: it hands the gradient it receives to its
+    op, which runs once all its outputs' gradients are in (``None`` for those that got none)."""
+
+    __slots__ = ("parent", "k", "next", "hooks", "__weakref__")
+    freed = False
+
+    def __init__(self, parent, k: int):
+        self.parent, self.k, self.next, self.hooks = parent, k, (parent,), None
+
+    def name(self) -> str:
+        return self.parent.name()
+
+    def __repr__(self) -> str:
+        return repr(self.parent)
+
+
+def _apply_multi(cls, inputs, params):
+    """``apply`` for an op with several outputs (and optional ``None`` inputs)."""
+    fn = cls()
+    outs = fn.forward(*[None if t is None else t.array for t in inputs], **params)
+    if not _grad_enabled or not any(t is not None and t.requires_grad for t in inputs):
+        return tuple(Tensor._make(o, None) for o in outs)
+    fn.next = tuple([None if t is None else _edge(t) for t in inputs])
+    fn.n_outputs = len(outs)
+    results = tuple(Tensor._make(o, OutputSlot(fn, k)) for k, o in enumerate(outs))
+    if cls.saved != ():
+        _save(fn, cls, inputs, results, params)
+    return results
+
+
 def _save(fn, cls, inputs, out, params) -> None:
     """Keep references to what ``fn`` saved: the input Tensors themselves (their counters are looked up
     only if something was written in place since), and a fresh counter for the output (holding the output
@@ -345,13 +385,13 @@ def _save(fn, cls, inputs, out, params) -> None:
             cls._saved_cache[key] = plan
     picks, keeps_out = plan
     if picks:
-        saved = fn.saved_inputs = tuple([inputs[i] for i in picks])
+        saved = fn.saved_inputs = tuple([inputs[i] for i in picks if inputs[i] is not None])
         if _watch[0] is not None:
             for t in saved:
                 if t._vc is _watch[0]:
                     _watch[1] = True
-    if keeps_out:
-        fn.saved_out = out._vc = _VersionCounter()  # the output is fresh: no counter yet
+    if keeps_out:  # the output is fresh: no counter yet (OUT is output 0 of a multi-output op)
+        fn.saved_out = (out[0] if type(out) is tuple else out)._vc = _VersionCounter()
     fn.epoch = _epoch
 
 
@@ -522,13 +562,20 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
         if type(node) is AccumulateGrad:
             node.accumulate(g)
             continue
+        if type(node) is OutputSlot:  # one output of a multi-output op: park its gradient there
+            parent = node.parent
+            slots = grads.get(parent)
+            if slots is None:
+                slots = grads[parent] = [None] * parent.n_outputs
+            slots[node.k] = g if slots[node.k] is None else slots[node.k] + g
+            continue
         if node.freed:
             raise _freed_error(node)
         if node.epoch != _epoch and (node.saved_inputs is not None or node.saved_out is not None):
             error = _version_error(node)  # something was written in place since this node was made
             if error is not None:
                 raise error
-        in_grads = node.backward(g)
+        in_grads = node.backward(*g) if type(g) is list else node.backward(g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         for nxt, ig in zip(node.next, in_grads):

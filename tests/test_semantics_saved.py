@@ -136,3 +136,32 @@ def test_changing_an_argument_or_the_output_before_backward_matches_torch(name):
                 assert (a is None) == (b is None), what
                 if a is not None:
                     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=what)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_recurrent_layers_save_what_torch_saves(kind):
+    """torch's LSTM (oneDNN) saves its output, its GRU and RNN do not; all save their input and weights."""
+    for target in ("output", "h_n", "input", "weight"):
+        outcome = {}
+        for lib in (torch, dg):
+            lib.manual_seed(0)
+            m = getattr(lib.nn, kind)(3, 4)
+            with lib.no_grad():
+                for p in m.parameters():
+                    p.copy_(lib.tensor(np.linspace(-0.5, 0.5, p.numel(), dtype=np.float32).reshape(tuple(p.shape))))
+            x = lib.tensor(np.linspace(-1, 1, 30, dtype=np.float32).reshape(5, 2, 3), requires_grad=True)
+            y, h = m(x)
+            h = h[0] if isinstance(h, tuple) else h
+            with lib.no_grad():
+                {"output": y, "h_n": h, "input": x, "weight": m.weight_hh_l0}[target].mul_(2)
+            try:
+                (y.sum() + h.sum()).backward()
+                outcome[lib.__name__] = (x.grad.numpy(), m.weight_ih_l0.grad.numpy())
+            except RuntimeError as e:
+                assert "inplace" in str(e)
+                outcome[lib.__name__] = "raised"
+        t, d = outcome["torch"], outcome["deepgrad"]
+        assert (t == "raised") == (d == "raised"), f"{kind}, changing {target}: torch {t!r:.30}, deepgrad {d!r:.30}"
+        if t != "raised":
+            for a, b in zip(d, t):
+                np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"{kind}, changing {target}")

@@ -1,11 +1,10 @@
 """Tracing for ONNX export: run the model's forward pass while recording every op it applies.
 
-Recording works by temporarily wrapping three entry points, only for the duration of one traced call
+Recording works by temporarily wrapping two entry points, only for the duration of one traced call
 and only in the tracing thread, so the engine's hot path carries no check when nothing is exported:
 
-- ``Function.apply``: every differentiable op (conv, add, reshape, softmax, ...) becomes a
-  :class:`Record` with its input and output arrays and its keyword parameters;
-- ``ops.recurrent._apply``: the fused multi-output recurrences (a direct ``lstm_layer`` call, the cells);
+- ``Function.apply``: every differentiable op (conv, add, reshape, softmax, the fused multi-output
+  recurrences, ...) becomes a :class:`Record` with its input and output arrays and its keyword parameters;
 - ``Module.__call__``: a module whose class has a module-level converter (RNN / LSTM / GRU: ONNX has
   its own bidirectional multi-layer ops) is recorded as one node, with the ops inside it silenced.
 
@@ -22,7 +21,6 @@ from dataclasses import dataclass
 from ..autograd import Function, enable_grad
 from ..nn.module import Module
 from ..ops import inplace as _inplace
-from ..ops import recurrent as _recurrent
 from ..ops.elementwise import Clone
 from ..tensor import Tensor
 
@@ -39,9 +37,9 @@ class ExportError(RuntimeError):
 
 @dataclass
 class Record:
-    """One recorded op: ``kind`` is "function", "recurrence" or "module"; arrays are raw numpy arrays."""
+    """One recorded op: ``kind`` is "function" or "module"; arrays are raw numpy arrays."""
 
-    kind: str
+    kind: str  # "function" or "module"
     op: object  # a Function subclass, or the Module instance for kind "module"
     inputs: list  # input arrays (None for an absent optional input), in call order
     params: dict
@@ -105,21 +103,14 @@ class Tracer:
             raise ExportError("deepgrad.onnx: an export is already tracing (export is not re-entrant)")
         orig_apply = Function.__dict__["apply"]
         orig_call = Module.__dict__["__call__"]
-        orig_recurrence = _recurrent._apply
-        self._saved = (orig_apply, orig_call, orig_recurrence)
+        self._saved = (orig_apply, orig_call)
         tracer = self
 
         def apply(cls, *inputs, **params):
             out = orig_apply.__func__(cls, *inputs, **params)
             if tracer.recording():
-                tracer.add("function", cls, inputs, params, [out])
+                tracer.add("function", cls, inputs, params, list(out) if type(out) is tuple else [out])
             return out
-
-        def recurrence(fn_cls, inputs, **params):
-            outs = orig_recurrence(fn_cls, inputs, **params)
-            if tracer.recording():
-                tracer.add("recurrence", fn_cls, inputs, params, list(outs))
-            return outs
 
         def call(module, *args, **kwargs):
             if threading.get_ident() != tracer.thread:
@@ -151,7 +142,6 @@ class Tracer:
 
         Function.apply = classmethod(apply)
         Module.__call__ = call
-        _recurrent._apply = recurrence
         _inplace.observers.append(wrote)
         self._wrote = wrote
         _active = self
@@ -159,10 +149,9 @@ class Tracer:
 
     def __exit__(self, *exc) -> bool:
         global _active
-        orig_apply, orig_call, orig_recurrence = self._saved
+        orig_apply, orig_call = self._saved
         Function.apply = orig_apply
         Module.__call__ = orig_call
-        _recurrent._apply = orig_recurrence
         _inplace.observers.remove(self._wrote)
         _active = None
         return False

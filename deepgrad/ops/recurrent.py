@@ -12,24 +12,8 @@ lengths, as torch's PackedSequence). Weights have torch's shapes and gate order.
 
 from __future__ import annotations
 
-from ..autograd import _edge, is_grad_enabled
-from ..parallel import blas_threads
 from ..tensor import Tensor
-from .rnn_cells import ExtraOutput, GRUSequence, LSTMSequence, RNNSequence
-
-
-def _apply(fn_cls, inputs: list, **params) -> tuple:
-    """Run a multi-output fused recurrence: the first output belongs to the node itself, the
-    others (final states) to :class:`ExtraOutput` nodes that forward their grads to it."""
-    fn = fn_cls()
-    with blas_threads():  # the per-step GEMMs are too short to split across deepgrad's threads
-        outs = fn.forward(*[None if t is None else t.array for t in inputs], **params)
-    if is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-        fn.next = tuple(None if t is None else _edge(t) for t in inputs)
-        return (Tensor._make(outs[0], fn),) + tuple(
-            Tensor._make(o, ExtraOutput(fn, k)) for k, o in enumerate(outs[1:], 1)
-        )
-    return tuple(Tensor._make(o, None) for o in outs)
+from .rnn_cells import GRUSequence, LSTMSequence, RNNSequence
 
 
 def _schedule(op: str, x: Tensor, batch_sizes, reverse: bool) -> tuple[list, int, bool]:
@@ -106,8 +90,8 @@ def rnn_layer(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Te
     hidden = weight_hh.shape[0]
     _check(op, input, {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh},
            1, {"h0": (hx, hidden)}, batch)
-    return _apply(RNNSequence, [input, hx, weight_ih, weight_hh, bias_ih, bias_hh], steps=steps, batch=batch,
-                  reverse=reverse, packed=packed, relu=nonlinearity == "relu")
+    return RNNSequence.apply(input, hx, weight_ih, weight_hh, bias_ih, bias_hh, steps=steps, batch=batch,
+                             reverse=reverse, packed=packed, relu=nonlinearity == "relu")
 
 
 def lstm_layer(input: Tensor, hx: tuple | None, weight_ih: Tensor, weight_hh: Tensor,
@@ -129,8 +113,8 @@ def lstm_layer(input: Tensor, hx: tuple | None, weight_ih: Tensor, weight_hh: Te
     h0, c0 = (None, None) if hx is None else hx
     _check(op, input, {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh,
                        "weight_hr": weight_hr}, 4, {"h0": (h0, width), "c0": (c0, hidden)}, batch)
-    return _apply(LSTMSequence, [input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr], steps=steps,
-                  batch=batch, reverse=reverse, packed=packed)
+    return LSTMSequence.apply(input, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, weight_hr, steps=steps,
+                              batch=batch, reverse=reverse, packed=packed)
 
 
 def gru_layer(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Tensor,
@@ -142,8 +126,8 @@ def gru_layer(input: Tensor, hx: Tensor | None, weight_ih: Tensor, weight_hh: Te
     steps, batch, packed = _schedule(op, input, batch_sizes, reverse)
     _check(op, input, {"weight_ih": weight_ih, "weight_hh": weight_hh, "bias_ih": bias_ih, "bias_hh": bias_hh},
            3, {"h0": (hx, weight_hh.shape[0] // 3)}, batch)
-    return _apply(GRUSequence, [input, hx, weight_ih, weight_hh, bias_ih, bias_hh], steps=steps, batch=batch,
-                  reverse=reverse, packed=packed)
+    return GRUSequence.apply(input, hx, weight_ih, weight_hh, bias_ih, bias_hh, steps=steps, batch=batch,
+                             reverse=reverse, packed=packed)
 
 
 # ----------------------------------------------------------------------------- cells

@@ -30,7 +30,7 @@ NumPy's scalar ops on a strided (B, 3H) slice are slower than broadcast ops on t
 
 from __future__ import annotations
 
-from ..autograd import Function
+from ..autograd import OUT, Function
 from ..backend import array_module
 from ..parallel import blas_threads
 
@@ -83,50 +83,32 @@ def _weight_grads(fn, dgx, dgh, x2, prev):
 
 
 class _Recurrence(Function):
-    """Shared plumbing: grads of the extra outputs (h_n, c_n) arrive through
-    :class:`ExtraOutput` nodes and are parked in ``extra_grads`` before ``backward`` runs."""
+    """One fused layer-direction: outputs ``(output, h_n[, c_n])`` and gets one gradient per output
+    (``None`` for an output nothing used) — a multi-output op of the engine."""
 
-    def take_extra(self, k: int):
-        grads = getattr(self, "extra_grads", None)
-        return None if not grads else grads.pop(k, None)  # popped: a retained graph may run again
+    multi_output = True
 
-    def backward(self, g):
+    def forward(self, *arrays, **params):
         # The per-step GEMMs are too short to split across deepgrad's threads: lend them to the BLAS.
         with blas_threads():
-            return self.backward_through_time(g)
+            return self.run(*arrays, **params)
 
-    def upstream(self, g):
-        """The output's grad, or None when only the states were used (a 0-d placeholder)."""
-        return None if g.ndim == 0 else g
-
-
-class ExtraOutput(Function):
-    """The node of a second or third output (h_n, c_n) of a fused recurrence."""
-
-    def __init__(self, owner: _Recurrence, k: int):
-        self.owner, self.k = owner, k
-        self.next = (owner,)
-
-    def backward(self, g):
-        owner = self.owner
-        grads = owner.__dict__.setdefault("extra_grads", {})
-        first = not grads
-        grads[self.k] = g
-        # The owner only runs if it receives *some* grad: the first extra output sends a 0-d
-        # zero, which costs at most one add and tells the owner when the output had no grad.
-        return array_module(g).zeros((), g.dtype) if first else None
-
-    def name(self) -> str:
-        return f"{type(self.owner).__name__}StateBackward"
+    def backward(self, *grads):
+        with blas_threads():
+            return self.backward_through_time(*grads)
 
 
 # ----------------------------------------------------------------------------- Elman RNN
 class RNNSequence(_Recurrence):
     """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu."""
 
+    # torch's RNN saves its inputs, not its output (changing the output in place is harmless there), so
+    # the output handed out is a copy of the buffer backward reads.
+    saved = ((0, 1, 2, 3, 4, 5),)
+
     w_ih_pos = 2
 
-    def forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed, relu):
+    def run(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed, relu):
         self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
         xp = array_module(x2)
         n, hidden, dtype = x2.shape[0], w_hh.shape[0], x2.dtype
@@ -151,12 +133,12 @@ class RNNSequence(_Recurrence):
                 state[:b] = y
         self.x2, self.w_ih, self.w_hh, self.out, self.prev = x2, w_ih, w_hh, out, prev
         self.steps, self.batch, self.relu, self.has_bias = steps, batch, relu, b_ih is not None
-        return out.reshape(x.shape[:-1] + (hidden,)), _final(out, state, steps)
+        return out.reshape(x.shape[:-1] + (hidden,)).copy(), _final(out, state, steps)
 
-    def backward_through_time(self, g):
+    def backward_through_time(self, g, g_h):
         xp = array_module(self.out)
         out, n, hidden = self.out, self.out.shape[0], self.w_hh.shape[0]
-        dy, ds = _state_grads(xp, self.upstream(g), n, hidden, self.batch, out.dtype, self.take_extra(1))
+        dy, ds = _state_grads(xp, g, n, hidden, self.batch, out.dtype, g_h)
         # Local derivative of the activation for every step at once, from the saved outputs.
         deriv = (out > 0).astype(out.dtype) if self.relu else 1 - out * out
         dgates = xp.empty_like(out)
@@ -175,9 +157,11 @@ class RNNSequence(_Recurrence):
 class LSTMSequence(_Recurrence):
     """torch's LSTM: gates (i, f, g, o); c_t = f*c + i*g; h_t = o*tanh(c_t) [@ W_hr^T]."""
 
+    saved = ((0, 1, 2, 3, 4, 5, 6, 7, OUT),)  # torch's LSTM (oneDNN) saves its inputs and its output
+
     w_ih_pos = 3
 
-    def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed):
+    def run(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed):
         self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
         xp = array_module(x2)
         n, dtype = x2.shape[0], x2.dtype
@@ -228,13 +212,13 @@ class LSTMSequence(_Recurrence):
         y = out.reshape(x.shape[:-1] + (width,))
         return y, _final(out, hstate, steps), _final(cells, cstate, steps)
 
-    def backward_through_time(self, g):
+    def backward_through_time(self, g, g_h, g_c):
         acts, tanh_c, w_hh, w_hr = self.acts, self.tanh_c, self.w_hh, self.w_hr
         xp = array_module(acts)
         n, dtype = acts.shape[0], acts.dtype
         hidden, width, batch = w_hh.shape[0] // 4, w_hh.shape[1], self.batch
-        dy, dh_state = _state_grads(xp, self.upstream(g), n, width, batch, dtype, self.take_extra(1))
-        _, dc_state = _state_grads(xp, None, n, hidden, batch, dtype, self.take_extra(2))
+        dy, dh_state = _state_grads(xp, g, n, width, batch, dtype, g_h)
+        _, dc_state = _state_grads(xp, None, n, hidden, batch, dtype, g_c)
         i, f = acts[:, :hidden], acts[:, hidden:2 * hidden]
         gg, og = acts[:, 2 * hidden:3 * hidden], acts[:, 3 * hidden:]
         # Every local derivative for all steps at once; the loop then only chains them.
@@ -274,9 +258,11 @@ class GRUSequence(_Recurrence):
     """torch's GRU: gates (r, z, n); n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
     h_t = (1 - z) * n + z * h."""
 
+    saved = ((0, 1, 2, 3, 4, 5),)  # inputs only, as torch's GRU: the output handed out is a copy
+
     w_ih_pos = 2
 
-    def forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed):
+    def run(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed):
         self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
         xp = array_module(x2)
         n, dtype, hidden = x2.shape[0], x2.dtype, w_hh.shape[1]
@@ -323,13 +309,13 @@ class GRUSequence(_Recurrence):
                 state[:b] = y
         self.x2, self.w_ih, self.w_hh, self.acts, self.prev, self.hn_all = x2, w_ih, w_hh, acts, prev, hn_all
         self.steps, self.batch, self.has_bias = steps, batch, b_ih is not None
-        return out.reshape(x.shape[:-1] + (hidden,)), _final(out, state, steps)
+        return out.reshape(x.shape[:-1] + (hidden,)).copy(), _final(out, state, steps)
 
-    def backward_through_time(self, g):
+    def backward_through_time(self, g, g_h):
         acts, w_hh = self.acts, self.w_hh
         xp = array_module(acts)
         n, dtype, hidden, batch = acts.shape[0], acts.dtype, w_hh.shape[1], self.batch
-        dy, ds = _state_grads(xp, self.upstream(g), n, hidden, batch, dtype, self.take_extra(1))
+        dy, ds = _state_grads(xp, g, n, hidden, batch, dtype, g_h)
         r, z, nn_ = acts[:, :hidden], acts[:, hidden:2 * hidden], acts[:, 2 * hidden:]
         # Local derivatives for all steps at once (see the class docstring for the forward).
         k_n = (1 - z) * (1 - nn_ * nn_)                 # dL/d(n pre-act) = dh * k_n
