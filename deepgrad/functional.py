@@ -18,9 +18,32 @@ from .ops.linalg import (  # noqa: F401
     matmul,
     norm,  # noqa: F401
 )
+from .ops.logical import (  # noqa: F401
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
+    eq,
+    ge,
+    gt,
+    isfinite,
+    isinf,
+    isnan,
+    le,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    lt,
+    ne,
+)
 from .ops.reduce import (  # noqa: F401
+    all,
     amax,
     amin,
+    any,
     argmax,
     argmin,
     gather,
@@ -49,6 +72,7 @@ from .ops.shape import (  # noqa: F401
     transpose,
     unbind,
     unsqueeze,
+    view,
 )
 from .tensor import Tensor
 
@@ -137,6 +161,11 @@ def _tensor_arg(name: str, b) -> Tensor:
     return b
 
 
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign of each element (a zero gradient, as torch)."""
+    return E.Sign.apply(x)
+
+
 def square(x: Tensor) -> Tensor:
     """``x * x`` (``x ** 2``)."""
     return pow(x, 2)
@@ -158,3 +187,9 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
 
 def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: F811  (torch's argument names)
     return clamp(x, min, max)
+
+
+# What ``from deepgrad.functional import *`` (and so ``deepgrad.*``) exports: every public op above.
+__all__ = sorted(name for name, value in list(globals().items())
+                 if not name.startswith("_") and callable(value) and getattr(value, "__module__", "").startswith(
+                     "deepgrad.") and name not in ("Tensor", "binary"))

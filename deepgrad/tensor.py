@@ -223,8 +223,6 @@ class Tensor:
             )
         return bool(self.array.item())
 
-    __hash__ = object.__hash__
-
     def __format__(self, spec: str) -> str:
         """A 0-d tensor formats as its number (``f"{loss:.4f}"``), like torch."""
         if self.array.ndim == 0:
@@ -359,240 +357,170 @@ class Tensor:
         store.retains_grad = True
         self.register_hook(store)
 
-    # ------------------------------------------------------------------ repr
+    # ------------------------------------------------------------------ the ops: each in the functional layer
+    # arithmetic (torch's type promotion, broadcasting; see ops/arithmetic.py)
+    def __add__(self, other): return _F.add(self, other)
+    __radd__ = __add__
+    def add(self, other, *, alpha=1): return _F.add(self, other, alpha=alpha)
+    def __sub__(self, other): return _F.sub(self, other)
+    def __rsub__(self, other): return _arith.rsub(self, other)
+    def sub(self, other, *, alpha=1): return _F.sub(self, other, alpha=alpha)
+    def __mul__(self, other): return _F.mul(self, other)
+    __rmul__ = __mul__
+    def mul(self, other): return _F.mul(self, other)
+    def __truediv__(self, other): return _F.div(self, other)
+    def __rtruediv__(self, other): return _arith.rdiv(self, other)
+    def div(self, other, *, rounding_mode=None): return _F.div(self, other, rounding_mode=rounding_mode)
+    divide = true_divide = div
+    def __floordiv__(self, other): return _F.floor_divide(self, other)
+    def __rfloordiv__(self, other): return _arith.rfloordiv(self, other)
+    def floor_divide(self, other): return _F.floor_divide(self, other)
+    def __mod__(self, other): return _F.remainder(self, other)
+    def __rmod__(self, other): return _arith.rremainder(self, other)
+    def remainder(self, other): return _F.remainder(self, other)
+    def __pow__(self, other): return _F.pow(self, other)
+    def __rpow__(self, other): return _arith.rpow(self, other)
+    def pow(self, other): return _F.pow(self, other)
+    def __matmul__(self, other): return _F.matmul(self, other)
+    def __rmatmul__(self, other): return _F.matmul(other, self)
+    def matmul(self, other): return _F.matmul(self, other)
+    mm = bmm = matmul
+    def __neg__(self): return _F.neg(self)
+    neg = negative = __neg__
+    def __abs__(self): return _F.abs(self)
+    abs = __abs__
+    def __pos__(self): return self
+
+    # comparisons, bitwise and logical ops (no gradient; see ops/logical.py)
+    def __eq__(self, other): return _L.eq(self, other) if _L.comparable(other) else NotImplemented
+    def __ne__(self, other): return _L.ne(self, other) if _L.comparable(other) else NotImplemented
+    def __lt__(self, other): return _L.lt(self, other) if _L.comparable(other) else NotImplemented
+    def __le__(self, other): return _L.le(self, other) if _L.comparable(other) else NotImplemented
+    def __gt__(self, other): return _L.gt(self, other) if _L.comparable(other) else NotImplemented
+    def __ge__(self, other): return _L.ge(self, other) if _L.comparable(other) else NotImplemented
+    __hash__ = object.__hash__
+    def eq(self, other): return _L.eq(self, other)
+    def ne(self, other): return _L.ne(self, other)
+    def lt(self, other): return _L.lt(self, other)
+    def le(self, other): return _L.le(self, other)
+    def gt(self, other): return _L.gt(self, other)
+    def ge(self, other): return _L.ge(self, other)
+    not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+    def __and__(self, other): return _L.bitwise_and(self, other)
+    def __or__(self, other): return _L.bitwise_or(self, other)
+    def __xor__(self, other): return _L.bitwise_xor(self, other)
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
+    bitwise_and, bitwise_or, bitwise_xor = __and__, __or__, __xor__
+    def __lshift__(self, other): return _L.bitwise_left_shift(self, other)
+    def __rshift__(self, other): return _L.bitwise_right_shift(self, other)
+    def __rlshift__(self, other): return _L.bitwise_left_shift(other, self)
+    def __rrshift__(self, other): return _L.bitwise_right_shift(other, self)
+    bitwise_left_shift, bitwise_right_shift = __lshift__, __rshift__
+    def __invert__(self): return _L.bitwise_not(self)
+    bitwise_not = __invert__
+    def logical_and(self, other): return _L.logical_and(self, other)
+    def logical_or(self, other): return _L.logical_or(self, other)
+    def logical_xor(self, other): return _L.logical_xor(self, other)
+    def logical_not(self): return _L.logical_not(self)
+    def isnan(self): return _L.isnan(self)
+    def isinf(self): return _L.isinf(self)
+    def isfinite(self): return _L.isfinite(self)
+
+    # elementwise maths and activations
+    def exp(self): return _F.exp(self)
+    def log(self): return _F.log(self)
+    def log1p(self): return _F.log1p(self)
+    def sqrt(self): return _F.sqrt(self)
+    def sin(self): return _F.sin(self)
+    def cos(self): return _F.cos(self)
+    def tanh(self): return _F.tanh(self)
+    def sigmoid(self): return _F.sigmoid(self)
+    def relu(self): return _F.relu(self)
+    def sign(self): return _F.sign(self)
+    def square(self): return _F.square(self)
+    def clamp(self, min=None, max=None): return _F.clamp(self, min, max)
+    clip = clamp
+    def maximum(self, other): return _F.maximum(self, other)
+    def minimum(self, other): return _F.minimum(self, other)
+    def where(self, condition, other): return _F.where(condition, self, other)
+    def masked_fill(self, mask, value): return _F.masked_fill(self, mask, value)
+    def softmax(self, dim, dtype=None): return _F.softmax(self, dim, dtype)
+    def log_softmax(self, dim, dtype=None): return _F.log_softmax(self, dim, dtype)
+    def norm(self, p=2, dim=None, keepdim=False, dtype=None): return _F.norm(self, p, dim, keepdim, dtype)
+
+    # reductions (``axis=`` is accepted for ``dim=``, as in torch)
+    def sum(self, *args, **kwargs): return _F.sum(self, *args, **kwargs)
+    def mean(self, *args, **kwargs): return _F.mean(self, *args, **kwargs)
+    def var(self, *args, **kwargs): return _F.var(self, *args, **kwargs)
+    def std(self, *args, **kwargs): return _F.std(self, *args, **kwargs)
+    def max(self, *args, **kwargs): return _F.max(self, *args, **kwargs)
+    def min(self, *args, **kwargs): return _F.min(self, *args, **kwargs)
+    def amax(self, *args, **kwargs): return _F.amax(self, *args, **kwargs)
+    def amin(self, *args, **kwargs): return _F.amin(self, *args, **kwargs)
+    def argmax(self, *args, **kwargs): return _F.argmax(self, *args, **kwargs)
+    def argmin(self, *args, **kwargs): return _F.argmin(self, *args, **kwargs)
+    def logsumexp(self, *args, **kwargs): return _F.logsumexp(self, *args, **kwargs)
+    def all(self, *args, **kwargs): return _F.all(self, *args, **kwargs)
+    def any(self, *args, **kwargs): return _F.any(self, *args, **kwargs)
+    def gather(self, dim, index): return _F.gather(self, dim, index)
+
+    # shapes and indexing (views share memory: see autograd's views)
+    def reshape(self, *shape): return _F.reshape(self, *shape)
+    def view(self, *shape): return _F.view(self, *shape)
+    def view_as(self, other): return _F.view(self, other.shape)
+    def reshape_as(self, other): return _F.reshape(self, other.shape)
+    def flatten(self, start_dim=0, end_dim=-1): return _F.flatten(self, start_dim, end_dim)
+    def squeeze(self, dim=None): return _F.squeeze(self, dim)
+    def unsqueeze(self, dim): return _F.unsqueeze(self, dim)
+    def permute(self, *dims): return _F.permute(self, *dims)
+    def transpose(self, dim0, dim1): return _F.transpose(self, dim0, dim1)
+    def t(self): return _F.transpose(self, 0, 1) if self.ndim == 2 else self
+    def expand(self, *sizes): return _F.expand(self, *sizes)
+    def expand_as(self, other): return _F.expand(self, other.shape)
+    def repeat(self, *reps): return _F.repeat(self, *reps)
+    def split(self, split_size_or_sections, dim=0): return _F.split(self, split_size_or_sections, dim)
+    def chunk(self, chunks, dim=0): return _F.chunk(self, chunks, dim)
+    def unbind(self, dim=0): return _F.unbind(self, dim)
+    def __getitem__(self, index): return _shape.getitem(self, index)
+    def __setitem__(self, index, value): _shape.setitem(self, index, value)
+
+    # in place: write this tensor's memory (see ops/inplace.py)
+    def add_(self, other, *, alpha=1): return _I.add_(self, other, alpha=alpha) if alpha != 1 else _I.add_(self, other)
+    def sub_(self, other, *, alpha=1): return _I.sub_(self, other, alpha=alpha) if alpha != 1 else _I.sub_(self, other)
+    def mul_(self, other): return _I.mul_(self, other)
+    def div_(self, other, *, rounding_mode=None):
+        return _I.div_(self, other, rounding_mode=rounding_mode) if rounding_mode else _I.div_(self, other)
+    def pow_(self, other): return _I.pow_(self, other)
+    __iadd__, __isub__, __imul__, __itruediv__ = add_, sub_, mul_, div_
+    def clamp_(self, min=None, max=None): return _I.clamp_(self, min, max)
+    clip_ = clamp_
+    def exp_(self): return _I.unary_(self, _F.exp, "exp_")
+    def log_(self): return _I.unary_(self, _F.log, "log_")
+    def sqrt_(self): return _I.unary_(self, _F.sqrt, "sqrt_")
+    def tanh_(self): return _I.unary_(self, _F.tanh, "tanh_")
+    def sigmoid_(self): return _I.unary_(self, _F.sigmoid, "sigmoid_")
+    def relu_(self): return _I.unary_(self, _F.relu, "relu_")
+    def neg_(self): return _I.unary_(self, _F.neg, "neg_")
+    def abs_(self): return _I.unary_(self, _F.abs, "abs_")
+    def fill_(self, value): return _I.fill_(self, value)
+    def zero_(self): return _I.fill_(self, 0)
+    def copy_(self, src, non_blocking=False): return _I.copy_(self, src)
+    def uniform_(self, a=0.0, b=1.0, generator=None): return _I.random_(self, "uniform", a, b, generator)
+    def normal_(self, mean=0.0, std=1.0, generator=None): return _I.random_(self, "normal", mean, std, generator)
+
     def __repr__(self) -> str:
-        data = self._host()
-        formatter = None
-        if data.dtype.kind == "f":
-            finite = data[np.isfinite(data)]
-            integral = bool(np.all(finite == np.round(finite)))
-            nonzero = np.abs(finite[finite != 0]).astype(np.float64)
-            big, small = (nonzero.max(), nonzero.min()) if nonzero.size else (0.0, 0.0)
-            # torch switches to scientific notation for a wide or extreme range of magnitudes
-            if big > 1e8 or (not integral and (big / small > 1000 or small < 1e-4)):
-                width = max(len(f"{v:.4e}") for v in data.reshape(-1).tolist())
-                formatter = {"float_kind": lambda v: f"{v:.4e}".rjust(width)}
-        else:
-            integral = True
-        body = np.array2string(  # torch's look: 4 decimals unless every value is integral
-            data, separator=", ", prefix="tensor(", precision=4, threshold=1000, edgeitems=3,
-            floatmode="maxprec" if integral else "fixed", formatter=formatter,
-        ).replace(", ..., ", ",  ..., ")  # torch's spacing around the summary ellipsis
-        extras = []
-        if self.device.type == "cuda":
-            extras.append(f"device='{self.device}'")
-        if data.size == 0 and data.ndim != 1:
-            extras.append(f"size={tuple(data.shape)}")
-        default_kinds = {"f": backend.get_default_dtype(), "i": backend.int64, "b": backend.bool_}
-        if default_kinds.get(data.dtype.kind) != data.dtype:
-            extras.append(f"dtype=deepgrad.{data.dtype}")
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn={self.grad_fn!r}")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+        return _tensor_str.format_tensor(self)
 
     __str__ = __repr__
 
 
-# The ops build Tensors, so they are imported after the class exists; their public functions
-# become the operators and methods below.
+# The one deliberate late import of the package: the ops build Tensors, so the functional layer (and the
+# in-place machinery) can only be imported once the class exists; the methods above look them up at call time.
+from . import _tensor_str  # noqa: E402
 from . import autograd as _autograd  # noqa: E402
 from . import functional as _F  # noqa: E402
 from .ops import arithmetic as _arith  # noqa: E402
 from .ops import elementwise as _elementwise  # noqa: E402
-from .ops import inplace as _inplace_mod  # noqa: E402
+from .ops import inplace as _I  # noqa: E402
 from .ops import logical as _L  # noqa: E402
 from .ops import shape as _shape  # noqa: E402
-
-
-def _reflected(fn):
-    """``other OP self`` for a number ``other`` (Python calls the right operand's ``__rOP__``)."""
-
-    def op(self, other):
-        return fn(other, self)
-
-    return op
-
-
-def _comparison(fn):
-    def op(self, other):
-        if not isinstance(other, (Tensor, int, float, bool, np.generic)):
-            return NotImplemented  # x == None, x == "a": Python's fallback (False / True for !=)
-        return fn(self, other)
-
-    return op
-
-
-def _inplace(outofplace, ufunc=None, name=None):
-    """An in-place method (see ops/inplace.py): the raw ufunc writes the memory when no graph is
-    recorded; otherwise the out-of-place op is recorded and its result written in."""
-    name = f"{name or outofplace.__name__}_"
-
-    def fast(array, other, alpha=1):
-        if isinstance(other, Tensor):
-            other = other.array
-        ufunc(array, other if alpha == 1 else other * alpha, out=array)
-
-    def op(self, other, **kw):
-        if isinstance(other, Tensor):
-            if type(other.array) is not type(self.array):
-                raise _elementwise.device_error(name, self, other)
-            needs_graph = other.requires_grad or self.requires_grad
-        else:
-            needs_graph = self.requires_grad
-        if ufunc is not None and not kw and not (_autograd._grad_enabled and (needs_graph or self._view is not None)) \
-                and not _inplace_mod.observers:
-            # the common update (``p -= lr * g`` under no_grad): one ufunc, one version bump
-            try:
-                ufunc(self.array, other.array if isinstance(other, Tensor) else other, out=self.array)
-            except (TypeError, ValueError) as e:
-                raise _inplace_mod._fast_error(e, self, outofplace, (other,), name) from None
-            vc = self._vc
-            if vc is None:
-                vc = self._vc = _autograd._VersionCounter()
-            vc.bump()
-            return self
-        raw = (lambda a, o: fast(a, o, **kw)) if ufunc is not None and set(kw) <= {"alpha"} else None
-        return _inplace_mod.inplace(self, lambda t, o: outofplace(t, o, **kw), name, other, fast=raw)
-
-    op.__name__ = name
-    return op
-
-
-def _fill_(self, value):
-    """Fill with ``value`` (a number or a 0-d tensor)."""
-    if isinstance(value, Tensor):
-        if value.ndim != 0:
-            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
-                               f"dimensions.")
-        return _inplace_mod.inplace(self, lambda t, v: _inplace_mod.Fill.apply(t, v), "fill_", value)
-    value = value.item() if isinstance(value, np.generic) else value
-    if not isinstance(value, (int, float, bool)):
-        raise TypeError(f"fill_(): argument 'value' must be a Number or a 0-d Tensor, not {type(value).__name__}")
-    return _inplace_mod.inplace(self, lambda t: _inplace_mod.Fill.apply(t, _scalar_like(value, t)), "fill_",
-                                fast=lambda a: a.fill(value))
-
-
-def _scalar_like(value, like: Tensor) -> Tensor:
-    return Tensor._make(array_module(like.array).asarray(value, dtype=like.array.dtype), None)
-
-
-def _zero_(self):
-    return _fill_(self, 0)
-
-
-def _copy_(self, src, non_blocking: bool = False):
-    """Copy ``src``'s values into this tensor (broadcast, cast, moved across devices as needed)."""
-    if not isinstance(src, Tensor):
-        src = Tensor(src)
-    if type(src.array) is not type(self.array):
-        src = src.to(self.device)
-    try:
-        shape = np.broadcast_shapes(src.shape, self.shape)
-    except ValueError:
-        shape = None
-    if shape != tuple(self.shape):
-        raise RuntimeError(f"copy_: the size of tensor a ({tuple(self.shape)}) must match the size of tensor b "
-                           f"({tuple(src.shape)}) (src must broadcast to self)")
-
-    def fast(array, s):
-        array[...] = s.array
-
-    return _inplace_mod.inplace(self, lambda t, s: _inplace_mod.CopyFrom.apply(t, s), "copy_", src, fast=fast)
-
-
-def _random_(kind):
-    def op(self, a=0.0, b=1.0, generator=None):
-        from . import creation
-
-        if self.requires_grad and self.grad_fn is None and _autograd._grad_enabled:
-            raise RuntimeError(f"{kind}_: a leaf Variable that requires grad is being used in an in-place operation.")
-        with _autograd.no_grad():
-            sample = (creation.rand if kind == "uniform" else creation.randn)(
-                self.shape, dtype=self.dtype, device=self.device, generator=generator
-            )
-            values = (sample.array * (b - a) + a) if kind == "uniform" else (sample.array * b + a)
-            _inplace_mod.write(self, values, f"{kind}_")
-        return self
-
-    op.__name__ = f"{kind}_"
-    return op
-
-
-def _clamp_(self, min=None, max=None):
-    return _inplace_mod.inplace(self, lambda t: _F.clamp(t, min, max), "clamp_")
-
-
-def _unary_(fn, name):
-    def op(self):
-        return _inplace_mod.inplace(self, fn, name)
-
-    op.__name__ = name
-    return op
-
-
-_methods = dict(
-    # arithmetic
-    __add__=_F.add, __radd__=_F.add, add=_F.add,
-    __sub__=_F.sub, __rsub__=_arith.rsub, sub=_F.sub,
-    __mul__=_F.mul, __rmul__=_F.mul, mul=_F.mul,
-    __truediv__=_F.div, __rtruediv__=_arith.rdiv, div=_F.div, divide=_F.div, true_divide=_F.div,
-    __pow__=_F.pow, __rpow__=_arith.rpow, pow=_F.pow,
-    __matmul__=_F.matmul, __rmatmul__=lambda a, b: _F.matmul(b, a), matmul=_F.matmul,
-    mm=_F.matmul, bmm=_F.matmul,
-    __neg__=_F.neg, neg=_F.neg, negative=_F.neg, __abs__=_F.abs, abs=_F.abs, __pos__=lambda self: self,
-    __floordiv__=_arith.floor_divide, floor_divide=_arith.floor_divide, __rfloordiv__=_arith.rfloordiv,
-    __mod__=_arith.remainder, remainder=_arith.remainder, __rmod__=_arith.rremainder,
-    __and__=_L.bitwise_and, __or__=_L.bitwise_or, __xor__=_L.bitwise_xor,
-    __rand__=_L.bitwise_and, __ror__=_L.bitwise_or, __rxor__=_L.bitwise_xor,
-    bitwise_and=_L.bitwise_and, bitwise_or=_L.bitwise_or, bitwise_xor=_L.bitwise_xor,
-    __lshift__=_L.bitwise_left_shift, __rshift__=_L.bitwise_right_shift,
-    __rlshift__=_reflected(_L.bitwise_left_shift), __rrshift__=_reflected(_L.bitwise_right_shift),
-    bitwise_left_shift=_L.bitwise_left_shift, bitwise_right_shift=_L.bitwise_right_shift,
-    __invert__=_L.bitwise_not, bitwise_not=_L.bitwise_not,
-    logical_and=_L.logical_and, logical_or=_L.logical_or, logical_xor=_L.logical_xor, logical_not=_L.logical_not,
-    # comparisons (no gradient)
-    __eq__=_comparison(_L.eq), __ne__=_comparison(_L.ne), __lt__=_comparison(_L.lt),
-    __le__=_comparison(_L.le), __gt__=_comparison(_L.gt), __ge__=_comparison(_L.ge),
-    eq=_L.eq, ne=_L.ne, lt=_L.lt, le=_L.le, gt=_L.gt, ge=_L.ge,
-    greater=_L.gt, greater_equal=_L.ge, less=_L.lt, less_equal=_L.le, not_equal=_L.ne,
-    isnan=_L.isnan, isinf=_L.isinf, isfinite=_L.isfinite,
-    sign=lambda self: _elementwise.Sign.apply(self),
-    # maths and activations
-    exp=_F.exp, log=_F.log, log1p=_F.log1p, sqrt=_F.sqrt, sin=_F.sin, cos=_F.cos, tanh=_F.tanh,
-    sigmoid=_F.sigmoid, relu=_F.relu, square=_F.square, clamp=_F.clamp, clip=_F.clip,
-    maximum=_F.maximum, minimum=_F.minimum, softmax=_F.softmax, log_softmax=_F.log_softmax,
-    masked_fill=_F.masked_fill, norm=_F.norm,
-    where=lambda self, condition, other: _F.where(condition, self, other),
-    # reductions
-    sum=_F.sum, mean=_F.mean, var=_F.var, std=_F.std, max=_F.max, min=_F.min, amax=_F.amax,
-    amin=_F.amin, argmax=_F.argmax, argmin=_F.argmin, logsumexp=_F.logsumexp, gather=_F.gather,
-    all=lambda self, *args, **kwargs: _reduce_mod.all(self, *args, **kwargs),
-    any=lambda self, *args, **kwargs: _reduce_mod.any(self, *args, **kwargs),
-    # shapes
-    reshape=_F.reshape, view=_F.reshape, flatten=_F.flatten, squeeze=_F.squeeze,
-    unsqueeze=_F.unsqueeze, permute=_F.permute, transpose=_F.transpose, expand=_F.expand,
-    repeat=_F.repeat, split=_F.split, chunk=_F.chunk, unbind=_F.unbind,
-    t=lambda self: _F.transpose(self, 0, 1) if self.ndim == 2 else self,
-    view_as=lambda self, other: _F.reshape(self, other.shape),
-    reshape_as=lambda self, other: _F.reshape(self, other.shape),
-    expand_as=lambda self, other: _F.expand(self, other.shape),
-    __getitem__=_shape.getitem, __setitem__=_shape.setitem,
-    # in place
-    __iadd__=_inplace(_F.add, np.add, "add"), add_=_inplace(_F.add, np.add),
-    __isub__=_inplace(_F.sub, np.subtract, "sub"), sub_=_inplace(_F.sub, np.subtract),
-    __imul__=_inplace(_F.mul, np.multiply, "mul"), mul_=_inplace(_F.mul, np.multiply),
-    __itruediv__=_inplace(_F.div, np.divide, "div"), div_=_inplace(_F.div, np.divide),
-    pow_=_inplace(_F.pow, np.power),
-    clamp_=_clamp_, clip_=_clamp_,
-    exp_=_unary_(_F.exp, "exp_"), log_=_unary_(_F.log, "log_"), sqrt_=_unary_(_F.sqrt, "sqrt_"),
-    tanh_=_unary_(_F.tanh, "tanh_"), sigmoid_=_unary_(_F.sigmoid, "sigmoid_"), relu_=_unary_(_F.relu, "relu_"),
-    neg_=_unary_(_F.neg, "neg_"), abs_=_unary_(_F.abs, "abs_"),
-    fill_=_fill_, zero_=_zero_, copy_=_copy_,
-    uniform_=_random_("uniform"), normal_=_random_("normal"),
-)
-for _name, _fn in _methods.items():
-    setattr(Tensor, _name, _fn)
-
-from .ops import reduce as _reduce_mod  # noqa: E402

@@ -25,6 +25,8 @@ from .. import autograd
 from ..autograd import Function, version_counter
 from ..backend import array_module
 from ..tensor import Tensor
+from . import arithmetic
+from .elementwise import cast, clamp, device_error, unbroadcast
 
 _TORCH_NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long", "int32": "Int",
                 "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool", "complex64": "ComplexFloat",
@@ -174,8 +176,6 @@ def _recorded(t: Tensor, compute, name: str, args) -> Tensor:
     if out.shape != t.shape:  # the value broadcast up to t's shape: the graph broadcasts too
         out = out.expand(t.shape)
     if out.dtype != t.dtype:
-        from .elementwise import cast
-
         out = cast(out, t.dtype)
     write(t, out.array, name)
     node = out.grad_fn
@@ -259,8 +259,6 @@ class CopyFrom(Function):
         return out
 
     def backward(self, g):
-        from .elementwise import unbroadcast
-
         gs = None
         if self.next[1] is not None:
             gs = unbroadcast(g, self.src_shape).astype(self.src_dtype, copy=False)
@@ -279,8 +277,6 @@ class IndexPut(Function):
         return out
 
     def backward(self, g):
-        from .elementwise import unbroadcast
-
         gx = gv = None
         if self.next[0] is not None:
             gx = g.copy()
@@ -291,3 +287,102 @@ class IndexPut(Function):
                 gv = gv.reshape((1,) * (len(self.vshape) - gv.ndim) + gv.shape)
             gv = unbroadcast(gv, self.vshape)
         return gx, gv
+
+
+# ----------------------------------------------------------------------------- the Tensor's in-place methods
+def _binary_inplace(outofplace, ufunc, name: str):
+    """``t.OP_(other)``: the raw ufunc writes the memory when no graph is recorded (the common update,
+    ``p -= lr * g`` under no_grad: one ufunc, one version bump); otherwise the out-of-place op is
+    recorded and its result written in."""
+
+    def fast(array, other, alpha=1):
+        if isinstance(other, Tensor):
+            other = other.array
+        ufunc(array, other if alpha == 1 else other * alpha, out=array)
+
+    def op(t: Tensor, other, **kw) -> Tensor:
+        if isinstance(other, Tensor):
+            if type(other.array) is not type(t.array):
+                raise device_error(name, t, other)
+            needs_graph = other.requires_grad or t.requires_grad
+        else:
+            needs_graph = t.requires_grad
+        if not kw and not (autograd._grad_enabled and (needs_graph or t._view is not None)) and not observers:
+            try:
+                ufunc(t.array, other.array if isinstance(other, Tensor) else other, out=t.array)
+            except (TypeError, ValueError) as e:
+                raise _fast_error(e, t, outofplace, (other,), name) from None
+            version_counter(t).bump()
+            return t
+        raw = (lambda a, o: fast(a, o, **kw)) if set(kw) <= {"alpha"} else None
+        return inplace(t, lambda x, o: outofplace(x, o, **kw), name, other, fast=raw)
+
+    op.__name__ = name
+    return op
+
+
+add_ = _binary_inplace(arithmetic.add, np.add, "add_")
+sub_ = _binary_inplace(arithmetic.sub, np.subtract, "sub_")
+mul_ = _binary_inplace(arithmetic.mul, np.multiply, "mul_")
+div_ = _binary_inplace(arithmetic.div, np.divide, "div_")
+pow_ = _binary_inplace(arithmetic.pow, np.power, "pow_")
+
+
+def unary_(t: Tensor, fn, name: str) -> Tensor:
+    """``t.fn_()``: ``fn`` applied in place (``relu_``, ``exp_``...)."""
+    return inplace(t, fn, name)
+
+
+def clamp_(t: Tensor, min=None, max=None) -> Tensor:
+    """``t.clamp_(min, max)``."""
+    return inplace(t, lambda x: clamp(x, min, max), "clamp_")
+
+
+def fill_(t: Tensor, value) -> Tensor:
+    """Fill with ``value`` (a number or a 0-d tensor)."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                               f"dimensions.")
+        return inplace(t, lambda x, v: Fill.apply(x, v), "fill_", value)
+    value = value.item() if isinstance(value, np.generic) else value
+    if not isinstance(value, (int, float, bool)):
+        raise TypeError(f"fill_(): argument 'value' must be a Number or a 0-d Tensor, not {type(value).__name__}")
+
+    def scalar(x):
+        return Fill.apply(x, Tensor._make(array_module(x.array).asarray(value, dtype=x.array.dtype), None))
+
+    return inplace(t, scalar, "fill_", fast=lambda a: a.fill(value))
+
+
+def copy_(t: Tensor, src, non_blocking: bool = False) -> Tensor:
+    """Copy ``src``'s values into ``t`` (broadcast, cast, moved across devices as needed)."""
+    if not isinstance(src, Tensor):
+        src = Tensor(src)
+    if type(src.array) is not type(t.array):
+        src = src.to(t.device)
+    try:
+        shape = np.broadcast_shapes(src.shape, t.shape)
+    except ValueError:
+        shape = None
+    if shape != tuple(t.shape):
+        raise RuntimeError(f"copy_: the size of tensor a ({tuple(t.shape)}) must match the size of tensor b "
+                           f"({tuple(src.shape)}) (src must broadcast to self)")
+
+    def fast(array, s):
+        array[...] = s.array
+
+    return inplace(t, lambda x, s: CopyFrom.apply(x, s), "copy_", src, fast=fast)
+
+
+def random_(t: Tensor, kind: str, a: float, b: float, generator=None) -> Tensor:
+    """``uniform_(a, b)`` / ``normal_(mean=a, std=b)``: fresh draws written into ``t``."""
+    from .. import creation
+
+    if t.requires_grad and t.grad_fn is None and autograd._grad_enabled:
+        raise RuntimeError(f"{kind}_: a leaf Variable that requires grad is being used in an in-place operation.")
+    with autograd.no_grad():
+        draw = creation.rand if kind == "uniform" else creation.randn
+        sample = draw(t.shape, dtype=t.dtype, device=t.device, generator=generator)
+        write(t, (sample.array * (b - a) + a) if kind == "uniform" else (sample.array * b + a), f"{kind}_")
+    return t

@@ -18,6 +18,12 @@ from .elementwise import device_error
 from .promotion import result_type, scalar_in, torch_name
 
 
+def comparable(other) -> bool:
+    """What ``tensor == other`` compares elementwise; anything else (None, a string) gets Python's
+    fallback (``==`` False, ``!=`` True), as in torch."""
+    return isinstance(other, (Tensor, int, float, bool, np.generic))
+
+
 def _operands(name: str, a, b):
     """Both operands (one may be a number) as arrays / numbers in the dtype torch computes in."""
     for x, y in ((a, b), (b, a)):
@@ -51,7 +57,7 @@ def _comparison(name: str, ufunc):
     def op(a: Tensor, b) -> Tensor:
         return _apply(name, ufunc, a, b)
 
-    op.__name__ = name
+    op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise ``{name}`` in the promoted dtype; a bool tensor."
     return op
 
@@ -71,7 +77,7 @@ def _integral(name: str, ufunc, kernel: str):
             raise NotImplementedError(f'"{kernel}" not implemented for \'{torch_name(dtype)}\'')
         return Tensor._make(ufunc(x, y), None)
 
-    op.__name__ = name
+    op.__name__ = op.__qualname__ = name
     op.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors (torch refuses floats)."
     return op
 
@@ -100,7 +106,7 @@ def _shift(name: str, ufunc, kernel: str):
             out = xp.where(big, fill, out).astype(dtype, copy=False)
         return Tensor._make(xp.asarray(out), None)
 
-    op.__name__ = name
+    op.__name__ = op.__qualname__ = name
     return op
 
 
@@ -120,7 +126,7 @@ def _logical(ufunc):
         x, y, _ = _operands(ufunc.__name__, a, b)
         return Tensor._make(ufunc(x, y), None)
 
-    op.__name__ = ufunc.__name__
+    op.__name__ = op.__qualname__ = ufunc.__name__
     op.__doc__ = f"Elementwise ``{ufunc.__name__}`` of the truth values (any dtype); a bool tensor."
     return op
 

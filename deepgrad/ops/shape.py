@@ -186,6 +186,17 @@ def reshape(x: Tensor, *shape) -> Tensor:
     return Reshape.apply(x, shape=shape)
 
 
+def view(x: Tensor, *shape) -> Tensor:
+    """``reshape`` that never copies: torch's error when the strides cannot give the new shape."""
+    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
+        raise NotImplementedError("view(dtype) is not supported by deepgrad; use .to(dtype)")
+    out = reshape(x, *shape)
+    if out is not x and out.array.size and not out._is_view():
+        raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
+                           "spans across two contiguous subspaces). Use .reshape(...) instead.")
+    return out
+
+
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge dims ``start_dim..end_dim`` into one."""
     if x.ndim == 0:
