@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import autograd
-from ..autograd import core
-from ..autograd import Function, version_counter
+from ..autograd import Function, core, version_counter
 from ..backend import array_module
 from ..tensor import Tensor
 from . import arithmetic
