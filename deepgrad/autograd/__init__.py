@@ -5,7 +5,9 @@
 - :mod:`.views`: tensors sharing memory, and the graph of a base after an in-place op on a view;
 - :mod:`.grad_mode`: ``no_grad``, ``enable_grad``, ``set_grad_enabled``;
 - :mod:`.engine`: ``backward`` and ``grad``;
-- :mod:`.gradcheck`: gradients against finite differences.
+- :mod:`.higher`: the backward recorded as a graph (``create_graph=True``), for higher-order gradients;
+- :mod:`.functional`: ``vjp``, ``jvp``, ``hvp``, ``jacobian``, ``hessian``;
+- :mod:`.gradcheck`: gradients (and second derivatives) against finite differences.
 
 >>> x = deepgrad.tensor([1.0, 2.0], requires_grad=True)
 >>> (x * x).sum().backward()
@@ -13,6 +15,7 @@
 tensor([2., 4.])
 """
 
+from . import functional  # noqa: F401  (deepgrad.autograd.functional: vjp, jvp, hvp, jacobian, hessian)
 from .core import (  # noqa: F401
     OUT,
     AccumulateGrad,
@@ -27,5 +30,5 @@ from .core import (  # noqa: F401
 )
 from .engine import backward, grad  # noqa: F401
 from .grad_mode import enable_grad, no_grad, set_grad_enabled  # noqa: F401
-from .gradcheck import GradcheckError, gradcheck  # noqa: F401
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 from .views import regenerate_view, replay_view  # noqa: F401

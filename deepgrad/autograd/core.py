@@ -169,6 +169,28 @@ class Function:
             views.as_view(result, inputs[0], cls, params)
         return result
 
+    # ------------------------------------------------------------------ for a differentiable backward
+    # ``backward_graph(self, *grads)`` (optional) is ``backward`` written with deepgrad's ops on Tensors,
+    # run instead of it when the backward is recorded (create_graph=True: see higher.py). It reads the
+    # tensors it saved with these two:
+    def saved_input(self, i: int) -> Tensor:
+        """Input ``i`` as the graph tensor it was (the op must have saved it: see ``saved``)."""
+        picks = self.__dict__.get("saved_picks")
+        if picks is None:
+            nxt = self.next
+            key = 1 if len(nxt) == 1 else (nxt[0] is not None) | ((nxt[1] is not None) << 1)
+            sl = type(self)._plans[key][0]
+            picks = range(sl.start, sl.stop) if sl is not None else ()
+        for k, j in enumerate(picks):
+            if j == i:
+                return self.saved_inputs[k]
+        raise RuntimeError(f"{self.name()}: its differentiable backward needs input {i}, which it does not save")
+
+    def saved_output(self, array) -> Tensor:
+        """This node's output value as a tensor whose ``grad_fn`` is this node (how torch unpacks a saved
+        output: differentiating through it runs this node again)."""
+        return Tensor._make(array, self)
+
     def release(self) -> None:
         """Drop saved arrays and edges once backward has passed (unless retain_graph)."""
         self.__dict__.clear()
@@ -251,7 +273,8 @@ def _save(fn, cls, inputs, out, params) -> None:
             cls._saved_cache[key] = plan
     picks, keeps_out = plan
     if picks:
-        saved = fn.saved_inputs = tuple([inputs[i] for i in picks if inputs[i] is not None])
+        fn.saved_picks = tuple(i for i in picks if inputs[i] is not None)
+        saved = fn.saved_inputs = tuple([inputs[i] for i in fn.saved_picks])
         if _watch[0] is not None:
             for t in saved:
                 if t._vc is _watch[0]:

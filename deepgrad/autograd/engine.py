@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import array_module
 from ..tensor import Tensor
-from . import core
+from . import core, higher
 from .core import AccumulateGrad, OutputSlot, _edge, _version_error
 
 
@@ -75,10 +75,12 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
     With ``_capture`` (a dict keyed by graph nodes, used by :func:`grad`) the gradients reaching
     those nodes are stored there and no leaf's ``.grad`` is touched.
     """
-    if create_graph:
-        raise NotImplementedError("backward(create_graph=True): deepgrad does not record the backward pass yet")
-    grads = _root_grads(tensors, grad_tensors)
+    grads = _root_grads(tensors, grad_tensors, keep_tensors=create_graph)
     targets = _targets(inputs) if inputs is not None and _capture is None else None
+    if create_graph:  # the backward recorded as a graph of differentiable ops: see higher.py
+        retain = True if retain_graph is None else retain_graph
+        higher.run(grads, _topological_order(list(grads)), retain, _capture, targets, _freed_error)
+        return
     special = _capture is not None or targets is not None
     for node in _topological_order(list(grads)):
         g = grads.pop(node, None)
@@ -116,8 +118,9 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
             node.release()
 
 
-def _root_grads(tensors, grad_tensors) -> dict:
-    """The graph nodes to start from, each with the gradient arriving there."""
+def _root_grads(tensors, grad_tensors, keep_tensors: bool = False) -> dict:
+    """The graph nodes to start from, each with the gradient arriving there (as Tensors, with their own
+    graph, when ``keep_tensors``: a recorded backward)."""
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
@@ -126,7 +129,11 @@ def _root_grads(tensors, grad_tensors) -> dict:
         raise RuntimeError(f"backward: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
     grads = {}
     for k, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        given = g
         g = _root_grad(t, g, k)
+        if keep_tensors:
+            g = given if isinstance(given, Tensor) and given.shape == t.shape and given.dtype == t.dtype else \
+                Tensor._make(g, None)
         root = _edge(t)
         if root.freed:
             raise _freed_error(root)
@@ -184,8 +191,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
     >>> grad((x ** 2).sum(), x)
     (tensor([2., 4., 6.]),)
     """
-    if create_graph:
-        raise NotImplementedError("grad(create_graph=True): deepgrad does not record the backward pass yet")
     if is_grads_batched:
         raise NotImplementedError("grad(is_grads_batched=True) is not supported by deepgrad")
     if materialize_grads and allow_unused is False:
@@ -208,7 +213,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
     nodes = [_edge(t) for t in inputs]
     capture = dict.fromkeys(nodes)
     retain = bool(retain_graph) if retain_graph is not None else create_graph
-    backward(outputs, grad_outputs, retain_graph=retain, _capture=capture)
+    backward(outputs, grad_outputs, retain_graph=retain, create_graph=create_graph, _capture=capture)
     result = []
     for t, node in zip(inputs, nodes):
         g = capture[node]
@@ -219,6 +224,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
                     "Set allow_unused=True if this is the desired behavior."
                 )
             result.append(Tensor._make(array_module(t.array).zeros_like(t.array), None) if materialize_grads else None)
+            continue
+        if create_graph:  # a Tensor with the graph of its computation
+            result.append(g if g.dtype == t.dtype else g.to(t.dtype))
             continue
         # A copy: the captured array may be shared with other gradients or the upstream.
         result.append(Tensor._make(g.astype(t.array.dtype, copy=True), None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..tensor import Tensor
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 
 
 class GradcheckError(AssertionError):
@@ -76,7 +76,8 @@ def gradcheck(
     # Numerical gradients, one coordinate at a time.
     with no_grad():
         for t, ana in zip(checked, analytic):
-            t.array = np.ascontiguousarray(t.array)
+            if not t.array.flags.c_contiguous:  # (ascontiguousarray would make a 0-d input 1-d)
+                t.array = t.array.copy(order="C")
             flat = t.array.reshape(-1)  # a view: writing it perturbs the input in place
             num = np.zeros(flat.size)
             for i in range(flat.size):
@@ -102,3 +103,36 @@ def gradcheck(
                     raise GradcheckError(msg)
                 return False
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+                  seed: int = 0, raise_exception: bool = True) -> bool:
+    """Check second derivatives: the gradients of ``fn``'s vector-Jacobian product (computed with
+    ``create_graph=True``) against finite differences, for random upstream gradients — torch's
+    ``gradgradcheck``. Inputs that require grad must be float64.
+
+    >>> x = randn(3, dtype=float64, requires_grad=True)
+    >>> gradgradcheck(lambda t: (t.tanh() * t).sum(), [x])
+    True
+    """
+    from .engine import grad
+
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    rng = np.random.default_rng(seed + 1)
+    with no_grad():
+        outs = fn(*inputs)
+    outs = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+    if grad_outputs is None:
+        grad_outputs = [Tensor(rng.standard_normal(o.shape), dtype=o.dtype, requires_grad=True) for o in outs]
+
+    def first_order(*values):
+        xs, ups = values[:len(inputs)], values[len(inputs):]
+        with enable_grad():  # gradcheck evaluates under no_grad; the vjp itself needs a graph
+            ys = fn(*xs)
+            ys = list(ys) if isinstance(ys, (tuple, list)) else [ys]
+            xs_checked = [x for x in xs if isinstance(x, Tensor) and x.requires_grad]
+            return grad(ys, xs_checked, grad_outputs=list(ups), create_graph=True, allow_unused=True,
+                        materialize_grads=True)
+
+    return gradcheck(first_order, inputs + list(grad_outputs), eps=eps, atol=atol, rtol=rtol, seed=seed,
+                     raise_exception=raise_exception)

@@ -17,7 +17,7 @@ _BINARY = {AR.Add: "Add", AR.Sub: "Sub", AR.Mul: "Mul", AR.Div: "Div", AR.Pow: "
            E.Minimum: "Min", L.MatMul: "MatMul"}
 _UNARY = {E.Neg: "Neg", E.Abs: "Abs", E.Exp: "Exp", E.Log: "Log", E.Sqrt: "Sqrt", E.Sin: "Sin", E.Cos: "Cos",
           E.Tanh: "Tanh", A.Sigmoid: "Sigmoid", A.Relu: "Relu", E.Clone: "Identity", E.ToDevice: "Identity",
-          E.Contiguous: "Identity", _Alias: "Identity", E.Sign: "Sign"}
+          E.Contiguous: "Identity", _Alias: "Identity", E.Sign: "Sign", AR.Reciprocal: "Reciprocal"}
 
 
 @converts(*_BINARY)
@@ -33,7 +33,7 @@ def _unary(ctx: OpContext) -> None:
     ctx.emit(_UNARY[ctx.rec.op], [ctx.input(0)], ctx.out())
 
 
-@converts(AR.AddScalar, AR.MulScalar, AR.DivScalar, AR.RSubScalar, AR.RDivScalar, AR.PowScalar, AR.RPowScalar)
+@converts(AR.AddScalar, AR.MulScalar, AR.DivScalar, AR.RSubScalar, AR.PowScalar, AR.RPowScalar)
 def _scalar(ctx: OpContext) -> None:
     op = ctx.rec.op
     c = ctx.same(lambda p: p["c"], "scalar operand")
@@ -45,7 +45,7 @@ def _scalar(ctx: OpContext) -> None:
         return
     kind, operands = {AR.AddScalar: ("Add", [x, k]), AR.MulScalar: ("Mul", [x, k]), AR.DivScalar: ("Div", [x, k]),
                       AR.RSubScalar: ("Sub", [k, x]),
-                      AR.RDivScalar: ("Div", [k, x]), AR.PowScalar: ("Pow", [x, k]), AR.RPowScalar: ("Pow", [k, x])}[op]
+                      AR.PowScalar: ("Pow", [x, k]), AR.RPowScalar: ("Pow", [k, x])}[op]
     ctx.emit(kind, operands, ctx.out())
 
 

@@ -31,6 +31,11 @@ class Add(Function):
         sa, sb = self.shapes
         return unbroadcast(g, sa), unbroadcast(g, sb)
 
+    def backward_graph(self, g):
+        sa, sb = self.shapes
+        return (sum_to(g, sa) if self.next[0] is not None else None,
+                sum_to(g, sb) if self.next[1] is not None else None)
+
 
 class Sub(Function):
     saved = ()
@@ -42,6 +47,11 @@ class Sub(Function):
     def backward(self, g):
         sa, sb = self.shapes
         return unbroadcast(g, sa), (unbroadcast(-g, sb) if self.next[1] is not None else None)
+
+    def backward_graph(self, g):
+        sa, sb = self.shapes
+        return (sum_to(g, sa) if self.next[0] is not None else None,
+                sum_to(-g, sb) if self.next[1] is not None else None)
 
 
 class Mul(Function):
@@ -57,6 +67,11 @@ class Mul(Function):
         gb = unbroadcast(g * a, b.shape) if self.next[1] is not None else None
         return ga, gb
 
+    def backward_graph(self, g):
+        ga = sum_to(g * self.saved_input(1), self.a.shape) if self.next[0] is not None else None
+        gb = sum_to(g * self.saved_input(0), self.b.shape) if self.next[1] is not None else None
+        return ga, gb
+
 
 class Div(Function):
     saved = ((1,), (0, 1))
@@ -70,6 +85,12 @@ class Div(Function):
         gb_ = g / b
         ga = unbroadcast(gb_, a.shape) if self.next[0] is not None else None
         gb = unbroadcast(-gb_ * a / b, b.shape) if self.next[1] is not None else None
+        return ga, gb
+
+    def backward_graph(self, g):
+        b = self.saved_input(1)
+        ga = sum_to(g / b, self.a.shape) if self.next[0] is not None else None
+        gb = sum_to(-g * self.saved_input(0) / (b * b), self.b.shape) if self.next[1] is not None else None
         return ga, gb
 
 
@@ -99,6 +120,18 @@ class Pow(Function):
             gb = unbroadcast(g * d, b.shape)
         return ga, gb
 
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        a, b = self.saved_input(0), self.saved_input(1)
+        ga = gb = None
+        if self.next[0] is not None:
+            ga = sum_to(where(b == 0, 0.0, g * b * a ** (b - 1)), self.a.shape)
+        if self.next[1] is not None:
+            out = self.saved_output(self.out)
+            gb = sum_to(where((a == 0) & (b >= 0), 0.0, g * out * a.log()), self.b.shape)
+        return ga, gb
+
 
 class AddScalar(Function):
     saved = ()
@@ -107,6 +140,9 @@ class AddScalar(Function):
         return a + c
 
     def backward(self, g):
+        return g
+
+    def backward_graph(self, g):
         return g
 
 
@@ -120,6 +156,9 @@ class MulScalar(Function):
     def backward(self, g):
         return g * self.c
 
+    def backward_graph(self, g):
+        return g * self.c
+
 
 class RSubScalar(Function):
     saved = ()
@@ -130,21 +169,27 @@ class RSubScalar(Function):
     def backward(self, g):
         return -g
 
+    def backward_graph(self, g):
+        return -g
 
-class RDivScalar(Function):
-    """``c / a`` computed as torch does, ``reciprocal(a) * c``; the reciprocal is this node's own copy."""
 
-    saved = ()
+class Reciprocal(Function):
+    """``1 / a`` (torch computes ``c / a`` as ``reciprocal(a) * c``, and so does :func:`rdiv`)."""
 
-    def forward(self, a, c):
+    saved = ((OUT,),)
+
+    def forward(self, a):
         with np.errstate(divide="ignore"):
-            self.r = r = 1 / a
-        self.c = c
-        return r * c
+            self.out = out = 1 / a
+        return out
 
     def backward(self, g):
-        r = self.r
-        return g * (-self.c) * (r * r)
+        out = self.out
+        return -g * (out * out)
+
+    def backward_graph(self, g):
+        out = self.saved_output(self.out)
+        return -g * (out * out)
 
 
 class PowScalar(Function):
@@ -164,6 +209,12 @@ class PowScalar(Function):
         if c == 2:
             return g * 2 * a
         return g * c * a ** (c - 1)
+
+    def backward_graph(self, g):
+        c = self.c
+        if c == 0:
+            return g * 0.0
+        return g * c * self.saved_input(0) ** (c - 1)
 
 
 class RPowScalar(Function):
@@ -187,6 +238,14 @@ class RPowScalar(Function):
             return g * array_module(g).where(self.a >= 0, 0, d).astype(g.dtype, copy=False)
         return g * self.out * self.logc
 
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        out = self.saved_output(self.out)
+        if self.logc == float("-inf"):  # 0 ** a: torch's 0 where a >= 0
+            return where(self.saved_input(0) >= 0, 0.0, g * out * self.logc)
+        return g * out * self.logc
+
 
 class DivScalar(Function):
     saved = ()
@@ -199,6 +258,9 @@ class DivScalar(Function):
     def backward(self, g):
         with np.errstate(divide="ignore", invalid="ignore"):
             return g / self.c
+
+    def backward_graph(self, g):
+        return g / self.c
 
 
 class Remainder(Function):
@@ -218,6 +280,16 @@ class Remainder(Function):
         if self.next[1] is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 gb = unbroadcast(-g * np.floor_divide(a, b), b.shape)
+        return ga, gb
+
+    def backward_graph(self, g):
+        a, b = self.a, self.b
+        ga = sum_to(g, a.shape) if self.next[0] is not None else None
+        gb = None
+        if self.next[1] is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):  # floor(a / b) is piecewise constant: a constant
+                q = Tensor._make(np.floor_divide(a, b), None)
+            gb = sum_to(-g * q, b.shape)
         return ga, gb
 
 
@@ -250,6 +322,18 @@ class RoundedQuotient(Function):
     def backward(self, g):
         xp = array_module(g)
         return tuple(xp.zeros(s, dtype=g.dtype) if n is not None else None for s, n in zip(self.shapes, self.next))
+
+    def backward_graph(self, g):
+        return tuple(sum_to(g * 0.0, s) if n is not None else None for s, n in zip(self.shapes, self.next))
+
+
+def sum_to(g: Tensor, shape: tuple) -> Tensor:
+    """:func:`unbroadcast` on Tensors (recorded): ``g`` summed back to ``shape``."""
+    if tuple(g.shape) == tuple(shape):
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    return (g.sum(axes) if axes else g).reshape(shape)
 
 
 # ----------------------------------------------------------------------------- operands
@@ -406,7 +490,8 @@ def rdiv(a: Tensor, b) -> Tensor:
     if isinstance(b, Tensor):
         return div(b, a)
     a, c = operands("div", a, b, _true_division_dtype(a, b))
-    return RDivScalar.apply(a, c=c)
+    r = Reciprocal.apply(a)
+    return r if c == 1 else MulScalar.apply(r, c=c)
 
 
 def floor_divide(a: Tensor, b) -> Tensor:

@@ -71,6 +71,9 @@ class Neg(Function):
     def backward(self, g):
         return -g
 
+    def backward_graph(self, g):
+        return -g
+
 
 class Abs(Function):
     saved = ((0,),)
@@ -81,6 +84,9 @@ class Abs(Function):
 
     def backward(self, g):
         return g * array_module(self.x).sign(self.x)
+
+    def backward_graph(self, g):
+        return g * self.saved_input(0).sign()
 
 
 class Exp(Function):
@@ -93,6 +99,9 @@ class Exp(Function):
     def backward(self, g):
         return g * self.out
 
+    def backward_graph(self, g):
+        return g * self.saved_output(self.out)
+
 
 class Log(Function):
     saved = ((0,),)
@@ -103,6 +112,9 @@ class Log(Function):
 
     def backward(self, g):
         return g / self.x
+
+    def backward_graph(self, g):
+        return g / self.saved_input(0)
 
 
 class Log1p(Function):
@@ -115,6 +127,9 @@ class Log1p(Function):
     def backward(self, g):
         return g / (1 + self.x)
 
+    def backward_graph(self, g):
+        return g / (self.saved_input(0) + 1)
+
 
 class Sqrt(Function):
     saved = ((OUT,),)
@@ -125,6 +140,9 @@ class Sqrt(Function):
 
     def backward(self, g):
         return g / (2 * self.out)
+
+    def backward_graph(self, g):
+        return g / (self.saved_output(self.out) * 2)
 
 
 class Sin(Function):
@@ -137,6 +155,9 @@ class Sin(Function):
     def backward(self, g):
         return g * np.cos(self.x)
 
+    def backward_graph(self, g):
+        return g * self.saved_input(0).cos()
+
 
 class Cos(Function):
     saved = ((0,),)
@@ -148,6 +169,9 @@ class Cos(Function):
     def backward(self, g):
         return -g * np.sin(self.x)
 
+    def backward_graph(self, g):
+        return -g * self.saved_input(0).sin()
+
 
 class Tanh(Function):
     saved = ((OUT,),)
@@ -158,6 +182,10 @@ class Tanh(Function):
 
     def backward(self, g):
         out = self.out
+        return g * (1 - out * out)
+
+    def backward_graph(self, g):
+        out = self.saved_output(self.out)
         return g * (1 - out * out)
 
 
@@ -213,6 +241,9 @@ class Clamp(Function):
     def backward(self, g):
         return g if self.keep is None else masked(g, self.keep)
 
+    def backward_graph(self, g):
+        return g if self.keep is None else where(Tensor._make(self.keep, None), g, 0.0)
+
 
 class Sign(Function):
     """sign(x): piecewise constant, so a zero gradient (torch records it)."""
@@ -224,6 +255,9 @@ class Sign(Function):
 
     def backward(self, g):
         return array_module(g).zeros_like(g)
+
+    def backward_graph(self, g):
+        return g * 0.0
 
 
 class ClampTensor(Function):
@@ -273,6 +307,14 @@ class Where(Function):
         zero = xp.zeros((), dtype=g.dtype)
         ga = unbroadcast(xp.where(cond, g, zero), sa) if self.next[1] is not None else None
         gb = unbroadcast(xp.where(cond, zero, g), sb) if self.next[2] is not None else None
+        return None, ga, gb
+
+    def backward_graph(self, g):
+        cond, (sa, sb) = Tensor._make(self.cond, None), self.shapes
+        from .arithmetic import sum_to
+
+        ga = sum_to(where(cond, g, 0.0), sa) if self.next[1] is not None else None
+        gb = sum_to(where(cond, 0.0, g), sb) if self.next[2] is not None else None
         return None, ga, gb
 
 
@@ -334,6 +376,9 @@ class Clone(Function):
     def backward(self, g):
         return g
 
+    def backward_graph(self, g):
+        return g
+
 
 class Contiguous(Function):
     saved = ()
@@ -342,6 +387,9 @@ class Contiguous(Function):
         return array_module(x).ascontiguousarray(x)
 
     def backward(self, g):
+        return g
+
+    def backward_graph(self, g):
         return g
 
 
@@ -355,6 +403,9 @@ class Cast(Function):
     def backward(self, g):
         return g.astype(self.src, copy=False)
 
+    def backward_graph(self, g):
+        return cast(g, self.src)
+
 
 class ToDevice(Function):
     saved = ()
@@ -365,6 +416,9 @@ class ToDevice(Function):
 
     def backward(self, g):
         return backend.move_to(g, self.src)
+
+    def backward_graph(self, g):
+        return g.to(self.src)
 
 
 def cast(x: Tensor, dtype) -> Tensor:

@@ -47,6 +47,13 @@ def expand_reduced(g, shape: tuple, axes: tuple, keepdim: bool):
     return xp.broadcast_to(g, shape)
 
 
+def expand_reduced_graph(g: Tensor, shape: tuple, axes: tuple, keepdim: bool) -> Tensor:
+    """:func:`expand_reduced` on Tensors (recorded, for a differentiable backward)."""
+    if not keepdim and axes:
+        g = g.reshape([1 if i in axes else n for i, n in enumerate(shape)])
+    return g.expand(shape)
+
+
 def _count(shape: tuple, axes: tuple) -> int:
     n = 1
     for a in axes:
@@ -63,6 +70,9 @@ class Sum(Function):
 
     def backward(self, g):
         return expand_reduced(g, self.shape, self.axes, self.keepdim)
+
+    def backward_graph(self, g):
+        return expand_reduced_graph(g, self.shape, self.axes, self.keepdim)
 
 
 class Mean(Function):
@@ -81,6 +91,9 @@ class Mean(Function):
 
     def backward(self, g):
         return expand_reduced(g / self.n, self.shape, self.axes, self.keepdim)
+
+    def backward_graph(self, g):
+        return expand_reduced_graph(g / self.n, self.shape, self.axes, self.keepdim)
 
 
 class Var(Function):
@@ -196,6 +209,10 @@ class Softmax(Function):
         s = self.out
         return s * (g - (g * s).sum(axis=self.dim, keepdims=True))
 
+    def backward_graph(self, g):
+        s = self.saved_output(self.out)
+        return s * (g - (g * s).sum(self.dim, keepdim=True))
+
 
 class LogSoftmax(Function):
     saved = ((OUT,),)
@@ -211,6 +228,9 @@ class LogSoftmax(Function):
 
     def backward(self, g):
         return g - np.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+
+    def backward_graph(self, g):
+        return g - self.saved_output(self.out).exp() * g.sum(self.dim, keepdim=True)
 
 
 # ----------------------------------------------------------------------------- public API

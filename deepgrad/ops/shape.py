@@ -30,6 +30,9 @@ class Reshape(Function):
     def backward(self, g):
         return g.reshape(self.shape)
 
+    def backward_graph(self, g):
+        return g.reshape(self.shape)
+
 
 class Permute(Function):
     saved = ()
@@ -42,6 +45,9 @@ class Permute(Function):
     def backward(self, g):
         return g.transpose(self.inverse)
 
+    def backward_graph(self, g):
+        return g.permute(self.inverse)
+
 
 class Expand(Function):
     saved = ()
@@ -53,6 +59,11 @@ class Expand(Function):
 
     def backward(self, g):
         return unbroadcast(g, self.shape)
+
+    def backward_graph(self, g):
+        from .arithmetic import sum_to
+
+        return sum_to(g, self.shape)
 
 
 class Repeat(Function):
