@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, autograd_reference, distinct, grad_case, normal, src
 
 
@@ -96,6 +96,13 @@ maxpool_forward = Exercise(
     mistakes=[Mistake("you padded with zeros: a zero pad wins windows of negative values; pad with -inf",
                       lambda c: _np_pool(c.args["x"], c.args["kernel_size"], c.args["stride"], c.args["padding"],
                                          np.max, 0.0).astype(c.args["x"].dtype))],
+    mutants=[
+        Mutant("zero padding", ("constant_values=-np.inf", "constant_values=0"), mentions="pad with -inf"),
+        Mutant("a running max that starts at 0", ("np.full((n, c, ho, wo), -np.inf, dtype=x.dtype)",
+                                                  "np.zeros((n, c, ho, wo), dtype=x.dtype)")),
+        Mutant("output one short", ("(h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1",
+                                    "(h + 2 * p - k) // s, (w + 2 * p - k) // s")),
+    ],
 )
 
 
@@ -170,6 +177,28 @@ maxpool_backward = Exercise(
                       lambda c: c.args["stride"] < c.args["kernel_size"]),
               Mistake("you spread the gradient over the window (that is average pooling): only the max gets it",
                       lambda c: _max_bwd_alt(c, spread=True))],
+    mutants=[
+        Mutant("assigns at the max instead of accumulating", source=src("""
+            import numpy as np
+
+
+            def max_pool2d_backward(x, kernel_size, stride, grad_out):
+                k, s = kernel_size, stride
+                dx = np.zeros_like(x)
+                for a in range(grad_out.shape[2]):
+                    for b in range(grad_out.shape[3]):
+                        win = x[:, :, a * s:a * s + k, b * s:b * s + k]
+                        mask = win == win.max(axis=(2, 3), keepdims=True)
+                        view = dx[:, :, a * s:a * s + k, b * s:b * s + k]
+                        view[mask] = np.broadcast_to(grad_out[:, :, a:a + 1, b:b + 1], win.shape)[mask]
+                return dx
+            """), mentions="accumulate with +="),
+        Mutant("= for += over the window", ("dx[:, :, a * s:a * s + k, b * s:b * s + k] += mask",
+                                            "dx[:, :, a * s:a * s + k, b * s:b * s + k] = mask")),
+        Mutant("spreads the gradient like average pooling", ("+= mask * grad_out[:, :, a:a + 1, b:b + 1]",
+                                                            "+= grad_out[:, :, a:a + 1, b:b + 1] / (k * k)"),
+               mentions="spread the gradient"),
+    ],
 )
 
 
@@ -184,9 +213,9 @@ def _fb_cases(rng, kind: str):
         if kind == "avg":
             args["padding"] = p
         cases.append(Case(f"{kind}_pool2d", args))
-    for _ in range(3):
-        shape, k, s, p = _geom(rng)
-        p = 0 if kind == "sum" else p
+    for j in range(3):
+        shape, k, s, p = _geom(rng, overlap=True if j == 0 else None)  # overlapping windows accumulate
+        p = 0 if kind == "sum" else (max(p, 1) if j == 0 else p)       # and the padding is cropped off
         ho, wo = _out(shape[2], k, s, p), _out(shape[3], k, s, p)
         args = {"x": normal(rng, shape), "kernel_size": k, "stride": s}
         if kind == "avg":
@@ -269,6 +298,38 @@ avgpool = Exercise(
     mistakes=[Mistake("you averaged over the valid (unpadded) elements only; with count_include_pad=True the "
                       "zero padding counts and every window divides by k * k", _avg_exclude_pad,
                       lambda c: c.func == "avg_pool2d" and c.args["padding"] > 0)],
+    mutants=[
+        Mutant("padding excluded from the count", source=src("""
+            import numpy as np
+
+
+            def _pool(x, k, s, p):
+                n, c, h, w = x.shape
+                ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+                xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+                ones = np.pad(np.ones_like(x), ((0, 0), (0, 0), (p, p), (p, p)))
+                tot = sum(xp[:, :, i:i + s * ho:s, j:j + s * wo:s] for i in range(k) for j in range(k))
+                cnt = sum(ones[:, :, i:i + s * ho:s, j:j + s * wo:s] for i in range(k) for j in range(k))
+                return tot / cnt
+
+
+            def avg_pool2d(x, kernel_size, stride, padding):
+                return _pool(x, kernel_size, stride, padding)
+
+
+            def avg_pool2d_backward(x, kernel_size, stride, padding, grad_out):
+                k, s, p = kernel_size, stride, padding
+                n, c, h, w = x.shape
+                ho, wo = grad_out.shape[2:]
+                dxp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
+                for i in range(k):
+                    for j in range(k):
+                        dxp[:, :, i:i + s * ho:s, j:j + s * wo:s] += grad_out / (k * k)
+                return dxp[:, :, p:p + h, p:p + w]
+            """), mentions="count_include_pad"),
+        Mutant("backward not divided by k * k", ("+= grad_out / (k * k)", "+= grad_out")),
+        Mutant("padding cropped from the wrong side", ("dxp[:, :, p:p + h, p:p + w]", "dxp[:, :, :h, :w]")),
+    ],
 )
 
 sumpool = Exercise(
@@ -319,6 +380,13 @@ sumpool = Exercise(
     mistakes=[Mistake("you averaged: sum pooling does not divide by the window size",
                       lambda c: _np_pool(c.args["x"], c.args["kernel_size"], c.args["stride"], 0, np.mean),
                       lambda c: c.func == "sum_pool2d")],
+    mutants=[
+        Mutant("averages", ("        out += x[:, :, i:i + s * ho:s, j:j + s * wo:s]\n    return out\n",
+                            "        out += x[:, :, i:i + s * ho:s, j:j + s * wo:s]\n    return out / (k * k)\n"),
+               mentions="does not divide"),
+        Mutant("= for += in backward", ("dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += grad_out",
+                                        "dx[:, :, i:i + s * ho:s, j:j + s * wo:s] = grad_out")),
+    ],
 )
 
 
@@ -334,8 +402,8 @@ def _gap_cases(rng):
     for i in range(3):
         shape = tuple(int(v) for v in rng.integers(1, 6, size=4))
         cases.append(Case("global_avg_pool", {"x": normal(rng, shape, np.float32 if i % 2 else np.float64)}))
-    for _ in range(2):
-        shape = tuple(int(v) for v in rng.integers(1, 6, size=4))
+    for j in range(2):
+        shape = tuple(int(v) for v in rng.integers(1 if j else 2, 6, size=4))  # first: H * W > 1
         args = {"x": normal(rng, shape), "grad_out": normal(rng, shape[:2])}
         cases.append(grad_case("global_avg_pool_backward", args, _gap_fwd, ("x",), ("grad_out",)))
     return cases
@@ -379,6 +447,11 @@ global_avg_pool = Exercise(
     mistakes=[Mistake("the mean divides by H * W: each pixel gets grad_out / (H * W)",
                       lambda c: np.broadcast_to(c.args["grad_out"][:, :, None, None], c.args["x"].shape),
                       lambda c: c.func == "global_avg_pool_backward")],
+    mutants=[
+        Mutant("backward not divided by H * W", ("grad_out[:, :, None, None] / (h * w)", "grad_out[:, :, None, None]"),
+               mentions="divides by H * W"),
+        Mutant("a sum, not a mean", ("x.mean(axis=(2, 3))", "x.sum(axis=(2, 3))")),
+    ],
 )
 
 
@@ -392,9 +465,10 @@ def _flat_fwd(x, start_dim, **_):
 def _flat_cases(rng):
     cases = []
     for i in range(3):
-        shape = tuple(int(v) for v in rng.integers(1, 5, size=int(rng.integers(2, 5))))
+        shape = tuple(int(v) for v in rng.integers(1 if i else 2, 5, size=int(rng.integers(2, 5)) + (i == 0)))
+        start = int(rng.integers(1, len(shape) - 1)) if i == 0 else int(rng.integers(0, len(shape)))
         cases.append(Case("flatten", {"x": normal(rng, shape, np.float32 if i % 2 else np.float64),
-                                      "start_dim": int(rng.integers(0, len(shape)))}))
+                                      "start_dim": start}))
     for _ in range(2):
         shape = tuple(int(v) for v in rng.integers(2, 5, size=int(rng.integers(2, 5))))
         sd = int(rng.integers(1, len(shape)))
@@ -442,6 +516,14 @@ flatten = Exercise(
         return grad_out.reshape(input_shape)
     """),
     outputs={"flatten": ("y",), "flatten_backward": ("dx",)}, cases=_flat_cases, reference=_flat_ref,
+    mutants=[
+        Mutant("flattens everything",
+               ("x.reshape(x.shape[:start_dim] + (-1,))", "x.reshape(-1)"),
+               mentions="wrong shape"),
+        Mutant("starts one dim late", ("x.shape[:start_dim]", "x.shape[:start_dim + 1]")),
+        Mutant("column-major order",
+               ("x.reshape(x.shape[:start_dim] + (-1,))", "x.reshape(x.shape[:start_dim] + (-1,), order='F')")),
+    ],
 )
 
 EXERCISES = [maxpool_forward, maxpool_backward, avgpool, sumpool, global_avg_pool, flatten]

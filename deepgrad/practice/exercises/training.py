@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, normal, src
 
 
@@ -103,6 +103,16 @@ sgd_momentum = Exercise(
         Mistake("nesterov=True steps by g + momentum * buf, not by buf", lambda c: _sgd_alt(c, nesterov=False),
                 lambda c: c.args["nesterov"]),
     ],
+    mutants=[
+        Mutant("lr inside the buffer", ("buf = g.copy() if buf is None else momentum * buf + g",
+                                        "buf = lr * g if buf is None else momentum * buf + lr * g",
+                                        "step = g + momentum * buf if nesterov else buf", "step = buf",
+                                        "param - lr * step", "param - step"), mentions="lr inside the buffer"),
+        Mutant("no weight decay", ("g = grad + weight_decay * param", "g = grad"), mentions="weight decay is missing"),
+        Mutant("nesterov ignored",
+               ("step = g + momentum * buf if nesterov else buf", "step = buf"),
+               mentions="nesterov=True"),
+    ],
 )
 
 
@@ -119,6 +129,11 @@ def _adam_cases(rng, decoupled: bool):
                 "t": t, "lr": float(rng.uniform(1e-3, 0.1)), "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
                 "weight_decay": float(rng.uniform(0.0, 0.1)) if (i >= 2 or decoupled) else 0.0}
         cases.append(Case("adamw_step" if decoupled else "adam_step", args))
+    shape = (int(rng.integers(1, 5)), int(rng.integers(3, 7)))  # tiny and zero gradients: where eps matters
+    grad = normal(rng, shape, scale=1e-8)
+    grad[0, :2] = 0.0
+    cases.append(Case(cases[0].func, {**cases[0].args, "param": normal(rng, shape), "grad": grad, "m": np.zeros(shape),
+                                      "v": np.zeros(shape), "t": 1}, note="tiny gradients"))
     return cases
 
 
@@ -197,6 +212,16 @@ adam_step = Exercise(
                       lambda c: _adam_alt(c, False, correct=False)),
               Mistake("eps belongs outside the square root: sqrt(v_hat) + eps",
                       lambda c: _adam_alt(c, False, eps_inside=True))],
+    mutants=[
+        Mutant("no bias correction",
+               ("m / (1 - beta1 ** t)", "m",
+                "v / (1 - beta2 ** t)", "v"),
+               mentions="no bias correction"),
+        Mutant("eps inside the square root",
+               ("np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)"),
+               mentions="eps belongs outside"),
+        Mutant("no weight decay", ("g = grad + weight_decay * param", "g = grad")),
+    ],
 )
 
 adamw_step = Exercise(
@@ -233,6 +258,16 @@ adamw_step = Exercise(
                       "directly, param *= 1 - lr * weight_decay", lambda c: _adam_alt(c, True, as_l2=True)),
               Mistake("no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t)",
                       lambda c: _adam_alt(c, True, correct=False))],
+    mutants=[
+        Mutant("L2 through the gradient",
+               ("param = param * (1 - lr * weight_decay)\n", "grad = grad + weight_decay * param\n"),
+               mentions="Adam with L2"),
+        Mutant("no bias correction",
+               ("m / (1 - beta1 ** t)", "m",
+                "v / (1 - beta2 ** t)", "v"),
+               mentions="no bias correction"),
+        Mutant("decay without lr", ("(1 - lr * weight_decay)", "(1 - weight_decay)")),
+    ],
 )
 
 
@@ -303,6 +338,20 @@ clip_grad = Exercise(
                       lambda c: _clip_alt(c, per_tensor=True)),
               Mistake("gradients whose norm is already below max_norm must stay unchanged (scale by min(1, ...))",
                       lambda c: _clip_alt(c, always=True))],
+    mutants=[
+        Mutant("each tensor by its own norm", source=src("""
+            import numpy as np
+
+
+            def clip_grad_norm(grads, max_norm):
+                total = float(np.sqrt(sum((g * g).sum() for g in grads)))
+                return [g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads], total
+            """), mentions="one global norm"),
+        Mutant("scales up small gradients", ("min(1.0, max_norm / (total + 1e-6))", "max_norm / (total + 1e-6)"),
+               mentions="already below max_norm"),
+        Mutant("the squared norm",
+               ("float(np.sqrt(sum((g * g).sum() for g in grads)))", "float(sum((g * g).sum() for g in grads))")),
+    ],
 )
 
 
@@ -358,6 +407,10 @@ cosine_lr = Exercise(
     mistakes=[Mistake("the cosine spans half a period over T_max epochs: cos(pi * epoch / T_max)",
                       lambda c: c.args["eta_min"] + (c.args["base_lr"] - c.args["eta_min"])
                       * (1 + math.cos(2 * math.pi * c.args["epoch"] / c.args["T_max"])) / 2)],
+    mutants=[
+        Mutant("a full period", ("math.pi * epoch", "2 * math.pi * epoch"), mentions="half a period"),
+        Mutant("eta_min ignored", ("eta_min + (base_lr - eta_min) *", "base_lr *")),
+    ],
 )
 
 
@@ -379,6 +432,8 @@ def _es_cases(rng):
                                          "patience": 2, "min_delta": 0.0}, note="a plateau at the best loss"))
     cases.append(Case("early_stopping", {"losses": [shift + v for v in (1.0, 0.5, 0.9, 0.8, 0.7, 0.6, 0.55)],
                                          "patience": 3, "min_delta": 0.0}, note="a rebound"))
+    cases.append(Case("early_stopping", {"losses": [shift + v for v in (1.0, 0.8, 0.796, 0.793, 0.6)],
+                                         "patience": 2, "min_delta": 0.01}, note="improvements below min_delta"))
     return cases
 
 
@@ -451,6 +506,12 @@ early_stopping = Exercise(
               Mistake("you compared with the previous epoch: compare with the best loss so far",
                       lambda c: _es_alt(c, last=True)),
               Mistake("off by one: stop as soon as wait >= patience", lambda c: _es_alt(c, off_by_one=True))],
+    mutants=[
+        Mutant("an equal loss improves", ("if loss < best - min_delta:", "if loss <= best - min_delta:"),
+               mentions="improvement is strict"),
+        Mutant("stops one epoch late", ("if wait >= patience:", "if wait > patience:"), mentions="off by one"),
+        Mutant("min_delta ignored", ("if loss < best - min_delta:", "if loss < best:")),
+    ],
 )
 
 EXERCISES = [sgd_momentum, adam_step, adamw_step, clip_grad, cosine_lr, early_stopping]
