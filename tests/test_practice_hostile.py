@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import deepgrad
-from deepgrad.practice import all_exercises, judge_source
+from deepgrad.practice import judge_source
 from deepgrad.practice import sandbox as sandbox_mod
 from deepgrad.practice.cli import main
 from deepgrad.practice.store import Store, check_database
@@ -150,9 +150,11 @@ FIVE_LINES = """
         try: return open(p, "rb").read().decode("latin1").replace("PYTHONPATH=", "\\0").split("\\0")
         except OSError: return []
     sys.meta_path[:] = [m for m in sys.meta_path if "Blocker" not in type(m).__name__]
-    sys.path += [l for p in glob.glob("/proc/*/environ") for l in env(p) if l.startswith("/") and os.path.isdir(l + "/deepgrad")] + glob.glob("/*/*/.venv/lib/python3*/site-packages")
+    sys.path += [l for p in glob.glob("/proc/*/environ") for l in env(p) if l.startswith("/") and os.path.isdir(l
+                 + "/deepgrad")] + glob.glob("/*/*/.venv/lib/python3*/site-packages")
     def __getattr__(name, _cache={}):
-        from deepgrad.practice.exercises import all_exercises; ex = next(e for e in all_exercises().values() if name in e.outputs); exec(ex.solution, _cache); return _cache[name]
+        from deepgrad.practice.exercises import all_exercises
+        exec(next(e for e in all_exercises().values() if name in e.outputs).solution, _cache); return _cache[name]
     """
 
 
@@ -177,7 +179,8 @@ def test_the_cheats_are_real_they_pass_without_isolation(world, monkeypatch):
 HELPER = """
     import glob, os, subprocess, sys
     import numpy as np
-    PATHS = ["@PKG@/..", "@SITE@"] + glob.glob("/*/*/.venv/lib/python3*/site-packages") + glob.glob("/usr/lib/python3/dist-packages")
+    PATHS = ["@PKG@/..", "@SITE@"] + glob.glob("/*/*/.venv/lib/python3*/site-packages")
+    PATHS += glob.glob("/usr/lib/python3/dist-packages")
     env = dict(os.environ, PYTHONPATH=":".join(PATHS))
     def relu_forward(x):
         for python in (sys.executable, "/usr/bin/python3", "python3"):
@@ -248,7 +251,8 @@ STORE = """
         try:
             c = sqlite3.connect(f"file:{db}?mode=rw", uri=True)
             c.execute("UPDATE items SET passes = 99")
-            c.execute("INSERT INTO attempts (item, at, passed, status, hints, rating) VALUES ('relu', 'x', 1, 'passed', 0, 'Good')")
+            c.execute("INSERT INTO attempts (item, at, passed, status, hints, rating) "
+                      "VALUES ('relu', 'x', 1, 'passed', 0, 'Good')")
             c.commit()
             print("EDITED", db)
         except Exception as exc:

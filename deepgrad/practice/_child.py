@@ -35,7 +35,6 @@ import traceback
 BLOCKED = ("deepgrad", "torch", "tensorflow", "jax", "keras")
 RNG = ("__deepgrad_practice_rng__",)
 NOBODY = 65534
-SITE = "/opt/deepgrad-sandbox/site"  # NumPy's home inside the jail (nothing else is there)
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 8, 32, 4096, 16384
 MS_PRIVATE, MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MNT_DETACH = 1 << 18, 1024, 2048, 1 << 21, 2
 CLONE_NEWUSER = 0x10000000
@@ -120,10 +119,16 @@ def _site_dirs(root_dirs: list[str]) -> list[str]:
     """Every site-/dist-packages folder inside the bound folders (masked: NumPy comes in on its own)."""
     found = set()
     for d in root_dirs:
+        if not os.path.isdir(d):
+            continue
         for pattern in ("site-packages", "dist-packages", "python3*/site-packages", "python3*/dist-packages",
                         "lib/python3*/site-packages", "local/lib/python3*/dist-packages"):
             found.update(p for p in glob.glob(os.path.join(d, pattern)) if os.path.isdir(p))
     return sorted(found)
+
+
+def _under(path: str, dirs: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs)
 
 
 def build_jail(spec: dict) -> str:
@@ -134,6 +139,7 @@ def build_jail(spec: dict) -> str:
         raise JailError(f"no pivot_root syscall number known for {machine}")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount propagates back to the host
     _tmpfs(root, "mode=0755,size=4m")
+    _tmpfs(root + "/tmp", f"mode=1777,size={spec['tmp_mb']}m")  # first: a NumPy under /tmp is bound on top
     system = [d for d in ("/lib", "/lib64", "/lib32", "/libx32", "/usr/lib", "/usr/lib64", "/usr/lib32")
               if os.path.lexists(d)]
     for d in system:
@@ -142,18 +148,24 @@ def build_jail(spec: dict) -> str:
             os.symlink(os.readlink(d), root + d)
         else:
             _bind(d, root + d)
-    exe = os.path.realpath(sys.executable)
-    binds = [exe] + [p for p in _python_dirs() if not any(p.startswith(d + "/") for d in system)]
-    binds += [f for f in spec.get("files", ()) if os.path.exists(f)]  # libpython, ld.so.cache
-    for path in binds:
-        _bind(path, root + path)
-    for site in _site_dirs([d for d in system if not os.path.islink(d)] + _python_dirs()):
-        if os.path.exists(root + site):
-            _tmpfs(root + site, "mode=0555,size=4k", MS_NOSUID | MS_NODEV | MS_RDONLY)
-    for name in ("numpy", "numpy.libs"):
+    bound = [d for d in system if not os.path.islink(d)]
+    # The interpreter's own lib folder (its standard library, libpython, the libraries its extension modules
+    # and a conda NumPy link against), else just the standard library folders.
+    prefixes = {os.path.realpath(os.path.join(p, "lib")) for p in (sys.base_prefix, sys.base_exec_prefix)}
+    for path in [os.path.realpath(sys.executable)] + sorted(p for p in prefixes if os.path.isdir(p)) \
+            + _python_dirs() + [f for f in spec.get("files", ()) if os.path.exists(f)]:
+        if not _under(os.path.realpath(path), bound):
+            _bind(path, root + path)
+            bound.append(path)
+    masks = [m for m in _site_dirs(bound) if os.path.isdir(root + m)]
+    for site in masks:  # empty, read-only once NumPy is in
+        _tmpfs(root + site, "mode=0755,size=64k")
+    for name in ("numpy", "numpy.libs"):  # at its own path: $ORIGIN-relative library paths keep working
         src = os.path.join(spec["numpy_site"], name)
         if os.path.isdir(src):
-            _bind(src, root + SITE + "/" + name)
+            _bind(src, root + src)
+    for site in masks:
+        _mount(None, root + site, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
     _tmpfs(root + "/dev", "mode=0755,size=64k")
     for dev in ("null", "zero", "full", "random", "urandom"):
         _bind("/dev/" + dev, root + "/dev/" + dev, devices=True)
@@ -161,7 +173,6 @@ def build_jail(spec: dict) -> str:
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, root + "/dev/" + name)
     _mount(None, root + "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID, "mode=0755,size=64k")
-    _tmpfs(root + "/tmp", f"mode=1777,size={spec['tmp_mb']}m")
     os.makedirs(root + "/proc", exist_ok=True)
     _mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for sub in ("sys", "sysrq-trigger", "irq", "bus"):  # the kernel's knobs stay read-only, as bubblewrap does
@@ -207,9 +218,13 @@ def drop_privileges(mode: str) -> str:
             _drop_caps()
     elif mode == "userns":
         _drop_caps()
+    if mode == "none":  # rlimits only (and no new privileges where Linux has the switch)
+        if sys.platform.startswith("linux"):
+            _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        return f"uid {os.getuid()}, not isolated"
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
-    if mode != "none" and (int(status["CapEff"], 16) or int(status["CapPrm"], 16)):
+    if int(status["CapEff"], 16) or int(status["CapPrm"], 16):
         raise JailError(f"capabilities left after the drop: {status['CapEff'].strip()}")
     return f"uid {os.getuid()}, capabilities {status['CapEff'].strip()}, user ns {os.readlink('/proc/self/ns/user')}"
 
@@ -218,7 +233,11 @@ def apply_limits(spec: dict) -> None:
     def cap(which, value):
         _, hard = resource.getrlimit(which)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            if spec["mode"] != "none":  # the jail's limits are not optional; elsewhere (macOS) some are refused
+                raise
 
     cap(resource.RLIMIT_CPU, spec["cpu"])
     cap(resource.RLIMIT_AS, spec["memory_mb"] << 20)
@@ -363,7 +382,7 @@ def _error_payload(index: int, message: str, seconds: float) -> bytes:
 
 # ----------------------------------------------------------------------------- the two processes
 def worker(mode: str, spec: dict, out: Stream) -> None:
-    site = SITE if mode != "none" else spec["numpy_site"]
+    site = spec["numpy_site"]  # in the jail it holds NumPy alone
     try:
         drop_privileges(mode)
         apply_limits(spec)

@@ -368,4 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deepgrad")
     add_practice_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["practice"] + list(sys.argv[1:] if argv is None else argv))
-    return args.handler(args, parser)
+    try:
+        return args.handler(args, parser)
+    except BrokenPipeError:  # piped into `head`: the attempt is already recorded; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

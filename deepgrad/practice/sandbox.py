@@ -521,8 +521,9 @@ def _host_paths() -> list[str]:
 
     from .store import default_path
 
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    paths = [here, _numpy_site(), str(default_path())]
+    here, site = os.path.dirname(os.path.dirname(os.path.abspath(__file__))), _numpy_site()
+    paths = [here, str(default_path())]
+    paths += [os.path.join(site, n) for n in sorted(os.listdir(site)) if not n.startswith("numpy")][:6]
     home, python = os.path.expanduser("~"), os.path.realpath(sys.executable)
     try:  # the home's own files (the interpreter may live under it: that path alone is bound)
         paths += [os.path.join(home, n) for n in sorted(os.listdir(home))[:6]

@@ -292,6 +292,8 @@ def _softmax_cases(rng):
                       note="large logits"))
     cases.append(Case("softmax", {"x": normal(rng, (2, 4), np.float32, 1.0) * 200, "dim": 1},
                       note="large logits"))
+    rows = normal(rng, (3, int(rng.integers(2, 6)))) + np.array([[0.0], [-1500.0], [900.0]])
+    cases.append(Case("softmax", {"x": rows, "dim": 1}, note="rows a thousand apart"))  # a global max underflows
     return cases
 
 

@@ -13,7 +13,8 @@ def _geom(rng, overlap: bool | None = None):
     s = int(rng.integers(1, k + 1)) if overlap is None else (int(rng.integers(1, k)) if overlap else k)
     p = int(rng.integers(0, k // 2 + 1))
     n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
-    h, w = int(rng.integers(k + 1, 9)), int(rng.integers(k + 1, 9))
+    low = k + s if overlap else k + 1  # overlapping windows: at least two along each axis, so they do overlap
+    h, w = int(rng.integers(low, 10)), int(rng.integers(low, 10))
     return (n, c, h, w), k, s, p
 
 
