@@ -35,7 +35,7 @@ def _size_cases(rng):
         d = int(rng.integers(2, 4)) if i == 0 else int(rng.integers(1, 4))
         eff = d * (k - 1) + 1
         p = int(rng.integers(0, 4))
-        stride = int(rng.integers(2, 5)) if i == 1 else int(rng.integers(1, 5))
+        stride = {0: 1, 1: int(rng.integers(2, 5))}.get(i, int(rng.integers(1, 5)))  # 0: every pixel of span shows
         h = int(rng.integers(max(1, eff - 2 * p), 40))
         w = int(rng.integers(max(1, eff - 2 * p), 40))
         if i == 1:  # a stride that does not divide: the last partial window is dropped
