@@ -102,6 +102,8 @@ def _attack(world, capsys, exercise: str, source: str, *extra: str) -> str:
     assert rc == 1 and out.startswith("FAILED"), out
     assert "recorded a failed attempt" in out
     assert run.isolation.isolated and run.namespace.startswith("pid:["), run
+    assert "capabilities 0000000000000000" in run.identity and run.isolation.own_user_ns, run.identity
+    assert os.geteuid() != 0 or run.identity.startswith("uid 65534"), run.identity  # root's candidates: nobody
     assert _survivors(run.namespace, end) == [], "processes of the check outlived it"
     assert check_database(world["db"]) is None
     store = Store()

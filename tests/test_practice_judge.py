@@ -266,7 +266,8 @@ def test_the_rootless_jail(tmp_path, monkeypatch):
     probe = sandbox_mod._PROBE + "\ndef caps():\n    return open('/proc/self/status').read()\n"
     paths = sandbox_mod._host_paths()
     res = sandbox_mod.run(probe, "probe.py", [("probe", {"paths": paths}), ("caps", {})])
-    assert res.status == "ok" and res.isolation.mode == "userns", res
+    assert res.status == "ok" and res.isolation.mode == "userns" and res.isolation.own_user_ns, res
+    assert res.identity.startswith("uid 0, capabilities 0000000000000000, user ns user:[")
     import json
 
     seen, status = json.loads(res.results[0]["value"]), res.results[1]["value"]

@@ -14,7 +14,8 @@ standalone on purpose (the standard library, then NumPy inside the jail; never d
 
 fd 0 carries the judge's request (a pickle the judge wrote: trusted here, read before any candidate code
 runs); fds 1 and 2 are the candidate's output; RESULT_FD receives the result stream, frames of
-``kind (1 byte) | length (u32 LE) | payload``: ``P`` case index now running, ``R`` one case's result
+``kind (1 byte) | length (u32 LE) | payload``: ``W`` who runs the candidate (uid, capabilities, user
+namespace; written before any candidate code), ``P`` case index now running, ``R`` one case's result
 (u32 header length, a JSON header, then the raw bytes of each array it lists), ``I`` an error of the file
 as a whole (reported once), ``S`` a sandbox failure, ``E`` the end. No pickle, no compression: the judge
 checks every size before it allocates anything.
@@ -384,7 +385,7 @@ def _error_payload(index: int, message: str, seconds: float) -> bytes:
 def worker(mode: str, spec: dict, out: Stream) -> None:
     site = spec["numpy_site"]  # in the jail it holds NumPy alone
     try:
-        drop_privileges(mode)
+        out.frame(b"W", drop_privileges(mode).encode())  # who runs the candidate: the judge reports it
         apply_limits(spec)
         os.chdir("/tmp" if mode != "none" else spec["tmp"])
         sys.path[:] = [p for p in sys.path if "site-packages" not in p and "dist-packages" not in p] + [site]

@@ -1,6 +1,7 @@
 """The result stream from the sandbox, read by a parent that trusts none of it.
 
-Frames of ``kind (1 byte) | length (u32 LE) | payload`` (written by :mod:`._child`): ``P`` the case now
+Frames of ``kind (1 byte) | length (u32 LE) | payload`` (written by :mod:`._child`): ``W`` who runs the
+candidate (written before any of its code runs), ``P`` the case now
 running, ``R`` one case's result (u32 header length, a JSON header, then the raw bytes of each array the
 header lists), ``I`` an error of the file as a whole, ``S`` a sandbox failure, ``E`` the end. Uncompressed
 and bounded: every length, dtype and shape is checked against what was actually sent, and against caps,
@@ -44,7 +45,8 @@ class BadStream(Exception):
 def parse_stream(buf: bytes) -> dict:
     """Frames -> {'results': {i: dict}, 'running': i|None, 'file_error': str|None, 'sandbox': str|None,
     'ended': bool}; raises BadStream with the reason."""
-    out: dict[str, Any] = {"results": {}, "running": None, "file_error": None, "sandbox": None, "ended": False}
+    out: dict[str, Any] = {"results": {}, "running": None, "file_error": None, "sandbox": None, "ended": False,
+                           "identity": None}
     pos, n = 0, len(buf)
     while pos < n:
         if n - pos < 5:
@@ -63,6 +65,9 @@ def parse_stream(buf: bytes) -> dict:
             out["results"][index] = result
         elif kind in (b"I", b"S"):
             out["file_error" if kind == b"I" else "sandbox"] = sanitize(str(_json(payload).get("error", "?")))
+        elif kind == b"W":  # the harness writes it before the candidate runs: a later one is forged
+            if out["identity"] is None:
+                out["identity"] = sanitize(payload[:400].decode("utf-8", "replace"))
         elif kind == b"E":
             out["ended"] = True
         else:

@@ -53,22 +53,25 @@ class Limits:
 
 @dataclass
 class Isolation:
-    """How candidates run here: ``mode`` root | userns | none, and why."""
+    """How candidates run here: ``mode`` root | userns | none, and why. ``own_user_ns`` is False when the
+    kernel refused the candidate a user namespace of its own (root mode still runs it as nobody)."""
 
     mode: str
     reason: str
+    own_user_ns: bool = True
 
     @property
     def isolated(self) -> bool:
         return self.mode != "none"
 
     def describe(self) -> str:
+        spaces = ("user, " if self.own_user_ns else "") + "PID, mount, network, IPC, UTS"
         if self.mode == "root":
-            return ("isolated: Linux namespaces (user, PID, mount, network, IPC, UTS) via unshare; the candidate runs "
-                    "as nobody in a read-only root holding only Python and NumPy")
+            return (f"isolated: Linux namespaces ({spaces}) via unshare; the candidate runs as nobody in a read-only "
+                    f"root holding only Python and NumPy")
         if self.mode == "userns":
-            return ("isolated: Linux namespaces (user, PID, mount, network, IPC, UTS) via unshare, rootless; the "
-                    "candidate runs without capabilities in a read-only root holding only Python and NumPy")
+            return (f"isolated: Linux namespaces ({spaces}) via unshare, rootless; the candidate runs without "
+                    f"capabilities in a read-only root holding only Python and NumPy")
         return f"NOT ISOLATED ({self.reason}): the candidate ran with your user's rights under rlimits only"
 
 
@@ -107,6 +110,7 @@ class RunResult:
     wall: float = 0.0
     isolation: Isolation = field(default_factory=lambda: Isolation("none", "not run"))
     namespace: str = ""            # the sandbox's PID namespace (pid:[inode]) when isolated
+    identity: str = ""             # who ran the candidate: uid, capabilities, user namespace
 
 
 # ----------------------------------------------------------------------------- running
@@ -300,6 +304,9 @@ def _outcome(iso: Isolation, got: dict, wall: float, limits: Limits, cpu: int) -
         bad = None
     if stream:
         res.running = stream["running"]
+        res.identity = stream["identity"] or ""
+        if iso.isolated and res.identity and res.identity.rsplit(" ", 1)[-1] == os.readlink("/proc/self/ns/user"):
+            res.isolation = Isolation(iso.mode, iso.reason, own_user_ns=False)
     if got["overflow"] == "output":
         res.status, res.message = "flood", f"printed more than {MAX_OUTPUT_BYTES >> 20} MB (printing in a loop?)"
     elif got["overflow"]:
@@ -401,16 +408,18 @@ def doctor() -> tuple[str, bool]:
     lines.append(f"  unshare: {unshare or 'not found'}")
     paths = _host_paths()
     res = run(_PROBE, "doctor_probe.py", [("probe", {"paths": paths})], Limits(timeout=20))
-    if res.isolation.mode != iso.mode:
-        lines.append(f"  the {iso.mode} jail could not be built: {res.isolation.reason}")
-        lines.append(f"isolation now: {res.isolation.describe()}")
+    if res.isolation != iso:  # the probe found out more: a jail that could not be built, no own user namespace
+        lines[1] = f"isolation: {res.isolation.describe()}"
+        if res.isolation.mode != iso.mode:
+            lines.insert(2, f"  (the {iso.mode} jail could not be built: {res.isolation.reason})")
     if res.status != "ok" or not res.results or not res.results[0] or "value" not in res.results[0]:
         lines.append(f"the probe did not run: {res.status} {res.message}".rstrip())
         return "\n".join(lines), False
     seen = json.loads(res.results[0]["value"])
     imp = seen["importable"]
     lines += [f"probe run in the sandbox ({res.wall:.2f} s):",
-              f"  runs as uid {seen['uid']}" + (f", PID namespace {res.namespace}" if res.namespace else ""),
+              f"  runs as {res.identity or 'uid ' + str(seen['uid'])}"
+              + (f", PID namespace {res.namespace}" if res.namespace else ""),
               f"  sees / = {' '.join(seen['root'])}",
               f"  processes it can see: {len(seen['processes'])} ({', '.join(map(str, seen['processes'][:8]))})",
               f"  network interfaces: {', '.join(seen['interfaces']) or 'none'}; connecting out: {seen['connect']}",

@@ -19,8 +19,10 @@ def _aug_cases(rng):
             img = rng.integers(0, 256, size=(c, h, w)).astype(np.uint8)
         else:
             img = rng.random((c, h, w)).astype(np.float32 if i % 2 else np.float64)
-        cases.append(Case("crop_flip", {"img": img, "padding": pad, "top": int(rng.integers(0, h + 2 * pad - size + 1)),
-                                        "left": int(rng.integers(0, w + 2 * pad - size + 1)), "size": size,
+        top, left = int(rng.integers(0, h + 2 * pad - size + 1)), int(rng.integers(0, w + 2 * pad - size + 1))
+        if i == 0:  # a window on the image itself (not the padding): a wrong flip or offset shows
+            size, top, left = min(h, w), pad, pad
+        cases.append(Case("crop_flip", {"img": img, "padding": pad, "top": top, "left": left, "size": size,
                                         "flip": bool(i % 2 == 0)}))
     return cases
 
