@@ -105,6 +105,7 @@ def test_cli_new_user_flow(tmp_path, monkeypatch, capsys):
     assert main(["show", "relu-x"]) == 2 and "did you mean relu" in capsys.readouterr().err
     assert main(["solution", "sigmoid", "--yes"]) == 0 and "def sigmoid_forward" in capsys.readouterr().out
     assert main(["check", "sigmoid"]) == 2 and "no FILE given" in capsys.readouterr().err
+    assert main(["check", "relu", "--timeout", "0"]) == 2 and "--timeout must be" in capsys.readouterr().err
 
 
 def test_add_practice_parser_plugs_into_a_parent_parser():

@@ -167,6 +167,12 @@ def cmd_start(args) -> int:
     return 0
 
 
+def _timeout(args) -> float | None:
+    if args.timeout is not None and not args.timeout > 0:
+        raise ValueError(f"--timeout must be a number of seconds > 0, got {args.timeout:g}")
+    return args.timeout
+
+
 def _default_file(ex) -> str:
     """The file `start` wrote for ``ex`` (else ./<id>.py when it exists)."""
     store = _store()
@@ -191,7 +197,7 @@ def cmd_check(args) -> int:
     path = args.file or _default_file(ex)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
-    limits = Limits(timeout=args.timeout) if args.timeout else None
+    limits = Limits(timeout=_timeout(args)) if args.timeout is not None else None
     verdict = judge(ex, path, limits)
     # The store is opened only now, after the verdict, and the attempt recorded BEFORE anything is printed:
     # a closed pipe (| head) cannot lose it.
@@ -343,7 +349,7 @@ def _ask(prompt: str) -> str | None:
 def cmd_grade(args) -> int:
     from .grade import grade, write_csv
 
-    rows = grade(args.id, args.paths, timeout=args.timeout, progress=print)
+    rows = grade(args.id, args.paths, timeout=_timeout(args), progress=print)
     if args.csv:
         write_csv(rows, args.csv)
         print(f"wrote {args.csv}")

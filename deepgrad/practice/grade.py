@@ -66,7 +66,7 @@ def grade(exercise: str, paths: list[str], timeout: float | None = None,
     rows = []
     for path in files:
         try:
-            v = judge(ex, path, Limits(timeout=timeout) if timeout else None)
+            v = judge(ex, path, Limits(timeout=timeout) if timeout is not None else None)
             row = Row(path, "PASSED" if v.passed else "FAILED", v.cases_passed, v.cases_total, round(v.wall, 3),
                       v.isolated, v.reason)
         except (OSError, ValueError) as exc:  # unreadable, not UTF-8, too large: a row, not a crash
