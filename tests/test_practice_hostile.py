@@ -118,13 +118,13 @@ def _attack(world, capsys, exercise: str, source: str, *extra: str) -> str:
 # ----------------------------------------------------------------------------- cheating
 FIND_REFERENCE = """
     import os, re, sys
-    ROOTS = ["/work", "/root", "/home", "/opt", "/tmp", "/srv", os.getcwd()] + sys.path
-    for pid in os.listdir("/proc"):
-        for what in ("cwd", "root"):
-            try:
-                ROOTS.append(os.readlink(f"/proc/{pid}/{what}"))
-            except OSError:
-                pass
+    ROOTS = []
+    for pid in os.listdir("/proc"):  # where the processes it can see work first: the judge's, unless jailed
+        try:
+            ROOTS.append(os.readlink(f"/proc/{pid}/cwd"))
+        except OSError:
+            pass
+    ROOTS = [r for r in ROOTS if r != "/"] + [os.getcwd()] + sys.path + ["/work", "/root", "/home", "/opt", "/tmp"]
     FOUND = None
     for top in dict.fromkeys(ROOTS):
         for dirpath, dirs, files in os.walk(top):

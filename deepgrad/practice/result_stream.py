@@ -23,6 +23,7 @@ from .exercise import Unsupported
 MAX_HEADER_BYTES = 1 << 20       # one case's JSON header
 MAX_ARRAYS = 10_000
 MAX_NDIM = 32
+MAX_FRAMES = 100_000             # a case is two frames: far more than any exercise sends
 DTYPES = {f"{o}{k}{n}" for o in "<>|" for k, n in [("b", 1), ("i", 1), ("u", 1), ("i", 2), ("u", 2), ("i", 4),
                                                     ("u", 4), ("i", 8), ("u", 8), ("f", 2), ("f", 4), ("f", 8),
                                                     ("c", 8), ("c", 16)]}
@@ -39,16 +40,31 @@ def sanitize(text: str) -> str:
 
 # ----------------------------------------------------------------------------- the result stream
 class BadStream(Exception):
-    """The result stream is malformed (the candidate's doing: a FAILED verdict with this reason)."""
+    """The result stream is malformed (the candidate's doing: a FAILED verdict with this reason). ``partial``
+    holds what was read before the fault (who ran, the case running)."""
+
+    partial: dict | None = None
 
 
 def parse_stream(buf: bytes) -> dict:
     """Frames -> {'results': {i: dict}, 'running': i|None, 'file_error': str|None, 'sandbox': str|None,
-    'ended': bool}; raises BadStream with the reason."""
+    'ended': bool, 'identity': str|None}; raises BadStream with the reason (and what came before it)."""
     out: dict[str, Any] = {"results": {}, "running": None, "file_error": None, "sandbox": None, "ended": False,
                            "identity": None}
-    pos, n = 0, len(buf)
+    try:
+        _frames(buf, out)
+    except BadStream as exc:
+        exc.partial = out
+        raise
+    return out
+
+
+def _frames(buf: bytes, out: dict) -> None:
+    pos, n, frames = 0, len(buf), 0
     while pos < n:
+        frames += 1
+        if frames > MAX_FRAMES:
+            raise BadStream(f"more than {MAX_FRAMES} frames")
         if n - pos < 5:
             raise BadStream(f"a truncated frame header at byte {pos}")
         kind, length = buf[pos:pos + 1], int.from_bytes(buf[pos + 1:pos + 5], "little")
@@ -72,7 +88,6 @@ def parse_stream(buf: bytes) -> dict:
             out["ended"] = True
         else:
             raise BadStream(f"an unknown frame kind {kind!r}")
-    return out
 
 
 def _json(data: bytes) -> dict:

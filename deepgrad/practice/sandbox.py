@@ -228,7 +228,17 @@ def _collect(proc: subprocess.Popen, fds: list[int], timeout: float, t0: float) 
     finally:
         sel.close()
         early = got["timed_out"] or got["overflow"] is not None
-        if early:  # a writer blocked on a full pipe gets EPIPE now, instead of blocking its own exit
+        if early:
+            for fd in (res_fd, ctl_fd):  # what is already waiting in the pipes (who ran, which case) is kept
+                while len(bufs[fd]) <= caps[fd]:
+                    try:
+                        chunk = os.read(fd, 1 << 16)
+                    except (BlockingIOError, OSError):
+                        break
+                    if not chunk:
+                        break
+                    bufs[fd] += chunk
+            # a writer blocked on a full pipe gets EPIPE now, instead of blocking its own exit
             for fd in fds:
                 os.close(fd)
         _stop(proc, early)
@@ -297,16 +307,19 @@ def _outcome(iso: Isolation, got: dict, wall: float, limits: Limits, cpu: int) -
     exit_line = next((line for line in control if line.startswith("exit ")), None)
     code = int(exit_line.split()[1]) if exit_line and exit_line.split()[1].lstrip("-").isdigit() else None
     try:
-        stream = parse_stream(got["results"]) if not got["overflow"] else None
-    except BadStream as exc:
+        # After an overflow only the start matters (who ran, which case): the rest is not read at all.
+        stream, bad = parse_stream(got["results"][:1 << 20] if got["overflow"] else got["results"]), None
+    except BadStream as exc:  # what came before the fault still says who ran and which case
         stream, bad = None, str(exc)
-    else:
-        bad = None
+        seen = exc.partial or {}
+        res.running, res.identity = seen.get("running"), seen.get("identity") or ""
     if stream:
         res.running = stream["running"]
         res.identity = stream["identity"] or ""
-        if iso.isolated and res.identity and res.identity.rsplit(" ", 1)[-1] == os.readlink("/proc/self/ns/user"):
-            res.isolation = Isolation(iso.mode, iso.reason, own_user_ns=False)
+    if got["overflow"]:
+        stream = None
+    if iso.isolated and res.identity and res.identity.rsplit(" ", 1)[-1] == os.readlink("/proc/self/ns/user"):
+        res.isolation = Isolation(iso.mode, iso.reason, own_user_ns=False)
     if got["overflow"] == "output":
         res.status, res.message = "flood", f"printed more than {MAX_OUTPUT_BYTES >> 20} MB (printing in a loop?)"
     elif got["overflow"]:
