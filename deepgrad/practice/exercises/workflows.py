@@ -94,8 +94,8 @@ def _freeze_cases(rng):
                 grads[f"{name}.{suffix}"] = normal(rng, shape, np.float32)
         frozen = [["backbone"], ["backbone.conv1", "backbone.conv2"], ["backbone.conv1"], []][i]
         cases.append(Case("freeze_and_step", {"params": params, "grads": grads, "frozen": frozen,
-                                              "lr": float(rng.uniform(0.01, 0.5)),
-                                              "weight_decay": float(rng.uniform(0.01, 0.1))}))
+                                              "lr": float(rng.uniform(0.1, 0.5)),  # lr * decay >= 0.005:
+                                              "weight_decay": float(rng.uniform(0.05, 0.2))}))  # a decay shows
     return cases
 
 
