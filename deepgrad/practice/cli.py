@@ -1,4 +1,4 @@
-"""``deepgrad practice``: list, show, start, check, hint, solution, stats, next, quiz.
+"""``deepgrad practice``: list, show, start, check, hint, solution, stats, next, quiz, grade, doctor.
 
 Wired into the ``deepgrad`` command by :func:`add_practice_parser`; also runnable on its own as
 ``python -m deepgrad.practice``.
@@ -35,12 +35,19 @@ def add_practice_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p = sub.add_parser("check", help="judge your file on hidden cases")
     p.add_argument("id")
-    p.add_argument("file")
+    p.add_argument("file", nargs="?", help="your solution (default: the file `start` wrote)")
     p.add_argument("--timeout", type=float, default=None, help="wall-clock limit in seconds")
     p = sub.add_parser("hint", help="the next hint (they come in levels)")
     p.add_argument("id")
-    p = sub.add_parser("solution", help="the reference solution (counts as a failed review)")
+    p = sub.add_parser("solution", help="the reference solution (asks first; the next pass then counts as Hard)")
     p.add_argument("id")
+    p.add_argument("--yes", action="store_true", help="reveal without asking")
+    p = sub.add_parser("grade", help="judge other people's submissions (one row per file; nothing is recorded)")
+    p.add_argument("id")
+    p.add_argument("paths", nargs="+", metavar="DIR_OR_FILE", help="solution files, or folders of .py files")
+    p.add_argument("--csv", help="also write the rows to this CSV file")
+    p.add_argument("--timeout", type=float, default=None, help="wall-clock limit per file in seconds")
+    sub.add_parser("doctor", help="which isolation the judge uses here, and why (runs a probe in the sandbox)")
     sub.add_parser("stats", help="mastery per guide topic")
     sub.add_parser("next", help="what to practise now (spaced repetition)")
     p = sub.add_parser("quiz", help="predict-the-outcome items and concept cards (reads answers from stdin)")
@@ -62,15 +69,18 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
     except KeyError as exc:
         print(f"deepgrad practice: {exc.args[0]}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, FileExistsError) as exc:
-        print(f"deepgrad practice: {exc}", file=sys.stderr)
+    except (FileNotFoundError, FileExistsError, ValueError, IsADirectoryError, PermissionError) as exc:
+        print(f"deepgrad practice {cmd}: {exc}", file=sys.stderr)
         return 2
 
 
 def _store():
     from .store import Store
 
-    return Store()
+    store = Store()
+    if store.notice:
+        print(f"deepgrad practice: {store.notice}", file=sys.stderr)
+    return store
 
 
 def _now() -> datetime:
@@ -135,7 +145,7 @@ def starter_file(ex) -> str:
     """The file ``start`` writes: the statement as a comment, then the starter code."""
     header = "\n".join(("# " + line).rstrip() for line in ex.statement.splitlines())
     return (f"# deepgrad practice: {ex.title} [{ex.id}]\n#\n{header}\n#\n"
-            f"# Check: deepgrad practice check {ex.id} <this file>   Hints: deepgrad practice hint {ex.id}\n\n"
+            f"# Check: deepgrad practice check {ex.id}   (this file)   Hints: deepgrad practice hint {ex.id}\n\n"
             + ex.starter)
 
 
@@ -150,10 +160,33 @@ def cmd_start(args) -> int:
     with open(path, "w") as f:
         f.write(starter_file(ex))
     store = _store()
-    store.start(ex.id, _now())
+    store.start(ex.id, _now(), file=os.path.abspath(path))
+    store.close()
     print(f"wrote {path}")
-    print(f"implement {', '.join(ex.functions)} in it, then: deepgrad practice check {ex.id} {path}")
+    print(f"implement {', '.join(ex.functions)} in it, then: deepgrad practice check {ex.id}")
     return 0
+
+
+def _timeout(args) -> float | None:
+    if args.timeout is not None and not args.timeout > 0:
+        raise ValueError(f"--timeout must be a number of seconds > 0, got {args.timeout:g}")
+    return args.timeout
+
+
+def _default_file(ex) -> str:
+    """The file `start` wrote for ``ex`` (else ./<id>.py when it exists)."""
+    store = _store()
+    written = store.state(ex.id).file
+    store.close()
+    local = ex.id.replace("-", "_") + ".py"
+    for path in (written, local):
+        if path and os.path.isfile(path):
+            return path
+    if written:
+        raise FileNotFoundError(f"the file `start` wrote, {written}, is gone; pass your file: "
+                                f"deepgrad practice check {ex.id} FILE")
+    raise FileNotFoundError(f"no FILE given and no {local} here (`deepgrad practice start {ex.id}` writes one); "
+                            f"pass your file: deepgrad practice check {ex.id} FILE")
 
 
 def cmd_check(args) -> int:
@@ -161,13 +194,19 @@ def cmd_check(args) -> int:
     from .judge import Limits, judge
 
     ex = get(args.id)
-    if not os.path.isfile(args.file):
-        raise FileNotFoundError(f"no such file: {args.file}")
-    limits = Limits(timeout=args.timeout) if args.timeout else None
-    verdict = judge(ex, args.file, limits)
-    print(verdict.report)
+    path = args.file or _default_file(ex)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    limits = Limits(timeout=_timeout(args)) if args.timeout is not None else None
+    verdict = judge(ex, path, limits)
+    # The store is opened only now, after the verdict, and the attempt recorded BEFORE anything is printed:
+    # a closed pipe (| head) cannot lose it.
     store, now = _store(), _now()
     rating, due = store.record(ex.id, verdict.passed, verdict.status, now, verdict.cases_passed, verdict.cases_total)
+    store.close()
+    if args.file is None:
+        print(f"checking {path}")
+    print(verdict.report)
     if verdict.passed:
         print(f"\nrecorded: {rating.name} — next review {_ago(due, now)}")
     else:
@@ -198,10 +237,20 @@ def cmd_solution(args) -> int:
     from .exercises import get
 
     ex = get(args.id)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"deepgrad practice solution: not revealing {ex.id}'s reference solution without a confirmation, "
+                  f"and stdin is not a terminal to ask on; pass --yes to reveal it", file=sys.stderr)
+            return 2
+        reply = _ask(f"Reveal the reference solution of {ex.id}? Your next pass will count as Hard. [y/N] ")
+        if not (reply or "").strip().lower().startswith("y"):
+            print("not revealed")
+            return 1
+    store = _store()
+    store.reveal_solution(ex.id, _now())  # not a check: no attempt, no review of the card
+    store.close()
     print(ex.solution)
-    store, now = _store(), _now()
-    _, due = store.record(ex.id, False, "solution viewed", now, gave_up=True)
-    print(f"# recorded as Again: this exercise comes back {_ago(due, now)}")
+    print(f"# viewed: not counted as a check; your next pass of {ex.id} counts as Hard")
     return 0
 
 
@@ -221,11 +270,13 @@ def cmd_stats(args) -> int:
         passed = sum(1 for s in sts if s and s.passes)
         checks = sum(s.attempts for s in sts if s)
         secs = sum(s.seconds for s in sts if s)
-        mastery = sum(store.retrievability(ex.id, now) for ex in exs) / len(exs)
+        # Only what was passed counts: a card reviewed after failures or a viewed solution is not mastery.
+        mastery = sum(store.retrievability(ex.id, now) for ex, s in zip(exs, sts) if s and s.passes) / len(exs)
         total_due += sum(1 for s in sts if s and s.due and s.due <= now)
         bar = "#" * round(mastery * 20)
         print(f"{topic:<18} {len(exs):>9} {passed:>7} {checks:>7} {secs / 60:>6.1f}m  {bar:<20} {mastery:4.0%}")
-    print("\nmastery = mean FSRS recall probability of the topic's exercises now (0 for never passed)")
+    print("\nmastery = mean FSRS recall probability now of the topic's exercises, counting only exercises you have "
+          "passed (0 for the others)")
     print(f"due now: {total_due}")
     return 0
 
@@ -295,8 +346,27 @@ def _ask(prompt: str) -> str | None:
     return line
 
 
+def cmd_grade(args) -> int:
+    from .grade import grade, write_csv
+
+    rows = grade(args.id, args.paths, timeout=_timeout(args), progress=print)
+    if args.csv:
+        write_csv(rows, args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .sandbox import doctor
+
+    text, ok = doctor()
+    print(text)
+    return 0 if ok else 1
+
+
 _COMMANDS = {"list": cmd_list, "show": cmd_show, "start": cmd_start, "check": cmd_check, "hint": cmd_hint,
-             "solution": cmd_solution, "stats": cmd_stats, "next": cmd_next, "quiz": cmd_quiz}
+             "solution": cmd_solution, "stats": cmd_stats, "next": cmd_next, "quiz": cmd_quiz, "grade": cmd_grade,
+             "doctor": cmd_doctor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,4 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="deepgrad")
     add_practice_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["practice"] + list(sys.argv[1:] if argv is None else argv))
-    return args.handler(args, parser)
+    try:
+        return args.handler(args, parser)
+    except BrokenPipeError:  # piped into `head`: the attempt is already recorded; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

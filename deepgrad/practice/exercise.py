@@ -67,6 +67,34 @@ class Mistake:
 
 
 @dataclass
+class Mutant:
+    """A plausible wrong solution the judge must reject: the classic bug, as an edit of the reference.
+
+    ``edit`` replaces text that occurs exactly once in the reference solution (``(old, new)``; several pairs
+    may follow each other); ``source`` gives a whole file instead. ``mentions``, when set, is a fragment the
+    failure report must contain (the recogniser that names the mistake).
+    """
+
+    bug: str
+    edit: tuple[str, ...] = ()
+    source: str | None = None
+    mentions: str = ""
+
+    def apply(self, solution: str) -> str:
+        """The mutant's source file."""
+        if self.source is not None:
+            return self.source
+        if not self.edit or len(self.edit) % 2:
+            raise ValueError(f"mutant {self.bug!r}: edit must be (old, new) pairs")
+        text = solution
+        for old, new in zip(self.edit[::2], self.edit[1::2]):
+            if text.count(old) != 1:
+                raise ValueError(f"mutant {self.bug!r}: {old!r} occurs {text.count(old)} times in the solution")
+            text = text.replace(old, new)
+        return text
+
+
+@dataclass
 class Exercise:
     """One coding exercise. ``outputs`` maps each function to its output names (one name: the
     function returns one value; several: a tuple in that order)."""
@@ -87,6 +115,7 @@ class Exercise:
     judge_case: Callable[[Case, Any], list[str]] | None = None  # statistical exercises judge themselves
     tolerance: dict[str, tuple[float, float]] = field(default_factory=dict)  # dtype name -> (rtol, atol)
     timeout: float = 10.0
+    mutants: list[Mutant] = field(default_factory=list)  # at least two; a test runs them through the judge
 
     @property
     def functions(self) -> tuple[str, ...]:

@@ -1,16 +1,17 @@
-"""The judge: run a candidate's file in a sandboxed process on hidden cases, grade against deepgrad.
+"""The judge: run a candidate's code in the sandbox on hidden cases, grade it against deepgrad.
 
 Order of events, which is what keeps the grading honest:
 
-1. the cases are drawn here from a fresh OS-random seed (never written anywhere, dropped at once);
-2. only the *inputs* go to a child process (``_child.py``, which never imports deepgrad), run with
-   ``resource`` limits (address space, CPU seconds, file size, no core dumps), in its own session,
-   under a wall-clock timeout after which its whole process group is killed;
-3. only after the child has exited are the expected outputs computed, with deepgrad, so while the
-   candidate runs no expected output exists anywhere it could read (not even in this process's memory);
-4. outputs are compared strictly (exact shape and dtype, then values), gradients also against float64
-   finite differences of deepgrad's forward under a random upstream gradient, and random layers
-   statistically.
+1. every deepgrad module the grading needs is imported first (:func:`.exercises.preload`), so nothing is
+   imported from disk after the candidate ran;
+2. the cases are drawn here from a fresh OS-random seed (never written anywhere, dropped at once);
+3. only the *inputs* and the candidate's source go to the sandbox (:mod:`.sandbox`): on Linux a jail of
+   namespaces with a read-only root holding Python and NumPy only, where every process it starts dies
+   with the check; elsewhere rlimits only, and the verdict says that the run was not isolated;
+4. only after the sandbox is gone are the expected outputs computed, with deepgrad, so while the candidate
+   runs no expected output exists anywhere;
+5. outputs are compared strictly (exact shape and dtype, then values), gradients also against float64
+   finite differences of deepgrad's forward under a random upstream gradient, random layers statistically.
 
 >>> from deepgrad.practice import judge
 >>> verdict = judge.judge("relu", "relu.py")
@@ -19,55 +20,24 @@ Order of events, which is what keeps the grading honest:
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import pickle
-import resource
 import secrets
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .exercise import FD, Case, Exercise, Unsupported, compare
+from . import sandbox
+from .exercise import FD, Case, Exercise, compare
+from .sandbox import Limits, RunResult  # noqa: F401 - part of the judge's API
 
-CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child.py")
-MAX_RESULT_BYTES = 64 << 20
-
-
-@dataclass
-class Limits:
-    """Resource limits of one judged run."""
-
-    timeout: float = 10.0          # wall-clock seconds
-    cpu: float | None = None       # CPU seconds (default: the timeout)
-    memory_mb: int = 1024          # address space of the child
-    file_mb: int = 64              # the largest file the child may write (its results, its prints)
-
-
-@dataclass
-class RunResult:
-    """What came back from the sandbox."""
-
-    status: str                    # ok | timeout | cpu | crashed | import_error | no_result
-    results: list = field(default_factory=list)
-    message: str = ""
-    output: str = ""               # tail of what the candidate printed
-    running: int | None = None     # the call in progress when the child died
-    wall: float = 0.0
+MAX_SOURCE_BYTES = 1 << 20
 
 
 @dataclass
 class Verdict:
-    """The judge's answer. ``report`` is what the CLI prints."""
+    """The judge's answer. ``report`` is what the CLI prints; ``reason`` is its gist on one line."""
 
     exercise: str
     passed: bool
@@ -77,6 +47,12 @@ class Verdict:
     report: str
     wall: float
     failures: list[tuple[int, list[str]]] = field(default_factory=list)
+    reason: str = ""
+    isolated: bool = True
+    isolation: str = ""
+
+    def __str__(self) -> str:
+        return self.report
 
 
 def _draw_seed() -> int:
@@ -91,154 +67,9 @@ def draw_cases(ex: Exercise) -> list[Case]:
     return cases
 
 
-# ----------------------------------------------------------------------------- the sandbox
-def _child_env(work: str) -> dict:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": work, "LANG": "C.UTF-8", "TMPDIR": work}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-        env[var] = "1"  # one thread: less address space reserved, and the CPU limit means what it says
-    return env
-
-
-def _set_limits(limits: Limits):
-    cpu = int(np.ceil(limits.cpu if limits.cpu is not None else limits.timeout))
-
-    def apply() -> None:  # runs in the child between fork and exec
-        def cap(which, value):
-            _, hard = resource.getrlimit(which)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(which, (value, value if hard == resource.RLIM_INFINITY else hard))
-
-        cap(resource.RLIMIT_CPU, cpu)
-        cap(resource.RLIMIT_AS, limits.memory_mb << 20)
-        cap(resource.RLIMIT_FSIZE, limits.file_mb << 20)
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply, cpu
-
-
-def _tail(path: str, n: int = 2000) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - n))
-            text = f.read().decode("utf-8", "replace")
-        return ("..." if size > n else "") + text
-    except OSError:
-        return ""
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def run_sandboxed(path: str, calls: list[tuple[str, dict]], limits: Limits | None = None) -> RunResult:
-    """Run ``func(**args)`` for each call from the candidate file ``path`` in a limited child process."""
-    limits = limits or Limits()
-    work = tempfile.mkdtemp(prefix="deepgrad-judge-")
-    try:
-        with open(os.path.join(work, "inputs.pkl"), "wb") as f:
-            pickle.dump(calls, f, protocol=pickle.HIGHEST_PROTOCOL)
-        log_path = os.path.join(work, "output.txt")
-        preexec, cpu = _set_limits(limits)
-        t0 = time.perf_counter()
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", CHILD, work, os.path.abspath(path)],
-                cwd=work, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=_child_env(work),
-                preexec_fn=preexec, start_new_session=True, close_fds=True,
-            )
-            timed_out = False
-            try:
-                rc = proc.wait(timeout=limits.timeout)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                _kill_group(proc.pid)
-                rc = proc.wait()
-            _kill_group(proc.pid)  # anything the candidate forked dies with it
-        wall = time.perf_counter() - t0
-        output = _tail(log_path)
-        running = _progress(work)
-        res = RunResult("ok", output=output, running=running, wall=wall)
-        if timed_out:
-            res.status, res.message = "timeout", (f"time limit exceeded: still running after {limits.timeout:g} s "
-                                                  f"(an infinite loop, or a far too slow solution?)")
-        elif rc < 0:
-            sig = -rc
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
-            if sig in (signal.SIGXCPU, signal.SIGKILL) and wall >= 0.8 * cpu:
-                res.status, res.message = "cpu", f"CPU time limit of {cpu} s exceeded (an infinite loop?)"
-            elif sig == signal.SIGXFSZ:
-                res.status, res.message = "crashed", f"wrote more than {limits.file_mb} MB (printing in a loop?)"
-            else:
-                what = {signal.SIGSEGV: "a segmentation fault", signal.SIGABRT: "an abort (SIGABRT)",
-                        signal.SIGBUS: "a bus error", signal.SIGFPE: "a floating-point exception"}.get(sig, name)
-                res.status, res.message = "crashed", f"your process crashed with {what}"
-        else:
-            _read_results(work, res, rc)
-        return res
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _progress(work: str) -> int | None:
-    try:
-        with open(os.path.join(work, "progress"), "rb") as f:
-            text = f.read(8).decode("ascii", "replace").strip()
-        return int(text) if text.isdigit() else None
-    except (OSError, ValueError):
-        return None
-
-
-def _read_results(work: str, res: RunResult, rc: int) -> None:
-    path = os.path.join(work, "result.bin")
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        res.status = "no_result"
-        res.message = f"your process exited (status {rc}) before reporting its results (sys.exit / os._exit?)"
-        return
-    if os.path.getsize(path) > MAX_RESULT_BYTES:
-        res.status, res.message = "no_result", "your results are far too large"
-        return
-    with open(path, "rb") as f:
-        blob = f.read()
-    try:
-        head, _, rest = blob.partition(b"\n")
-        header = json.loads(head)
-        arrays = np.load(io.BytesIO(rest), allow_pickle=False)  # never unpickle what a candidate wrote
-        if header.get("import_error"):
-            res.status, res.message = "import_error", "your file failed to run:\n" + str(header["import_error"])
-            return
-        res.results = [
-            {"error": str(r["error"])} if "error" in r else {"value": _decode(r["value"], arrays), "time": r["time"]}
-            for r in header["results"]
-        ]
-    except Exception as exc:  # noqa: BLE001 - a malformed result is the candidate's doing
-        res.status, res.message = "no_result", f"could not read your results ({type(exc).__name__})"
-
-
-def _decode(v: dict, arrays) -> Any:
-    t = v["t"]
-    if t == "nd":
-        return arrays[v["k"]]
-    if t == "np":
-        return arrays[v["k"]][()]
-    if t == "bool":
-        return bool(v["v"])
-    if t == "int":
-        return int(v["v"])
-    if t == "float":
-        return float(v["v"])
-    if t == "none":
-        return None
-    if t in ("list", "tuple"):
-        items = [_decode(e, arrays) for e in v["v"]]
-        return items if t == "list" else tuple(items)
-    if t == "dict":
-        return {k: _decode(e, arrays) for k, e in v["v"]}
-    return Unsupported(str(v.get("type", "?")))
+def run_sandboxed(source: str, filename: str, calls: list[tuple[str, dict]], limits: Limits | None = None) -> RunResult:
+    """Run the candidate's ``source`` on ``calls`` in the sandbox (see :mod:`.sandbox`)."""
+    return sandbox.run(source, filename, calls, limits)
 
 
 # ----------------------------------------------------------------------------- grading
@@ -343,39 +174,77 @@ def _indent(text: str, n: int) -> str:
     return "\n".join(" " * n + line for line in text.rstrip().splitlines())
 
 
-def judge(exercise: Exercise | str, path: str, limits: Limits | None = None) -> Verdict:
-    """Judge the candidate file ``path`` on freshly drawn hidden cases of ``exercise``."""
-    from .exercises import get
-
-    ex = get(exercise) if isinstance(exercise, str) else exercise
+def read_source(path: str) -> str:
+    """The candidate's file as text (bounded, UTF-8), with a clear error otherwise."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"judge: no such file {path!r}")
+    if os.path.getsize(path) > MAX_SOURCE_BYTES:
+        raise ValueError(f"judge: {path} is larger than {MAX_SOURCE_BYTES >> 10} KB: not a solution file")
+    with open(path, "rb") as f:
+        data = f.read(MAX_SOURCE_BYTES + 1)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"judge: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def judge(exercise: Exercise | str, path: str, limits: Limits | None = None) -> Verdict:
+    """Judge the candidate file ``path`` on freshly drawn hidden cases of ``exercise``."""
+    return judge_source(exercise, read_source(path), os.path.basename(path), limits)
+
+
+def judge_source(exercise: Exercise | str, source: str, filename: str = "solution.py",
+                 limits: Limits | None = None) -> Verdict:
+    """Judge candidate source text (what :func:`judge` reads from a file)."""
+    from .exercises import get, preload
+
+    ex = get(exercise) if isinstance(exercise, str) else exercise
+    preload()  # nothing is imported after the candidate ran
     limits = limits or Limits(timeout=ex.timeout)
     cases = draw_cases(ex)
-    run = run_sandboxed(path, [(c.func, c.args) for c in cases], limits)
-    # Only now, with the child gone, are the expected outputs computed (in grade_case).
-    head = f"{ex.id}: "
+    run = run_sandboxed(source, filename, [(c.func, c.args) for c in cases], limits)
+    # Only now, with the sandbox gone, are the expected outputs computed (in grade_case).
+    verdict = _verdict(ex, cases, run)
+    verdict.isolated, verdict.isolation = run.isolation.isolated, run.isolation.describe()
+    if not run.isolation.isolated:
+        verdict.report += f"\n\nnote: this check was {run.isolation.describe()}."
+    return verdict
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:300]
+
+
+def _verdict(ex: Exercise, cases: list[Case], run: RunResult) -> Verdict:
+    head, n = f"{ex.id}: ", len(cases)
     if run.status != "ok":
-        lines = [f"FAILED  {head}{run.message}"]
-        if run.running is not None and run.running < len(cases) and run.status in ("timeout", "cpu", "crashed"):
-            lines.append(f"  while running case {run.running + 1} of {len(cases)}: {cases[run.running].label()}")
+        if run.status == "file_error":
+            lines = [f"FAILED  {head}your file failed before any case ran (reported once, not per case):",
+                     _indent(run.message, 4)]
+            reason = _first_line(run.message.splitlines()[-1] if run.message.strip() else run.message)
+        else:
+            lines, reason = [f"FAILED  {head}{run.message}"], run.message
+        if run.running is not None and run.running < n and run.status in ("timeout", "cpu", "crashed", "no_result"):
+            lines.append(f"  while running case {run.running + 1} of {n}: {cases[run.running].label()}")
         if run.output.strip():
             lines.append("  your program's output (last lines):\n" + _indent(run.output, 4))
         status = {"timeout": "timeout", "cpu": "timeout", "crashed": "crashed"}.get(run.status, "error")
-        return Verdict(ex.id, False, status, 0, len(cases), "\n".join(lines), run.wall)
+        return Verdict(ex.id, False, status, 0, n, "\n".join(lines), run.wall, reason=_first_line(reason))
     failures = []
-    for i, (case, result) in enumerate(zip(cases, run.results)):
-        problems = grade_case(ex, case, result)
+    for i, case in enumerate(cases):
+        result = run.results[i] if i < len(run.results) else None
+        problems = ["no result came back for this case"] if result is None else grade_case(ex, case, result)
         if problems:
             failures.append((i, problems))
-    n = len(cases)
-    passed = not failures and len(run.results) == n
-    if passed:
+    if len(run.results) > n:
+        failures.append((n - 1, [f"{len(run.results)} results came back for {n} cases"]))
+    if not failures:
         grads = " Gradients agree with float64 finite differences." if any(c.fd for c in cases) else ""
         report = (f"PASSED  {head}all {n} hidden cases (freshly drawn shapes and values) agree with deepgrad's "
                   f"reference.{grads} ({run.wall:.2f} s)")
-        return Verdict(ex.id, True, "passed", n, n, report, run.wall)
-    lines = [f"FAILED  {head}{n - len(failures)} of {n} hidden cases passed"]
+        return Verdict(ex.id, True, "passed", n, n, report, run.wall, reason="")
+    failed = len({i for i, _ in failures})
+    lines = [f"FAILED  {head}{n - failed} of {n} hidden cases passed"]
     for i, problems in failures[:2]:
         lines.append(f"\ncase {i + 1} of {n}: {cases[i].label()}")
         lines += [_indent(p, 4) for p in problems]
@@ -383,4 +252,5 @@ def judge(exercise: Exercise | str, path: str, limits: Limits | None = None) -> 
         lines.append(f"\n({len(failures) - 2} more failing case(s) not shown)")
     if run.output.strip():
         lines.append("\nyour program printed (last lines):\n" + _indent(run.output, 4))
-    return Verdict(ex.id, False, "failed", n - len(failures), n, "\n".join(lines), run.wall, failures)
+    reason = f"case {failures[0][0] + 1}: {_first_line(failures[0][1][0])}"
+    return Verdict(ex.id, False, "failed", n - failed, n, "\n".join(lines), run.wall, failures, reason=reason)

@@ -11,7 +11,14 @@ import importlib
 
 from ..exercise import Exercise
 
-_FAMILIES = ("activations", "mlp", "training", "conv", "pooling", "norm", "random_layers", "recurrent", "workflows")
+_FAMILIES = ("activations", "mlp", "training", "schedules", "conv", "pooling", "cnn_head", "norm", "random_layers",
+             "recurrent", "workflows")
+
+# Every deepgrad module a reference or a statistical judge imports: the judge imports them all BEFORE the
+# candidate runs, so nothing is read from disk after it ran (a test checks that this list is complete).
+REFERENCE_MODULES = ("autograd", "tensor", "functional", "nn", "nn.functional", "nn.init", "ops.dropout",
+                     "ops.embedding", "ops.recurrent", "optim", "optim.clip_grad", "optim.lr_scheduler",
+                     "regularization", "train.callbacks", "data.transforms.functional")
 
 _BANK: dict[str, Exercise] | None = None
 
@@ -28,6 +35,13 @@ def all_exercises() -> dict[str, Exercise]:
                 bank[ex.id] = ex
         _BANK = bank
     return _BANK
+
+
+def preload() -> None:
+    """Import the exercise bank and every module the grading needs (see REFERENCE_MODULES)."""
+    all_exercises()
+    for name in REFERENCE_MODULES:
+        importlib.import_module(f"deepgrad.{name}")
 
 
 def get(exercise_id: str) -> Exercise:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, autograd_reference, away_from_zero, grad_case, normal, src
 
 
@@ -50,18 +50,25 @@ def _relu_forward(x):
     return F.relu(x)
 
 
-def _relu_cases(rng):
-    cases = _unary_cases(rng, "relu", _relu_forward)
-    x = away_from_zero(rng, (3, 4))
-    x.reshape(-1)[::3] = 0.0  # torch's convention at the kink: the gradient at exactly 0 is 0
-    cases.append(Case("relu_backward", {"x": x, "grad_out": normal(rng, (3, 4))}, note="some x are exactly 0"))
+def _with_zeros(rng, name: str, fwd) -> list[Case]:
+    """The unary cases plus a backward case where some x are exactly 0 (torch's convention at the kink)."""
+    cases = _unary_cases(rng, name, fwd)
+    x = away_from_zero(rng, (3, 5))
+    x.reshape(-1)[::3] = 0.0
+    cases.append(Case(f"{name}_backward", {"x": x, "grad_out": normal(rng, (3, 5))}, note="some x are exactly 0"))
     return cases
 
 
-def _relu_ref(case):
-    if case.func == "relu_backward" and case.fd is None:
-        return case.args["grad_out"] * (case.args["x"] > 0)
-    return _unary_reference(_relu_forward)(case)
+def _kink_reference(fwd):
+    """deepgrad's gradient, also at exactly 0 (no finite differences there)."""
+    def ref(case):
+        if case.func.endswith("_backward") and case.fd is None:
+            x = T(case.args["x"], grad=True)
+            fwd(x).backward(T(case.args["grad_out"]))
+            return arr(x.grad)
+        return _unary_reference(fwd)(case)
+
+    return ref
 
 
 relu = Exercise(
@@ -95,12 +102,19 @@ relu = Exercise(
         return grad_out * (x > 0)
     """),
     outputs={"relu_forward": ("y",), "relu_backward": ("grad_x",)},
-    cases=_relu_cases, reference=_relu_ref,
+    cases=lambda rng: _with_zeros(rng, "relu", _relu_forward), reference=_kink_reference(_relu_forward),
     mistakes=[
         Mistake("you pass the gradient where x == 0; ReLU's gradient at exactly 0 is 0 (use x > 0)",
                 lambda c: c.args["grad_out"] * (c.args["x"] >= 0), lambda c: c.func == "relu_backward"),
         Mistake("you returned the mask alone: multiply it by grad_out (chain rule)",
                 lambda c: (c.args["x"] > 0).astype(c.args["x"].dtype), lambda c: c.func == "relu_backward"),
+    ],
+    mutants=[
+        Mutant("the gradient passes at x == 0", ("(x > 0)", "(x >= 0)"), mentions="gradient at exactly 0 is 0"),
+        Mutant("the mask without the chain rule", ("return grad_out * (x > 0)", "return (x > 0).astype(x.dtype)"),
+               mentions="multiply it by grad_out"),
+        Mutant("a float64 result for float32 input", ("np.maximum(x, 0)", "np.maximum(x, 0).astype(np.float64)"),
+               mentions="wrong dtype"),
     ],
 )
 
@@ -142,10 +156,16 @@ leaky_relu = Exercise(
         return np.where(x > 0, grad_out, 0.1 * grad_out)
     """),
     outputs={"leaky_relu_forward": ("y",), "leaky_relu_backward": ("grad_x",)},
-    cases=lambda rng: _unary_cases(rng, "leaky_relu", _leaky), reference=_unary_reference(_leaky),
+    cases=lambda rng: _with_zeros(rng, "leaky_relu", _leaky), reference=_kink_reference(_leaky),
     mistakes=[Mistake("the 0.1 slope belongs to the negative side: y = x for x > 0, 0.1 x otherwise",
                       lambda c: np.where(c.args["x"] > 0, 0.1 * c.args["x"], c.args["x"]),
                       lambda c: c.func == "leaky_relu_forward")],
+    mutants=[
+        Mutant("the slope on the positive side", ("np.where(x > 0, x, 0.1 * x)", "np.where(x > 0, 0.1 * x, x)"),
+               mentions="belongs to the negative side"),
+        Mutant("slope 1 at x == 0 in backward", ("np.where(x > 0, grad_out", "np.where(x >= 0, grad_out")),
+        Mutant("the negative side drops grad_out", ("0.1 * grad_out)", "0.1)")),
+    ],
 )
 
 
@@ -200,6 +220,16 @@ sigmoid = Exercise(
     mistakes=[Mistake("you applied s * (1 - s) to x itself: backward receives x, compute s = sigmoid(x) first",
                       lambda c: c.args["grad_out"] * c.args["x"] * (1 - c.args["x"]),
                       lambda c: c.func == "sigmoid_backward")],
+    mutants=[
+        Mutant("s * (1 - s) of x itself",
+               ("grad_out * s * (1 - s)", "grad_out * x * (1 - x)"),
+               mentions="backward receives x"),
+        Mutant("exp(x) / (1 + exp(x)) overflows",
+               ("e = np.exp(-np.abs(x))\n    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))",
+                "e = np.exp(x)\n    return e / (1 + e)"),
+               mentions="NaN or inf"),
+        Mutant("the derivative misses (1 - s)", ("grad_out * s * (1 - s)", "grad_out * s")),
+    ],
 )
 
 
@@ -241,6 +271,10 @@ tanh = Exercise(
     cases=lambda rng: _unary_cases(rng, "tanh", _tanh, normal), reference=_unary_reference(_tanh),
     mistakes=[Mistake("you used 1 - x^2: the derivative is 1 - tanh(x)^2, in terms of the output",
                       lambda c: c.args["grad_out"] * (1 - c.args["x"] ** 2), lambda c: c.func == "tanh_backward")],
+    mutants=[
+        Mutant("1 - x^2 instead of 1 - tanh^2", ("1 - t * t", "1 - x * x"), mentions="1 - tanh(x)^2"),
+        Mutant("grad_out forgotten", ("return grad_out * (1 - t * t)", "return 1 - t * t")),
+    ],
 )
 
 
@@ -252,10 +286,14 @@ def _softmax_cases(rng):
         dim = int(rng.integers(-len(shape), len(shape)))
         dtype = np.float32 if i % 2 else np.float64
         cases.append(Case("softmax", {"x": normal(rng, shape, dtype, 2.0), "dim": dim}))
+    shape = (int(rng.integers(1, 4)), int(rng.integers(3, 6)), int(rng.integers(2, 5)))
+    cases.append(Case("softmax", {"x": normal(rng, shape, np.float32), "dim": 1}, note="a middle dim"))
     cases.append(Case("softmax", {"x": normal(rng, (3, 5), np.float64, 1.0) * 1000, "dim": -1},
                       note="large logits"))
     cases.append(Case("softmax", {"x": normal(rng, (2, 4), np.float32, 1.0) * 200, "dim": 1},
                       note="large logits"))
+    rows = normal(rng, (3, int(rng.integers(2, 6)))) + np.array([[0.0], [-1500.0], [900.0]])
+    cases.append(Case("softmax", {"x": rows, "dim": 1}, note="rows a thousand apart"))  # a global max underflows
     return cases
 
 
@@ -305,6 +343,13 @@ softmax = Exercise(
         Mistake("exp overflows without the max shift: subtract x.max(axis=dim, keepdims=True) first",
                 _softmax_no_shift, lambda c: bool(np.abs(c.args["x"]).max() > 80)),
     ],
+    mutants=[
+        Mutant("no max shift", ("np.exp(x - x.max(axis=dim, keepdims=True))", "np.exp(x)"), mentions="subtract x.max"),
+        Mutant("normalised along the last axis", ("x.max(axis=dim, keepdims=True)", "x.max(axis=-1, keepdims=True)",
+                                                 "e.sum(axis=dim, keepdims=True)", "e.sum(axis=-1, keepdims=True)"),
+               mentions="not along the last axis"),
+        Mutant("the max over the whole array", ("x.max(axis=dim, keepdims=True)", "x.max()")),
+    ],
 )
 
 
@@ -317,7 +362,7 @@ def _ce_forward(logits, target, **_):
 def _ce_cases(rng):
     cases = []
     for i in range(5):
-        n, k = int(rng.integers(1, 7)), int(rng.integers(2, 7))
+        n, k = [1, 3][i] if i < 2 else int(rng.integers(1, 7)), int(rng.integers(2, 7))
         scale = 30.0 if i == 4 else 2.0
         args = {"logits": normal(rng, (n, k), np.float64, scale), "target": rng.integers(0, k, size=n)}
         cases.append(grad_case("cross_entropy", args, _ce_forward, ("logits",), (None,), n_values=1,
@@ -380,6 +425,14 @@ softmax_ce = Exercise(
                 lambda c: _ce_alt(c, onehot=False)),
         Mistake("your loss is right but the gradient misses the 1/N of the mean",
                 lambda c: (_ce_alt(c)[0], _ce_alt(c, mean=False)[1])),
+    ],
+    mutants=[
+        Mutant("a sum, not a mean",
+               ("logp[np.arange(n), target].mean()", "logp[np.arange(n), target].sum()",
+                "grad / n", "grad"),
+               mentions="you summed over the batch"),
+        Mutant("no one-hot subtracted", ("    grad[np.arange(n), target] -= 1\n", ""), mentions="subtract the one-hot"),
+        Mutant("the gradient misses 1/N", ("grad / n", "grad"), mentions="misses the 1/N"),
     ],
 )
 

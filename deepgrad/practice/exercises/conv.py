@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, autograd_reference, grad_case, normal, src
 
 
@@ -16,11 +16,12 @@ def _conv(x, w, b, stride, padding):
     return F.conv2d(x, w, b, stride=stride, padding=padding)
 
 
-def _geometry(rng, square_kernel: bool = False):
-    n, c, o = int(rng.integers(1, 3)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    kh = int(rng.integers(1, 4))
-    kw = kh if square_kernel else int(rng.integers(1, 4))
-    stride, padding = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+def _geometry(rng, square_kernel: bool = False, first: bool = False):
+    """Sizes 1-4 and non-powers of two; ``first``: a 3x3 kernel with padding 1 (flips, overlaps, pads show)."""
+    n, c, o = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    kh = 3 if first else int(rng.integers(1, 4))
+    kw = kh if square_kernel or first else int(rng.integers(1, 4))
+    stride, padding = int(rng.integers(1, 3)), 1 if first else int(rng.integers(0, 2))
     h = int(rng.integers(max(kh, 3), 8))
     w = int(rng.integers(max(kw, 3), 8))
     return n, c, o, h, w, kh, kw, stride, padding
@@ -29,14 +30,17 @@ def _geometry(rng, square_kernel: bool = False):
 # ----------------------------------------------------------------------------- output size
 def _size_cases(rng):
     cases = []
-    for _ in range(8):
-        k = int(rng.integers(1, 8))
-        d = int(rng.integers(1, 4))
+    for i in range(8):
+        k = int(rng.integers(2, 8)) if i == 0 else int(rng.integers(1, 8))
+        d = int(rng.integers(2, 4)) if i == 0 else int(rng.integers(1, 4))
         eff = d * (k - 1) + 1
         p = int(rng.integers(0, 4))
+        stride = {0: 1, 1: int(rng.integers(2, 5))}.get(i, int(rng.integers(1, 5)))  # 0: every pixel of span shows
         h = int(rng.integers(max(1, eff - 2 * p), 40))
         w = int(rng.integers(max(1, eff - 2 * p), 40))
-        cases.append(Case("conv_output_size", {"h": h, "w": w, "kernel_size": k, "stride": int(rng.integers(1, 5)),
+        if i == 1:  # a stride that does not divide: the last partial window is dropped
+            h = eff - 2 * p + stride * (int(rng.integers(1, 5)) + max(0, 2 * p - eff)) + 1
+        cases.append(Case("conv_output_size", {"h": h, "w": w, "kernel_size": k, "stride": stride,
                                                "padding": p, "dilation": d}))
     return cases
 
@@ -80,6 +84,14 @@ conv_output_size = Exercise(
     mistakes=[Mistake("you ignored the dilation: the kernel spans dilation * (k - 1) + 1 pixels",
                       lambda c: _size_alt(c, dilation=False), lambda c: c.args["dilation"] > 1),
               Mistake("round down, not up: a window that does not fit is dropped", lambda c: _size_alt(c, ceil=True))],
+    mutants=[
+        Mutant("dilation ignored", ("span = dilation * (kernel_size - 1) + 1", "span = kernel_size"),
+               mentions="ignored the dilation"),
+        Mutant("rounds up", ("(h + 2 * padding - span) // stride + 1", "-(-(h + 2 * padding - span) // stride) + 1",
+                             "(w + 2 * padding - span) // stride + 1", "-(-(w + 2 * padding - span) // stride) + 1"),
+               mentions="round down"),
+        Mutant("padding on one side only", ("h + 2 * padding", "h + padding", "w + 2 * padding", "w + padding")),
+    ],
 )
 
 
@@ -87,7 +99,7 @@ conv_output_size = Exercise(
 def _fwd_cases(rng):
     cases = []
     for i in range(6):
-        n, c, o, h, w, kh, kw, s, p = _geometry(rng, square_kernel=i < 3)
+        n, c, o, h, w, kh, kw, s, p = _geometry(rng, square_kernel=i < 3, first=i == 0)
         dtype = np.float32 if i % 2 else np.float64
         cases.append(Case("conv2d", {"x": normal(rng, (n, c, h, w), dtype),
                                      "weight": normal(rng, (o, c, kh, kw), dtype),
@@ -152,6 +164,17 @@ conv2d_forward = Exercise(
                       "with di along H and dj along W", lambda c: _fwd_alt(c, lambda w: w.transpose(0, 1, 3, 2)),
                       lambda c: c.args["weight"].shape[2] == c.args["weight"].shape[3]),
               Mistake("the bias is missing", lambda c: _fwd_alt(c, bias=False))],
+    mutants=[
+        Mutant("the kernel flipped (true convolution)",
+               ("weight[:, :, di, dj])", "weight[:, :, kh - 1 - di, kw - 1 - dj])"),
+               mentions="kernel flipped"),
+        Mutant("no bias", ("return out + bias.reshape(1, o, 1, 1)", "return out")),
+        Mutant("padding on one side only", ("((0, 0), (0, 0), (padding, padding), (padding, padding))",
+                                            "((0, 0), (0, 0), (0, 2 * padding), (0, 2 * padding))")),
+        Mutant("output one row and column short",
+               ("(h + 2 * padding - kh) // stride + 1", "(h + 2 * padding - kh) // stride",
+                "(w + 2 * padding - kw) // stride + 1", "(w + 2 * padding - kw) // stride")),
+    ],
 )
 
 
@@ -163,7 +186,7 @@ def _bwd_fwd(x, weight, bias, stride, padding, **_):
 def _bwd_cases(rng):
     cases = []
     for i in range(5):
-        n, c, o, h, w, kh, kw, s, p = _geometry(rng, square_kernel=i < 2)
+        n, c, o, h, w, kh, kw, s, p = _geometry(rng, square_kernel=i < 2, first=i == 0)
         if i == 0:
             s = 1
         x, wt = normal(rng, (n, c, h, w)), normal(rng, (o, c, kh, kw))
@@ -229,6 +252,12 @@ conv2d_backward = Exercise(
     outputs={"conv2d_backward": ("dx", "dweight", "dbias")}, cases=_bwd_cases, reference=autograd_reference,
     mistakes=[Mistake("dx matches a full convolution of grad_out with the kernel NOT rotated by 180 degrees: "
                       "the input gradient correlates grad_out with the flipped kernel", _bwd_alt_unflipped)],
+    mutants=[
+        Mutant("= for += in dx", ("dxp[win] += np.einsum", "dxp[win] = np.einsum")),
+        Mutant("dbias not summed over the batch", ("grad_out.sum(axis=(0, 2, 3))", "grad_out.sum(axis=(2, 3))"),
+               mentions="sum over the batch"),
+        Mutant("padding cropped from the wrong side", ("dxp[:, :, p:p + h, p:p + w]", "dxp[:, :, :h, :w]")),
+    ],
 )
 
 EXERCISES = [conv_output_size, conv2d_forward, conv2d_backward]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, autograd_reference, away_from_zero, grad_case, normal, src
 
 
@@ -21,6 +21,8 @@ def _linear_cases(rng):
         n, fin, fout = (int(v) for v in rng.integers(1, 6, size=3))
         if i == 0:
             fin = fout  # square weights: a transposed dW has the right shape
+        if i == 1:
+            n = int(rng.integers(2, 6))  # a batch: the bias gradient is a sum, not a mean
         args = {"x": normal(rng, (n, fin)), "weight": normal(rng, (fout, fin)), "bias": normal(rng, (fout,)),
                 "grad_out": normal(rng, (n, fout))}
         cases.append(grad_case("linear_backward", args, _linear_fwd, ("x", "weight", "bias"), ("grad_out",)))
@@ -62,6 +64,11 @@ linear_backward = Exercise(
     outputs={"linear_backward": ("dx", "dweight", "dbias")}, cases=_linear_cases, reference=autograd_reference,
     mistakes=[Mistake("your dweight is transposed: with weight of shape (out, in), dweight = grad_out.T @ x",
                       _linear_alt_t)],
+    mutants=[
+        Mutant("dweight transposed", ("grad_out.T @ x", "x.T @ grad_out"), mentions="transposed"),
+        Mutant("the bias gradient averaged", ("grad_out.sum(axis=0)", "grad_out.mean(axis=0)")),
+        Mutant("dx through weight.T", ("return grad_out @ weight,", "return grad_out @ weight.T,")),
+    ],
 )
 
 
@@ -146,6 +153,11 @@ mlp_backprop = Exercise(
         Mistake("the gradients miss the 1/N of the mean loss", lambda c: _mlp_alt(c, mean=False)[:1]
                 + _mlp_alt(c, mean=False)[1:]),
     ],
+    mutants=[
+        Mutant("no ReLU mask", ("dz1 = dh * (z1 > 0)", "dz1 = dh"), mentions="ReLU mask"),
+        Mutant("no 1/N", ("    dz /= n\n", "")),
+        Mutant("dw2 transposed", ("dz.T @ h", "h.T @ dz")),
+    ],
 )
 
 
@@ -158,9 +170,11 @@ def _emb_fwd(indices, weight, **_):
 
 def _emb_cases(rng):
     cases = []
-    for _ in range(4):
+    for i in range(4):
         v, d = int(rng.integers(3, 8)), int(rng.integers(1, 5))
         shape = tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(1, 3))))
+        if i == 0:
+            shape = (int(rng.integers(3, 6)),)  # several lookups, one of them repeated
         idx = rng.integers(0, v, size=shape)
         idx.reshape(-1)[0] = idx.reshape(-1)[-1]  # at least one repeated index (when there are 2+)
         args = {"indices": idx, "weight": normal(rng, (v, d)), "grad_out": normal(rng, shape + (d,))}
@@ -206,6 +220,13 @@ embedding_backward = Exercise(
     outputs={"embedding_backward": ("dweight",)}, cases=_emb_cases, reference=lambda c: autograd_reference(c)[0],
     mistakes=[Mistake("dw[idx] += g is buffered: a repeated index keeps only one of its gradients. "
                       "Accumulate with np.add.at", _emb_buffered)],
+    mutants=[
+        Mutant("buffered += loses repeats",
+               ("np.add.at(dw, indices.reshape(-1), grad_out.reshape(-1, weight.shape[1]))",
+                "dw[indices.reshape(-1)] += grad_out.reshape(-1, weight.shape[1])"),
+               mentions="np.add.at"),
+        Mutant("starts from the weights, not zeros", ("dw = np.zeros_like(weight)", "dw = weight.copy()")),
+    ],
 )
 
 
@@ -271,6 +292,11 @@ l1_l2_penalty = Exercise(
         Mistake("d(w^2)/dw = 2w: the L2 gradient misses the factor 2", lambda c: _pen_alt(c, two=1.0)),
         Mistake("at w == 0 the gradient of |w| is 0 (np.sign), not +1",
                 lambda c: _pen_alt(c, sign=lambda w: np.where(w >= 0, 1.0, -1.0))),
+    ],
+    mutants=[
+        Mutant("no factor 2 in the L2 gradient", ("2 * l2 * w", "l2 * w"), mentions="factor 2"),
+        Mutant("+1 at w == 0", ("np.sign(w)", "np.where(w >= 0, 1.0, -1.0)"), mentions="at w == 0"),
+        Mutant("squared sum instead of sum of squares", ("l2 * (w * w).sum()", "l2 * w.sum() ** 2")),
     ],
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, autograd_reference, grad_case, normal, src
 
 
@@ -113,6 +113,14 @@ batchnorm_forward = Exercise(
                 lambda c: _bn_train_alt(c, swap_momentum=True)),
         Mistake("eps goes inside the square root: sqrt(var + eps)", lambda c: _bn_train_alt(c, eps_outside=True)),
     ],
+    mutants=[
+        Mutant("biased running variance", ("momentum * var * n / (n - 1)", "momentum * var"), mentions="UNBIASED"),
+        Mutant("normalised with the unbiased variance", ("var = x.var(axis=axes)", "var = x.var(axis=axes, ddof=1)")),
+        Mutant("momentum reversed",
+               ("(1 - momentum) * running_mean + momentum * mean", "momentum * running_mean + (1 - momentum) * mean",
+                "(1 - momentum) * running_var + momentum * var", "momentum * running_var + (1 - momentum) * var"),
+               mentions="momentum is reversed"),
+    ],
 )
 
 
@@ -159,6 +167,21 @@ batchnorm_eval = Exercise(
     outputs={"batch_norm_eval": ("y",)}, cases=_bn_eval_cases, reference=_bn_eval_ref,
     mistakes=[Mistake("you normalised with the batch statistics: in eval mode use running_mean and running_var",
                       lambda c: _bn_train_alt(dict_case(c, momentum=0.1))[0])],
+    mutants=[
+        Mutant("batch statistics at test time", source=src("""
+            import numpy as np
+
+
+            def batch_norm_eval(x, gamma, beta, running_mean, running_var, eps):
+                axes = (0,) + tuple(range(2, x.ndim))
+                shape = (1, -1) + (1,) * (x.ndim - 2)
+                mean, var = x.mean(axis=axes), x.var(axis=axes)
+                return (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps) * gamma.reshape(shape) \\
+                    + beta.reshape(shape)
+            """), mentions="batch statistics"),
+        Mutant("no eps", ("np.sqrt(running_var + eps)", "np.sqrt(running_var)")),
+        Mutant("no beta", (" + beta.reshape(shape)", "")),
+    ],
 )
 
 
@@ -233,6 +256,16 @@ batchnorm_backward = Exercise(
     outputs={"batch_norm_backward": ("dx", "dgamma", "dbeta")}, cases=_bn_bwd_cases, reference=autograd_reference,
     mistakes=[Mistake("you treated the batch mean and variance as constants: they depend on x, which adds the "
                       "terms - mean(g) - x_hat * mean(g * x_hat) to dx", _bn_bwd_const)],
+    mutants=[
+        Mutant("mean and variance treated as constants",
+               ("dx = (g - g.mean(axis=axes, keepdims=True)\n          - x_hat * (g * x_hat).mean(axis=axes, "
+                "keepdims=True)) * inv_std",
+                "dx = g * inv_std"),
+               mentions="as constants"),
+        Mutant("dgamma from x, not x_hat", ("(grad_out * x_hat).sum(axis=axes)", "(grad_out * x).sum(axis=axes)")),
+        Mutant("the variance term forgotten",
+               ("\n          - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))", ")")),
+    ],
 )
 
 
@@ -241,6 +274,8 @@ def _ln_cases(rng):
     cases = []
     for i in range(5):
         shape = tuple(int(v) for v in rng.integers(2, 6, size=int(rng.integers(2, 4))))
+        if i == 0:
+            shape = (1,) + shape[1:]  # a batch of one: layer norm needs no batch
         dtype = np.float32 if i % 2 else np.float64
         d = shape[-1]
         cases.append(Case("layer_norm", {"x": normal(rng, shape, dtype, 2.0) + dtype(1.0),
@@ -294,6 +329,15 @@ layernorm = Exercise(
     mistakes=[Mistake("you normalised over the batch (axis 0): layer norm normalises each sample over its "
                       "features (the last axis)", lambda c: _ln_alt(c, axis=0)),
               Mistake("use the biased variance (ddof=0)", lambda c: _ln_alt(c, ddof=1))],
+    mutants=[
+        Mutant("normalised over the batch",
+               ("x.mean(axis=-1, keepdims=True)", "x.mean(axis=0, keepdims=True)",
+                "x.var(axis=-1, keepdims=True)", "x.var(axis=0, keepdims=True)"),
+               mentions="over the batch"),
+        Mutant("unbiased variance", ("x.var(axis=-1, keepdims=True)", "x.var(axis=-1, keepdims=True, ddof=1)"),
+               mentions="biased variance"),
+        Mutant("gamma and beta swapped", ("* gamma + beta", "* beta + gamma")),
+    ],
 )
 
 EXERCISES = [batchnorm_forward, batchnorm_eval, batchnorm_backward, layernorm]

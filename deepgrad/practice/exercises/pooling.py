@@ -1,10 +1,10 @@
-"""Pooling (max, average, sum, global) forward and backward, and flatten."""
+"""Pooling (max, average, sum) forward and backward."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, autograd_reference, distinct, grad_case, normal, src
 
 
@@ -13,7 +13,8 @@ def _geom(rng, overlap: bool | None = None):
     s = int(rng.integers(1, k + 1)) if overlap is None else (int(rng.integers(1, k)) if overlap else k)
     p = int(rng.integers(0, k // 2 + 1))
     n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
-    h, w = int(rng.integers(k + 1, 9)), int(rng.integers(k + 1, 9))
+    low = k + s if overlap else k + 1  # overlapping windows: at least two along each axis, so they do overlap
+    h, w = int(rng.integers(low, 10)), int(rng.integers(low, 10))
     return (n, c, h, w), k, s, p
 
 
@@ -96,6 +97,13 @@ maxpool_forward = Exercise(
     mistakes=[Mistake("you padded with zeros: a zero pad wins windows of negative values; pad with -inf",
                       lambda c: _np_pool(c.args["x"], c.args["kernel_size"], c.args["stride"], c.args["padding"],
                                          np.max, 0.0).astype(c.args["x"].dtype))],
+    mutants=[
+        Mutant("zero padding", ("constant_values=-np.inf", "constant_values=0"), mentions="pad with -inf"),
+        Mutant("a running max that starts at 0", ("np.full((n, c, ho, wo), -np.inf, dtype=x.dtype)",
+                                                  "np.zeros((n, c, ho, wo), dtype=x.dtype)")),
+        Mutant("output one short", ("(h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1",
+                                    "(h + 2 * p - k) // s, (w + 2 * p - k) // s")),
+    ],
 )
 
 
@@ -170,6 +178,28 @@ maxpool_backward = Exercise(
                       lambda c: c.args["stride"] < c.args["kernel_size"]),
               Mistake("you spread the gradient over the window (that is average pooling): only the max gets it",
                       lambda c: _max_bwd_alt(c, spread=True))],
+    mutants=[
+        Mutant("assigns at the max instead of accumulating", source=src("""
+            import numpy as np
+
+
+            def max_pool2d_backward(x, kernel_size, stride, grad_out):
+                k, s = kernel_size, stride
+                dx = np.zeros_like(x)
+                for a in range(grad_out.shape[2]):
+                    for b in range(grad_out.shape[3]):
+                        win = x[:, :, a * s:a * s + k, b * s:b * s + k]
+                        mask = win == win.max(axis=(2, 3), keepdims=True)
+                        view = dx[:, :, a * s:a * s + k, b * s:b * s + k]
+                        view[mask] = np.broadcast_to(grad_out[:, :, a:a + 1, b:b + 1], win.shape)[mask]
+                return dx
+            """), mentions="accumulate with +="),
+        Mutant("= for += over the window", ("dx[:, :, a * s:a * s + k, b * s:b * s + k] += mask",
+                                            "dx[:, :, a * s:a * s + k, b * s:b * s + k] = mask")),
+        Mutant("spreads the gradient like average pooling", ("+= mask * grad_out[:, :, a:a + 1, b:b + 1]",
+                                                            "+= grad_out[:, :, a:a + 1, b:b + 1] / (k * k)"),
+               mentions="spread the gradient"),
+    ],
 )
 
 
@@ -184,9 +214,9 @@ def _fb_cases(rng, kind: str):
         if kind == "avg":
             args["padding"] = p
         cases.append(Case(f"{kind}_pool2d", args))
-    for _ in range(3):
-        shape, k, s, p = _geom(rng)
-        p = 0 if kind == "sum" else p
+    for j in range(3):
+        shape, k, s, p = _geom(rng, overlap=True if j == 0 else None)  # overlapping windows accumulate
+        p = 0 if kind == "sum" else (max(p, 1) if j == 0 else p)       # and the padding is cropped off
         ho, wo = _out(shape[2], k, s, p), _out(shape[3], k, s, p)
         args = {"x": normal(rng, shape), "kernel_size": k, "stride": s}
         if kind == "avg":
@@ -269,6 +299,38 @@ avgpool = Exercise(
     mistakes=[Mistake("you averaged over the valid (unpadded) elements only; with count_include_pad=True the "
                       "zero padding counts and every window divides by k * k", _avg_exclude_pad,
                       lambda c: c.func == "avg_pool2d" and c.args["padding"] > 0)],
+    mutants=[
+        Mutant("padding excluded from the count", source=src("""
+            import numpy as np
+
+
+            def _pool(x, k, s, p):
+                n, c, h, w = x.shape
+                ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+                xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+                ones = np.pad(np.ones_like(x), ((0, 0), (0, 0), (p, p), (p, p)))
+                tot = sum(xp[:, :, i:i + s * ho:s, j:j + s * wo:s] for i in range(k) for j in range(k))
+                cnt = sum(ones[:, :, i:i + s * ho:s, j:j + s * wo:s] for i in range(k) for j in range(k))
+                return tot / cnt
+
+
+            def avg_pool2d(x, kernel_size, stride, padding):
+                return _pool(x, kernel_size, stride, padding)
+
+
+            def avg_pool2d_backward(x, kernel_size, stride, padding, grad_out):
+                k, s, p = kernel_size, stride, padding
+                n, c, h, w = x.shape
+                ho, wo = grad_out.shape[2:]
+                dxp = np.zeros((n, c, h + 2 * p, w + 2 * p), dtype=x.dtype)
+                for i in range(k):
+                    for j in range(k):
+                        dxp[:, :, i:i + s * ho:s, j:j + s * wo:s] += grad_out / (k * k)
+                return dxp[:, :, p:p + h, p:p + w]
+            """), mentions="count_include_pad"),
+        Mutant("backward not divided by k * k", ("+= grad_out / (k * k)", "+= grad_out")),
+        Mutant("padding cropped from the wrong side", ("dxp[:, :, p:p + h, p:p + w]", "dxp[:, :, :h, :w]")),
+    ],
 )
 
 sumpool = Exercise(
@@ -319,129 +381,14 @@ sumpool = Exercise(
     mistakes=[Mistake("you averaged: sum pooling does not divide by the window size",
                       lambda c: _np_pool(c.args["x"], c.args["kernel_size"], c.args["stride"], 0, np.mean),
                       lambda c: c.func == "sum_pool2d")],
+    mutants=[
+        Mutant("averages", ("        out += x[:, :, i:i + s * ho:s, j:j + s * wo:s]\n    return out\n",
+                            "        out += x[:, :, i:i + s * ho:s, j:j + s * wo:s]\n    return out / (k * k)\n"),
+               mentions="does not divide"),
+        Mutant("= for += in backward", ("dx[:, :, i:i + s * ho:s, j:j + s * wo:s] += grad_out",
+                                        "dx[:, :, i:i + s * ho:s, j:j + s * wo:s] = grad_out")),
+    ],
 )
 
 
-# ----------------------------------------------------------------------------- global average pool
-def _gap_fwd(x, **_):
-    from ...nn import functional as F
-
-    return (F.adaptive_avg_pool2d(x, 1).reshape(x.shape[0], x.shape[1]),)
-
-
-def _gap_cases(rng):
-    cases = []
-    for i in range(3):
-        shape = tuple(int(v) for v in rng.integers(1, 6, size=4))
-        cases.append(Case("global_avg_pool", {"x": normal(rng, shape, np.float32 if i % 2 else np.float64)}))
-    for _ in range(2):
-        shape = tuple(int(v) for v in rng.integers(1, 6, size=4))
-        args = {"x": normal(rng, shape), "grad_out": normal(rng, shape[:2])}
-        cases.append(grad_case("global_avg_pool_backward", args, _gap_fwd, ("x",), ("grad_out",)))
-    return cases
-
-
-global_avg_pool = Exercise(
-    id="global-avg-pool", title="Global average pooling forward and backward", topic="cnn-architecture",
-    difficulty=1, question="Why do modern CNNs end with global average pooling instead of large dense layers?",
-    statement=src("""
-    Implement with NumPy:
-        global_avg_pool(x) -> out                         x (N, C, H, W) -> out (N, C): the mean over H and W
-        global_avg_pool_backward(x, grad_out) -> dx       grad_out (N, C) -> dx (N, C, H, W)
-    Keep x's dtype.
-    """),
-    starter=src("""
-    import numpy as np
-
-
-    def global_avg_pool(x):
-        ...  # your code here
-
-
-    def global_avg_pool_backward(x, grad_out):
-        ...  # your code here
-    """),
-    hints=["x.mean(axis=(2, 3)).", "Every pixel gets grad_out / (H * W): broadcast grad_out[:, :, None, None]."],
-    solution=src("""
-    import numpy as np
-
-
-    def global_avg_pool(x):
-        return x.mean(axis=(2, 3))
-
-
-    def global_avg_pool_backward(x, grad_out):
-        h, w = x.shape[2:]
-        return np.broadcast_to(grad_out[:, :, None, None] / (h * w), x.shape).copy()
-    """),
-    outputs={"global_avg_pool": ("out",), "global_avg_pool_backward": ("dx",)}, cases=_gap_cases,
-    reference=lambda c: autograd_reference(c)[0] if c.fd else arr(_gap_fwd(T(c.args["x"]))[0]),
-    mistakes=[Mistake("the mean divides by H * W: each pixel gets grad_out / (H * W)",
-                      lambda c: np.broadcast_to(c.args["grad_out"][:, :, None, None], c.args["x"].shape),
-                      lambda c: c.func == "global_avg_pool_backward")],
-)
-
-
-# ----------------------------------------------------------------------------- flatten
-def _flat_fwd(x, start_dim, **_):
-    from ... import functional as F
-
-    return (F.flatten(x, start_dim),)
-
-
-def _flat_cases(rng):
-    cases = []
-    for i in range(3):
-        shape = tuple(int(v) for v in rng.integers(1, 5, size=int(rng.integers(2, 5))))
-        cases.append(Case("flatten", {"x": normal(rng, shape, np.float32 if i % 2 else np.float64),
-                                      "start_dim": int(rng.integers(0, len(shape)))}))
-    for _ in range(2):
-        shape = tuple(int(v) for v in rng.integers(2, 5, size=int(rng.integers(2, 5))))
-        sd = int(rng.integers(1, len(shape)))
-        cases.append(Case("flatten_backward", {"grad_out": normal(rng, shape[:sd] + (int(np.prod(shape[sd:])),)),
-                                               "input_shape": shape}))
-    return cases
-
-
-def _flat_ref(c):
-    if c.func == "flatten":
-        return arr(_flat_fwd(T(c.args["x"]), c.args["start_dim"])[0])
-    return c.args["grad_out"].reshape(c.args["input_shape"])
-
-
-flatten = Exercise(
-    id="flatten", title="Flatten forward and backward", topic="cnn-architecture", difficulty=1,
-    question="How does a CNN hand its feature maps to the fully connected layers?",
-    statement=src("""
-    Implement with NumPy, as torch.flatten(x, start_dim) (end_dim = -1):
-        flatten(x, start_dim) -> y                      dims start_dim..-1 merged into one
-        flatten_backward(grad_out, input_shape) -> dx   the gradient w.r.t. the input (shape input_shape)
-    """),
-    starter=src("""
-    import numpy as np
-
-
-    def flatten(x, start_dim):
-        ...  # your code here
-
-
-    def flatten_backward(grad_out, input_shape):
-        ...  # your code here
-    """),
-    hints=["Keep the leading dims: x.reshape(x.shape[:start_dim] + (-1,)).",
-           "Flatten only moves elements around: the backward is a reshape back."],
-    solution=src("""
-    import numpy as np
-
-
-    def flatten(x, start_dim):
-        return x.reshape(x.shape[:start_dim] + (-1,))
-
-
-    def flatten_backward(grad_out, input_shape):
-        return grad_out.reshape(input_shape)
-    """),
-    outputs={"flatten": ("y",), "flatten_backward": ("dx",)}, cases=_flat_cases, reference=_flat_ref,
-)
-
-EXERCISES = [maxpool_forward, maxpool_backward, avgpool, sumpool, global_avg_pool, flatten]
+EXERCISES = [maxpool_forward, maxpool_backward, avgpool, sumpool]

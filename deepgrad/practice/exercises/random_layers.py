@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..exercise import RNG, Case, Exercise, Mistake, compare
+from ..exercise import RNG, Case, Exercise, Mistake, Mutant, compare
 from ._util import T, arr, away_from_zero, normal, src
 
 
@@ -27,21 +27,55 @@ def _array_problems(name: str, got, like: np.ndarray) -> list[str]:
 
 # ----------------------------------------------------------------------------- dropout forward
 def _dropout_cases(rng):
-    shared: dict = {}
+    shared: dict = {"masks": []}
     cases = []
-    x = away_from_zero(rng, (40, 100), np.float32)
-    for p in (0.5, 0.5):  # the same input twice: the masks must differ
-        cases.append(Case("dropout", {"x": x.copy(), "p": p, "training": True, "rng": RNG}, meta={"pair": shared}))
+    x = away_from_zero(rng, (30, 70), np.float32)
+    for _ in range(3):  # the same input three times: the masks must be fresh and independent across calls
+        cases.append(Case("dropout", {"x": x.copy(), "p": 0.5, "training": True, "rng": RNG}, meta={"calls": shared},
+                          note="the same input again"))
     for i in range(3):
-        p = float(np.round(rng.uniform(0.1, 0.8), 2))
+        p = float(np.round(rng.uniform(0.1, 0.3) if i == 0 else rng.uniform(0.1, 0.8), 2))  # 0: far from 1/2
         dtype = np.float64 if i % 2 else np.float32
         cases.append(Case("dropout", {"x": away_from_zero(rng, (int(rng.integers(2000, 4000)),), dtype), "p": p,
                                       "training": True, "rng": RNG}))
+    cases.append(Case("dropout", {"x": away_from_zero(rng, (int(rng.integers(1, 4)), 3), np.float32), "p": 0.25,
+                                  "training": True, "rng": RNG}, note="a tiny input"))
     cases.append(Case("dropout", {"x": away_from_zero(rng, (8, 9), np.float32), "p": 0.3, "training": False,
                                   "rng": RNG}, note="eval mode"))
     cases.append(Case("dropout", {"x": away_from_zero(rng, (5, 7)), "p": 0.0, "training": True, "rng": RNG},
                       note="p = 0"))
     return cases
+
+
+def _within(name: str, value: float, expected: float, sd: float, what: str) -> list[str]:
+    """A statistic five standard deviations (plus a little slack) from what independent draws give."""
+    if abs(value - expected) <= 5 * sd + 0.005:
+        return []
+    return [f"y: {name} is {value:.3f}; independent random draws give {expected:.3f} +- {5 * sd:.3f} "
+            f"(five standard deviations): {what}"]
+
+
+def _independence(kept: np.ndarray, x: np.ndarray, p: float, previous: list) -> list[str]:
+    """Statistical tests of the mask: within the call (no pattern along the array, no link to the values of x)
+    and across calls (fresh draws each call, independent of the last ones)."""
+    n, q = kept.size, p * p + (1 - p) * (1 - p)  # q: the chance two independent draws agree
+    flat = kept.reshape(-1)
+    same = float((flat[1:] == flat[:-1]).mean())
+    problems = _within("the fraction of neighbouring elements with the same fate", same, q,
+                       math.sqrt(q * (1 - q) / (n - 1)), "the mask has a pattern; draw it from rng")
+    mag = np.abs(x.astype(np.float64)).reshape(-1)
+    if 0 < flat.sum() < n:
+        diff = float(mag[flat].mean() - mag[~flat].mean())
+        se = float(mag.std()) * math.sqrt(1 / flat.sum() + 1 / (~flat).sum())
+        problems += _within("the mean |x| of kept minus dropped elements", diff, 0.0, se,
+                            "which elements are dropped depends on the values of x")
+    for old in previous:
+        if np.array_equal(old, kept):
+            return problems + ["y: two calls on the same input dropped exactly the same elements: draw a fresh "
+                               "mask each call (a fixed seed inside the function?)"]
+        problems += _within("the agreement of this call's mask with an earlier call's", float((old == kept).mean()),
+                            q, math.sqrt(q * (1 - q) / n), "masks must be independent across calls")
+    return problems
 
 
 def _judge_dropout(case: Case, got) -> list[str]:
@@ -66,7 +100,6 @@ def _judge_dropout(case: Case, got) -> list[str]:
     scale = 1.0 / (1.0 - p)
     rtol = 1e-5 if x.dtype == np.float32 else 1e-12
     ok_scale = np.isclose(ratio, scale, rtol=rtol * 10, atol=0)
-    problems = []
     if not (ok_scale | ~kept).all():
         r = float(np.median(ratio[kept])) if kept.any() else float("nan")
         msg = f"y: kept elements must equal x / (1 - p) = x * {scale:.6g}; yours are x * {r:.6g} (median)"
@@ -86,12 +119,11 @@ def _judge_dropout(case: Case, got) -> list[str]:
         if abs(keep_rate - p) <= 5 * sd:
             msg += "\n    likely mistake: p is the probability of DROPPING an element, not of keeping it"
         problems.append(msg)
-    pair = case.meta.get("pair")
-    if pair is not None and not problems:
-        if "mask" in pair and np.array_equal(pair["mask"], kept):
-            problems.append("y: two calls on the same input dropped exactly the same elements: draw a fresh mask "
-                            "each call (a fixed seed inside the function?)")
-        pair["mask"] = kept
+    calls = case.meta.get("calls")
+    if n >= 500 and not problems:
+        problems += _independence(kept, x, p, calls["masks"] if calls is not None else [])
+    if calls is not None:
+        calls["masks"].append(kept)
     return problems
 
 
@@ -126,6 +158,17 @@ dropout = Exercise(
         return x * keep.astype(x.dtype) / x.dtype.type(1 - p)
     """),
     outputs={"dropout": ("y",)}, cases=_dropout_cases, judge_case=_judge_dropout,
+    mutants=[
+        Mutant("no 1/(1 - p) scaling", (" / x.dtype.type(1 - p)", ""), mentions="missing 1/(1 - p) scaling"),
+        Mutant("p taken as the keep probability", ("rng.random(x.shape) >= p", "rng.random(x.shape) < p")),
+        Mutant("a fixed seed: the same mask every call",
+               ("rng.random(x.shape) >= p", "np.random.default_rng(0).random(x.shape) >= p"),
+               mentions="exactly the same elements"),
+        Mutant("a deterministic pattern with the right keep rate",
+               ("rng.random(x.shape) >= p", "(np.arange(x.size).reshape(x.shape) * 0.6180339887 % 1.0) >= p"),
+               mentions="the mask has a pattern"),
+        Mutant("a mask computed from x", ("rng.random(x.shape) >= p", "(np.abs(x) * 1e4 % 1.0) >= p")),
+    ],
 )
 
 
@@ -176,6 +219,12 @@ dropout_backward = Exercise(
     outputs={"dropout_backward": ("grad_x",)}, cases=_dbwd_cases, reference=_dbwd_ref,
     mistakes=[Mistake("missing 1/(1 - p) scaling: the backward scales exactly like the forward",
                       lambda c: c.args["grad_out"] * c.args["mask"])],
+    mutants=[
+        Mutant("no 1/(1 - p) scaling", ("grad_out * mask / grad_out.dtype.type(1 - p)", "grad_out * mask"),
+               mentions="missing 1/(1 - p) scaling"),
+        Mutant("divides by p", ("grad_out.dtype.type(1 - p)", "grad_out.dtype.type(p)")),
+        Mutant("the mask inverted", ("grad_out * mask", "grad_out * ~mask")),
+    ],
 )
 
 
@@ -268,6 +317,17 @@ kaiming_init = Exercise(
         return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
     """),
     outputs={"kaiming_normal": ("w",)}, cases=_init_cases, judge_case=_judge_init,
+    mutants=[
+        Mutant("fan_out instead of fan_in",
+               ("fan_in = shape[1] * math.prod(shape[2:])", "fan_in = shape[0] * math.prod(shape[2:])"),
+               mentions="fan_out"),
+        Mutant("a uniform distribution",
+               ("rng.standard_normal(shape)", "rng.uniform(-math.sqrt(3), math.sqrt(3), shape)"),
+               mentions="uniform distribution"),
+        Mutant("the variance as the std", ("math.sqrt(2.0 / fan_in)", "(2.0 / fan_in)")),
+        Mutant("a fixed seed", ("rng.standard_normal(shape)", "np.random.default_rng(0).standard_normal(shape)"),
+               mentions="identical weights"),
+    ],
 )
 
 EXERCISES = [dropout, dropout_backward, kaiming_init]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, autograd_reference, grad_case, normal, src
 
 
@@ -67,6 +67,12 @@ rnn_cell = Exercise(
     mistakes=[Mistake("the hidden-to-hidden bias b_hh is missing",
                       lambda c: np.tanh(c.args["x"] @ c.args["w_ih"].T + c.args["b_ih"]
                                         + c.args["h"] @ c.args["w_hh"].T))],
+    mutants=[
+        Mutant("no b_hh", (" + h @ w_hh.T + b_hh", " + h @ w_hh.T"), mentions="b_hh is missing"),
+        Mutant("ReLU instead of tanh", ("np.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)",
+                                        "np.maximum(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 0)")),
+        Mutant("the old state through w_ih", ("h @ w_hh.T", "h @ w_ih.T")),
+    ],
 )
 
 
@@ -135,6 +141,12 @@ lstm_cell = Exercise(
                       lambda c: _lstm_np(c.args, "ifog")),
               Mistake("your gates are in the order i, g, f, o: PyTorch's order is i, f, g, o",
                       lambda c: _lstm_np(c.args, "igfo"))],
+    mutants=[
+        Mutant("gate order i, f, o, g", ("i, f, g, o = np.split", "i, f, o, g = np.split"), mentions="i, f, g, o"),
+        Mutant("h from the old cell state", ("_sigmoid(o) * np.tanh(c_new), c_new", "_sigmoid(o) * np.tanh(c), c_new")),
+        Mutant("input and forget gates swapped", ("_sigmoid(f) * c + _sigmoid(i) * np.tanh(g)",
+                                                  "_sigmoid(i) * c + _sigmoid(f) * np.tanh(g)")),
+    ],
 )
 
 
@@ -216,6 +228,11 @@ lstm_backward = Exercise(
     cases=_lstm_bwd_cases, reference=autograd_reference,
     mistakes=[Mistake("you ignored grad_c: the cell state's own upstream gradient adds to "
                       "grad_h * o * (1 - tanh(c_new)^2)", _lstm_bwd_no_gc)],
+    mutants=[
+        Mutant("grad_c ignored", ("dc_total = grad_c + grad_h", "dc_total = grad_h"), mentions="ignored grad_c"),
+        Mutant("dc without the forget gate", ("dc_total * f, da.T @ x", "dc_total, da.T @ x")),
+        Mutant("h_t for h_{t-1} in dw_hh", ("da.T @ h,", "da.T @ (_sigmoid(ao) * tc),")),
+    ],
 )
 
 
@@ -286,6 +303,28 @@ gru_cell = Exercise(
               Mistake("z and 1 - z are swapped: h_new = (1 - z) * n + z * h", lambda c: _gru_np(c.args, swap_z=True)),
               Mistake("your gates are in the order z, r, n: PyTorch's order is r, z, n",
                       lambda c: _gru_np(c.args, order="zrn"))],
+    mutants=[
+        Mutant("reset gate before the hidden matmul", source=src("""
+            import numpy as np
+
+
+            def _sigmoid(v):
+                return 1 / (1 + np.exp(-v))
+
+
+            def gru_cell(x, h, w_ih, w_hh, b_ih, b_hh):
+                ir, iz, in_ = np.split(x @ w_ih.T + b_ih, 3, axis=1)
+                whr, whz, whn = np.split(w_hh, 3)
+                bhr, bhz, bhn = np.split(b_hh, 3)
+                r, z = _sigmoid(ir + h @ whr.T + bhr), _sigmoid(iz + h @ whz.T + bhz)
+                n = np.tanh(in_ + (r * h) @ whn.T + bhn)
+                return (1 - z) * n + z * h
+            """), mentions="reset gate before"),
+        Mutant("z and 1 - z swapped", ("(1 - z) * n + z * h", "z * n + (1 - z) * h"), mentions="swapped"),
+        Mutant("gate order z, r, n",
+               ("r, z = _sigmoid(ir + hr), _sigmoid(iz + hz)", "z, r = _sigmoid(ir + hr), _sigmoid(iz + hz)"),
+               mentions="order z, r, n"),
+    ],
 )
 
 EXERCISES = [rnn_cell, lstm_cell, lstm_backward, gru_cell]

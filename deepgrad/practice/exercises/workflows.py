@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..exercise import Case, Exercise, Mistake
+from ..exercise import Case, Exercise, Mistake, Mutant
 from ._util import T, arr, autograd_reference, grad_case, normal, src
 
 
@@ -19,8 +19,10 @@ def _aug_cases(rng):
             img = rng.integers(0, 256, size=(c, h, w)).astype(np.uint8)
         else:
             img = rng.random((c, h, w)).astype(np.float32 if i % 2 else np.float64)
-        cases.append(Case("crop_flip", {"img": img, "padding": pad, "top": int(rng.integers(0, h + 2 * pad - size + 1)),
-                                        "left": int(rng.integers(0, w + 2 * pad - size + 1)), "size": size,
+        top, left = int(rng.integers(0, h + 2 * pad - size + 1)), int(rng.integers(0, w + 2 * pad - size + 1))
+        if i == 0:  # a window on the image itself (not the padding): a wrong flip or offset shows
+            size, top, left = min(h, w), pad, pad
+        cases.append(Case("crop_flip", {"img": img, "padding": pad, "top": top, "left": left, "size": size,
                                         "flip": bool(i % 2 == 0)}))
     return cases
 
@@ -70,13 +72,19 @@ augment = Exercise(
                       lambda c: _aug_ref(c, flip_axis=-2), lambda c: c.args["flip"]),
               Mistake("(top, left) are coordinates in the PADDED image; you offset them by the padding",
                       lambda c: _aug_ref(c, offset=1), lambda c: c.args["padding"] > 0)],
+    mutants=[
+        Mutant("flipped top-bottom", ("out[:, :, ::-1]", "out[:, ::-1, :]"), mentions="flipped top-bottom"),
+        Mutant("(top, left) offset by the padding", ("padded[:, top:top + size, left:left + size]",
+                                                     "padded[:, top + p:top + p + size, left + p:left + p + size]")),
+        Mutant("the channels padded too", ("np.pad(img, ((0, 0), (p, p), (p, p)))", "np.pad(img, p)")),
+    ],
 )
 
 
 # ----------------------------------------------------------------------------- freezing
 def _freeze_cases(rng):
     cases = []
-    layers = ["backbone.conv1", "backbone.conv2", "backbone.fc", "head"]
+    layers = ["backbone.conv1", "backbone.conv2", "backbone.fc", "backbone2", "head"]  # backbone2: not backbone
     for i in range(4):
         params, grads = {}, {}
         for name in layers:
@@ -86,8 +94,8 @@ def _freeze_cases(rng):
                 grads[f"{name}.{suffix}"] = normal(rng, shape, np.float32)
         frozen = [["backbone"], ["backbone.conv1", "backbone.conv2"], ["backbone.conv1"], []][i]
         cases.append(Case("freeze_and_step", {"params": params, "grads": grads, "frozen": frozen,
-                                              "lr": float(rng.uniform(0.01, 0.5)),
-                                              "weight_decay": float(rng.uniform(0.01, 0.1))}))
+                                              "lr": float(rng.uniform(0.1, 0.5)),  # lr * decay >= 0.005:
+                                              "weight_decay": float(rng.uniform(0.05, 0.2))}))  # a decay shows
     return cases
 
 
@@ -162,6 +170,14 @@ freeze = Exercise(
     mistakes=[Mistake("frozen parameters must not change at all: they get no gradient, so the optimizer skips "
                       "them, weight decay included", lambda c: _freeze_alt(c, decay_frozen=True),
                       lambda c: bool(c.args["frozen"]))],
+    mutants=[
+        Mutant("weight decay on frozen parameters", ("            new[name] = p.copy()\n",
+                                                     "            new[name] = p - lr * weight_decay * p\n"),
+               mentions="must not change at all"),
+        Mutant("a bare prefix match", ('name == p or name.startswith(p + ".")', "name.startswith(p)")),
+        Mutant("counts every parameter", ("            count += p.size\n", "", "return new, count",
+                                          "return new, sum(p.size for p in params.values())")),
+    ],
 )
 
 
@@ -179,7 +195,11 @@ def _d_fwd(real_logits, fake_logits, **_):
 def _logit_cases(rng, func, fwd, wrt, names):
     cases = []
     for i in range(4):
-        args = {n: normal(rng, (int(rng.integers(1, 8)),), np.float64, 40.0 if i == 3 else 2.0) for n in names}
+        args = {n: normal(rng, (int(rng.integers(1 if i else 2, 8)),), np.float64, 40.0 if i == 3 else 2.0)
+                for n in names}  # the first case has a batch: a mean shows its 1/n
+        if i == 3:  # a confident discriminator: 1 - sigmoid(100) is 0 in float64, log of it -inf
+            for n in names:
+                args[n][0] = 100.0 if n != "real_logits" else -100.0
         if func == "generator_loss":
             args["non_saturating"] = bool(i % 2 == 0)
         cases.append(grad_case(func, args, fwd, wrt, (None,), n_values=1, note="large logits" if i == 3 else ""))
@@ -240,6 +260,17 @@ gan_d_loss = Exercise(
     reference=autograd_reference,
     mistakes=[Mistake("the discriminator labels fakes 0 and reals 1: you used target 1 for the fakes",
                       lambda c: _d_alt(c, fake_target=1.0))],
+    mutants=[
+        Mutant("target 1 for the fakes",
+               ("np.logaddexp(0, fake_logits).mean()", "np.logaddexp(0, -fake_logits).mean()",
+                "_sigmoid(fake_logits) / fake_logits.size", "(_sigmoid(fake_logits) - 1) / fake_logits.size"),
+               mentions="target 1 for the fakes"),
+        Mutant("log(sigmoid) computed directly",
+               ("np.logaddexp(0, -real_logits).mean() + np.logaddexp(0, fake_logits).mean()",
+                "-np.log(_sigmoid(real_logits)).mean() - np.log(1 - _sigmoid(fake_logits)).mean()")),
+        Mutant("gradient of a sum, not a mean",
+               ("(_sigmoid(real_logits) - 1) / real_logits.size", "_sigmoid(real_logits) - 1")),
+    ],
 )
 
 
@@ -298,6 +329,13 @@ gan_g_loss = Exercise(
     reference=autograd_reference,
     mistakes=[Mistake("you swapped the two losses: non_saturating=True is -log D(G(z)), the minimax one is "
                       "log(1 - D(G(z)))", lambda c: _g_alt(c, flip=True))],
+    mutants=[
+        Mutant("the two losses swapped",
+               ("if non_saturating:", "if not non_saturating:"),
+               mentions="swapped the two losses"),
+        Mutant("minimax gradient sign flipped", ("-_sigmoid(fake_logits) / n", "_sigmoid(fake_logits) / n")),
+        Mutant("gradient of a sum, not a mean", ("(_sigmoid(fake_logits) - 1) / n", "_sigmoid(fake_logits) - 1")),
+    ],
 )
 
 EXERCISES = [augment, freeze, gan_d_loss, gan_g_loss]
