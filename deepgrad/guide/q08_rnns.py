@@ -2,10 +2,11 @@
 
 1. A memory task: a sequence of random symbols; the label is the FIRST symbol, seen ten steps before the
    end. A vanilla (tanh) RNN reads the sequence one step at a time and answers from its final hidden state; a
-   model without a hidden state that sees the last step cannot do better than chance. Reading the trained
-   head off the hidden state at every step shows the first symbol being carried along.
+   model without a hidden state that sees the last step cannot do better than chance. A linear readout fitted
+   to the hidden state after every step shows the first symbol being carried along.
 2. A real series: one-month-ahead forecasts of the S&P 500 (monthly, 1990-2022) by a GRU reading the last
-   12 months, against the persistence forecast ("next month = this month").
+   12 months, against the persistence forecast ("next month = this month") and the drift forecast (the
+   training months' mean change), which on a near-random walk are as good as the network.
 """
 
 from __future__ import annotations
