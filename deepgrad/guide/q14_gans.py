@@ -181,10 +181,11 @@ def dcgan_experiment(ctx) -> None:
               f"(probability >= {CONFIDENT} for one class)", ["images", "sliced Wasserstein", "recognised", "classes"],
               [["generated, untrained", before, *seen_before], ["generated, trained", after, *seen_after],
                ["real held-out digits", held_out, *seen_real]])
-    ctx.figure([image_grid(test[:32, 0], ncols=8, size=0.6, vmin=-1, vmax=1, title="real digits"),
-                image_grid(samples[:32, 0], ncols=8, size=0.6, vmin=-1, vmax=1, title="DCGAN samples")],
+    # 16 of each in a 4 x 4 grid: 8x8 digits need the room to be seen on a phone
+    ctx.figure([image_grid(test[:16, 0], ncols=4, size=1.1, vmin=-1, vmax=1, title="real digits"),
+                image_grid(samples[:16, 0], ncols=4, size=1.1, vmin=-1, vmax=1, title="DCGAN samples")],
                "dcgan", "Real and generated digits",
-               f"32 held-out real digits and 32 DCGAN samples from fixed latent vectors, on the same grey scale, "
+               f"16 held-out real digits and 16 DCGAN samples from fixed latent vectors, on the same grey scale, "
                f"after {steps} training steps. The judge recognises {seen_after[0]:.0%} of the generated digits, "
                f"of {seen_after[1]} classes ({seen_real[0]:.0%} of the real ones).")
     ctx.claim("training moves the DCGAN's images towards the real digits: distance to the data falls >= 2x",
