@@ -46,26 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"deepgrad {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    from .guide import TOPICS  # light: the topics import their heavy dependencies when run
+    from .guide.cli import add_guide_parser
 
-    guide = commands.add_parser(
-        "guide",
-        help="the interview lab: list topics, or run them as measured experiments",
-        description="Each topic prints the question, a concise answer and the evidence it measured, and "
-                    "checks the claims behind the answer (PASS/FAIL). With no topic, lists the topics.",
-    )
-    guide.add_argument("topics", nargs="*", metavar="TOPIC", help=f"topics to run: {', '.join(TOPICS)}")
-    guide.add_argument("--all", action="store_true", help="run every topic")
-    mode = guide.add_mutually_exclusive_group()
-    mode.add_argument("--quick", dest="quick", action="store_true", default=True,
-                      help="CI-sized runs, a few minutes for all topics on 2 cores (the default)")
-    mode.add_argument("--full", dest="quick", action="store_false", help="longer runs, closer to textbook results")
-    guide.add_argument("--seed", type=int, default=0, help="random seed (runs are reproducible)")
-    guide.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (needs CuPy and an NVIDIA GPU)")
-    guide.add_argument("--out", default=None,
-                       help="directory for figures (default: the report dir, else ./guide-output)")
-    guide.add_argument("--report", default=None, metavar="DIR", help="write a self-contained HTML report in DIR")
-    guide.set_defaults(handler=_guide)
+    add_guide_parser(commands)
 
     from .cli_export import add_export_parser
     from .cli_train import add_gan_parser, add_train_parser
@@ -79,44 +62,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_launch_parser(commands)
     parser._command_names = tuple(commands.choices)
     return parser
-
-
-def _guide(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from . import guide
-
-    unknown = [t for t in args.topics if t not in guide.TOPICS]
-    if unknown:
-        parser.error(f"guide: unknown topic(s) {', '.join(unknown)}; available: {', '.join(guide.TOPICS)}")
-    if not args.topics and not args.all:
-        ready = guide.available()
-        print("deepgrad guide: the interview lab. Topics (run one with `deepgrad guide TOPIC`, all with --all):")
-        for slug in guide.TOPICS:
-            if slug in ready:
-                m = guide.load(slug)
-                print(f"  {m.NUMBER:>2}. {slug:<18} {m.QUESTION}")
-        return 0
-    if args.device != "cpu":
-        from .backend import Device, cuda_is_available
-
-        if Device(args.device).type == "cuda" and not cuda_is_available():
-            parser.error("guide: --device cuda needs CuPy and a visible NVIDIA GPU")
-    out_dir = args.out or args.report or "guide-output"
-    results = guide.run_topics(args.topics or None, quick=args.quick, seed=args.seed, device=args.device,
-                               out_dir=out_dir)
-    if args.report:
-        from .guide.report import write_report
-
-        path = write_report(results, args.report, quick=args.quick, seed=args.seed)
-        print(f"\nreport: {path}")
-    n_claims = sum(len(r.claims) for r in results)
-    n_pass = sum(c.passed for r in results for c in r.claims)
-    failed = [r.slug for r in results if not r.passed]
-    print(f"\n{n_pass}/{n_claims} claims PASS across {len(results)} topic(s), "
-          f"{sum(r.seconds for r in results):.0f} s")
-    if failed:
-        print(f"claims failed in: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

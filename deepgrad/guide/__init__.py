@@ -11,9 +11,10 @@ Each topic is a small module (``q01_deep_learning.py`` ...) meant to be read: it
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
-from .core import Claim, Context, Figure, Table, TopicResult, run_topic  # noqa: F401
+from .core import Claim, Context, Figure, Table, TopicResult, print_flushed, run_topic  # noqa: F401
 
 # slug -> module, in the guide's order. Modules are imported only when run (the CLI stays light).
 TOPICS: dict[str, str] = {
@@ -42,18 +43,35 @@ def available() -> dict[str, str]:
     return {slug: mod for slug, mod in TOPICS.items() if importlib.util.find_spec(f"{__name__}.{mod}") is not None}
 
 
+def resolve_topic(name: str) -> str:
+    """The slug of the topic called ``name``: its number (``"7"``) or its slug in any case, with ``_`` or spaces
+    for ``-`` (``"Pooling"``, ``"CNN architecture"``). A near miss raises ValueError with a suggestion.
+
+    >>> resolve_topic("7"), resolve_topic("Transfer_Learning")
+    ('pooling', 'transfer-learning')
+    """
+    slugs = list(TOPICS)
+    key = " ".join(str(name).split()).lower().replace("_", "-").replace(" ", "-")
+    if key.isdigit():
+        if 1 <= int(key) <= len(slugs):
+            return slugs[int(key) - 1]
+        raise ValueError(f"guide: there is no topic {name}; the topics are numbered 1-{len(slugs)} "
+                         "(`deepgrad guide` lists them)")
+    if key in TOPICS:
+        return key
+    close = difflib.get_close_matches(key, slugs, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"give a number 1-{len(slugs)} or a name"
+    raise ValueError(f"guide: unknown topic {name!r}; {hint} (`deepgrad guide` lists the topics)")
+
+
 def load(slug: str):
-    """The module of topic ``slug``."""
-    if slug not in TOPICS:
-        raise ValueError(f"guide: unknown topic {slug!r}; available: {', '.join(TOPICS)}")
-    return importlib.import_module(f"{__name__}.{TOPICS[slug]}")
+    """The module of topic ``slug`` (a number or name, see :func:`resolve_topic`)."""
+    return importlib.import_module(f"{__name__}.{TOPICS[resolve_topic(slug)]}")
 
 
 def run_topics(slugs: list[str] | None = None, quick: bool = True, seed: int = 0, device: str = "cpu",
-               out_dir: str = "guide-output", log=print) -> list[TopicResult]:
-    """Run the given topics (all available ones when None) in the guide's order."""
-    slugs = list(available()) if not slugs else list(slugs)
-    for s in slugs:
-        if s not in TOPICS:
-            raise ValueError(f"guide: unknown topic {s!r}; available: {', '.join(TOPICS)}")
+               out_dir: str = "guide-output", log=print_flushed) -> list[TopicResult]:
+    """Run the given topics (numbers or names; all available ones when None) in the given order, writing
+    their figures in ``out_dir``; ``log`` receives each line of evidence as it is measured."""
+    slugs = list(available()) if not slugs else [resolve_topic(s) for s in slugs]
     return [run_topic(load(s), s, quick=quick, seed=seed, device=device, out_dir=out_dir, log=log) for s in slugs]

@@ -89,15 +89,23 @@ def best_time(fn: Callable[[], object], repeat: int = 3) -> float:
     return min(times)
 
 
+# The widest a figure (or one panel of it) should be, in inches: at the report's 110 dpi it then shrinks to
+# no less than ~0.6x on a phone, where 9-point text stays readable.
+MAX_WIDTH_IN = 5.0
+
+
 def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", title: str | None = None,
-               size: float = 1.3, symmetric: bool = False):
+               size: float = 1.3, symmetric: bool = False, vmin: float | None = None, vmax: float | None = None):
     """A matplotlib figure showing 2-D arrays in a grid (``symmetric`` centres the colour scale on 0,
-    which suits filters whose sign matters)."""
+    which suits filters whose sign matters; ``vmin``/``vmax`` fix one scale for every image, which suits
+    images to compare, instead of stretching each one's own range). The grid wraps to fewer columns when
+    ``ncols`` images of ``size`` inches would be wider than :data:`MAX_WIDTH_IN`, so it stays readable on a
+    phone."""
     import matplotlib.pyplot as plt
 
     images = [np.asarray(im) for im in images]
+    ncols = max(1, min(ncols, len(images), int(MAX_WIDTH_IN // size)))
     nrows = (len(images) + ncols - 1) // ncols
-    ncols = min(ncols, len(images))
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + (0.4 if title else 0)),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -108,9 +116,9 @@ def image_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", title: s
                 lim = float(np.abs(im).max()) or 1.0
                 ax.imshow(im, cmap=cmap, vmin=-lim, vmax=lim)
             else:
-                ax.imshow(im, cmap=cmap)
+                ax.imshow(im, cmap=cmap, vmin=vmin, vmax=vmax)
             if titles is not None:
-                ax.set_title(str(titles[i]), fontsize=8)
+                ax.set_title(str(titles[i]), fontsize=9)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -40,11 +40,31 @@ class Table:
     rows: list
 
 
+def print_flushed(text: str) -> None:
+    """``print`` that flushes: each line of evidence appears as it is measured, even through a pipe."""
+    print(text, flush=True)
+
+
+# A phone shows a report figure about this many CSS pixels wide (390 px screen less the page's margins).
+PHONE_WIDTH_PX = 340
+DPI = 110
+
+
 @dataclass
 class Figure:
+    """A saved figure: one PNG, or one PNG per panel (``panels``) so a phone can stack what a desktop shows
+    side by side. ``phone_text_px`` is the height of its smallest text when shown ``PHONE_WIDTH_PX`` wide."""
+
     title: str
-    path: str
+    path: str  # the PNG; the first panel's for a figure in panels
     caption: str = ""
+    panels: list = field(default_factory=list)
+    phone_text_px: float | None = None
+
+    @property
+    def paths(self) -> list:
+        """Every PNG of the figure, in order."""
+        return list(self.panels) or [self.path]
 
 
 @dataclass
@@ -71,9 +91,10 @@ class Context:
     """What a topic's ``run`` receives: the run settings and the evidence collectors."""
 
     def __init__(self, result: TopicResult, quick: bool = True, seed: int = 0, device: str = "cpu",
-                 out_dir: str = "guide-output", log: Callable[[str], None] = print):
+                 out_dir: str = "guide-output", log: Callable[[str], None] = print_flushed):
         self.result, self.quick, self.seed, self.device = result, quick, seed, device
         self.out_dir, self.log = out_dir, log
+        self._start = time.perf_counter()
 
     @property
     def full(self) -> bool:
@@ -82,6 +103,11 @@ class Context:
     def pick(self, quick, full):
         """``quick`` in quick mode, else ``full`` (sizes, epochs, sweeps)."""
         return quick if self.quick else full
+
+    def progress(self, text: str) -> None:
+        """A progress line, printed at once (with the seconds since the topic started) but not kept for the
+        report: long experiments show what they are doing while they run."""
+        self.log(f"  .. {text} ({time.perf_counter() - self._start:.1f} s)")
 
     def say(self, text: str) -> None:
         """A line of evidence or narrative (printed, and kept for the report)."""
@@ -100,18 +126,27 @@ class Context:
         return t
 
     def figure(self, fig, name: str, title: str, caption: str = "") -> Figure:
-        """Save a matplotlib figure as ``<out_dir>/figures/<topic>-<name>.png`` and record it."""
+        """Save a matplotlib figure as ``<out_dir>/<topic>-<name>.png`` and record it. A list of figures is
+        one figure in panels, saved as ``<topic>-<name>-1.png``, ``-2.png``...: the report lays them side by
+        side on a desktop and one under the other on a phone."""
         import matplotlib.pyplot as plt
 
-        directory = os.path.join(self.out_dir, "figures")
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, f"{self.result.slug}-{name}.png")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        f = Figure(title, path, caption)
-        self.result.figures.append(f)
-        self.log(f"  figure: {path}")
-        return f
+        os.makedirs(self.out_dir, exist_ok=True)
+        figs = list(fig) if isinstance(fig, (list, tuple)) else [fig]
+        stem = os.path.join(self.out_dir, f"{self.result.slug}-{name}")
+        paths = [f"{stem}.png"] if len(figs) == 1 else [f"{stem}-{i}.png" for i in range(1, len(figs) + 1)]
+        text_px = []
+        for f, path in zip(figs, paths):
+            smallest = _smallest_font_pt(f)
+            f.savefig(path, dpi=DPI, bbox_inches="tight")
+            plt.close(f)
+            if smallest is not None:
+                text_px.append(smallest * DPI / 72 * min(1.0, PHONE_WIDTH_PX / _png_width(path)))
+        record = Figure(title, paths[0], caption, paths if len(paths) > 1 else [], min(text_px, default=None))
+        self.result.figures.append(record)
+        for path in paths:
+            self.log(f"  figure: {path}")
+        return record
 
     def claim(self, text: str, passed: bool, measured: str = "") -> bool:
         """Check a claim against the measurement; the run reports PASS/FAIL for each."""
@@ -119,6 +154,20 @@ class Context:
         self.result.claims.append(c)
         self.log(f"  [{'PASS' if c.passed else 'FAIL'}] {text}" + (f"  ({measured})" if measured else ""))
         return c.passed
+
+
+def _smallest_font_pt(fig) -> float | None:
+    """The size in points of the smallest visible, non-empty text of a matplotlib figure."""
+    from matplotlib.text import Text
+
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes, default=None)
+
+
+def _png_width(path: str) -> int:
+    """The pixel width of a PNG, from its header (IHDR: bytes 16-19, big-endian)."""
+    with open(path, "rb") as f:
+        return int.from_bytes(f.read(24)[16:20], "big")
 
 
 def _fmt(value) -> str:
@@ -132,7 +181,7 @@ def _fmt(value) -> str:
 
 
 def run_topic(module, slug: str, quick: bool = True, seed: int = 0, device: str = "cpu",
-              out_dir: str = "guide-output", log: Callable[[str], None] = print) -> TopicResult:
+              out_dir: str = "guide-output", log: Callable[[str], None] = print_flushed) -> TopicResult:
     """Run one topic module; an exception becomes a failed result with the error recorded."""
     import matplotlib
 

@@ -45,23 +45,25 @@ MODELS = {
 }
 
 
-def decision_figure(models: dict, x: np.ndarray, y: np.ndarray):
-    """The predicted class over the plane for each model, with the test points on top."""
+def decision_figure(models: dict, x: np.ndarray, y: np.ndarray) -> list:
+    """The predicted class over the plane for each model, with the test points on top: one panel per model."""
     import matplotlib.pyplot as plt
 
     g = np.linspace(-1.2, 1.2, 150, dtype=np.float32)
     grid = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)
-    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.3))
-    for ax, (name, model) in zip(axes, models.items()):
+    panels = []
+    for name, model in models.items():
         with dg.no_grad():
             pred = model.eval()(dg.tensor(grid)).argmax(dim=1).numpy().reshape(len(g), len(g))
+        fig, ax = plt.subplots(figsize=(3.2, 3.3))
         ax.contourf(g, g, pred, levels=[-0.5, 0.5, 1.5], colors=["#cfe0f7", "#f7d6cf"])
         ax.scatter(x[:, 0], x[:, 1], c=y, cmap="coolwarm", s=5)
-        ax.set_title(name, fontsize=10)
+        ax.set_title(name, fontsize=11)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
-    return fig
+        fig.tight_layout()
+        panels.append(fig)
+    return panels
 
 
 def run(ctx) -> None:
@@ -74,6 +76,7 @@ def run(ctx) -> None:
 
     rows, mean_acc, last = [], {}, {}
     for name, (make, description) in MODELS.items():
+        ctx.progress(f"training {name} ({description}) {repeats} times")
         accs = []
         for _ in range(repeats):  # several initialisations: the comparison is about the model, not one draw
             model = make()
@@ -88,8 +91,10 @@ def run(ctx) -> None:
 
     lin, deep_lin = mean_acc["linear"], mean_acc["deep, no activation"]
     wide, deep = mean_acc["wide (1 x 454)"], mean_acc["deep (3 x 32)"]
-    ctx.claim("a linear model cannot separate the spirals (<= 75% test accuracy) while the deep ReLU network "
-              "does (>= 95%)", lin <= 0.75 and deep >= 0.95, f"linear {lin:.3f}, deep ReLU {deep:.3f}")
+    ctx.claim("a linear model cannot separate the spirals (<= 75% test accuracy) while the ReLU networks bend the "
+              "boundary along them: the deep one reaches >= 95%, the wide one >= 15 points above the linear model",
+              lin <= 0.75 and deep >= 0.95 and wide >= lin + 0.15,
+              f"linear {lin:.3f}, deep ReLU {deep:.3f}, wide ReLU {wide:.3f}")
     ctx.claim("stacking layers without non-linear activations adds nothing: 3 linear layers score within "
               "5 points of one linear layer (and <= 75%)", abs(deep_lin - lin) <= 0.05 and deep_lin <= 0.75,
               f"{deep_lin:.3f} vs {lin:.3f}")

@@ -46,6 +46,7 @@ def learning_curve(ctx, data, sizes: list[int], steps: int) -> dict:
     order = np.random.default_rng(ctx.seed).permutation(len(data.y_train))
     curves = {"linear": [], "CNN": []}
     for n in sizes:
+        ctx.progress(f"training both models on {n} examples")
         idx = order[:n]
         epochs = math.ceil(steps / math.ceil(n / 64))  # same number of updates whatever the data size
         for name, make in (("linear", linear_model), ("CNN", small_cnn)):
@@ -98,7 +99,10 @@ def run(ctx) -> None:
     fig, ax = plt.subplots(figsize=(5, 3.4))
     for name, acc in curves.items():
         ax.plot(sizes, acc, marker="o", label=name)
-    ax.set(xscale="log", xlabel="training examples", ylabel="test accuracy", title="More data, more accuracy")
+    ax.set(xscale="log", xlabel="training examples (log scale)", ylabel="test accuracy",
+           title="More data, more accuracy")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
     ax.grid(alpha=0.3)
     ax.legend()
     ctx.figure(fig, "learning-curve", "Accuracy vs training-set size",
@@ -115,6 +119,7 @@ def run(ctx) -> None:
               f"{gap_large:+.3f} ({sizes[-2]}-{sizes[-1]} examples)")
 
     # ---- compute: parallel work per step, and CPU vs GPU
+    ctx.progress("timing training steps")
     dg.manual_seed(ctx.seed)
     t1, t256 = step_time(mlp(), 1, "cpu", repeat=5), step_time(mlp(), 256, "cpu")
     speedup = 256 * t1 / t256

@@ -45,10 +45,16 @@ def relative_change(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)))
 
 
+def _sci(value: float) -> str:
+    """A small number in scientific notation, or "0 (exact)" for an exact zero (not "0.0e+00")."""
+    return f"{value:.1e}" if value else "0 (exact)"
+
+
 def run(ctx) -> None:
     data = digits(size=28, seed=ctx.seed)
     model, dense = cnn(), mlp()
     epochs = ctx.pick(6, 15)
+    ctx.progress(f"training a CNN and an MLP on centred 28x28 digits ({epochs} epochs each)")
     fit(model, data.x_train, data.y_train, epochs=epochs, lr=3e-3, device=ctx.device)
     fit(dense, data.x_train, data.y_train, epochs=epochs, lr=3e-3, device=ctx.device)
     model.to("cpu")
@@ -62,11 +68,12 @@ def run(ctx) -> None:
     interior = (slice(None), slice(None), slice(3, -3), slice(5, -3))
     err = float(np.abs(f_of_shifted[interior] - shift(f, 0, 2)[interior]).max() / np.abs(f).max())
     ctx.claim("convolution is translation-equivariant: the feature map of a digit shifted 2 px equals the shifted "
-              "feature map (max difference <= 1e-5 of the largest activation)", err <= 1e-5, f"{err:.1e}")
+              "feature map (max difference <= 1e-5 of the largest activation)", err <= 1e-5, _sci(err))
     ctx.figure(image_grid([x[0, 0], shift(x, 0, 2)[0, 0], f[0, 0], f_of_shifted[0, 0], f[0, 1], f_of_shifted[0, 1]],
                           ["digit", "shifted 2 px", "map 1", "map 1, shifted digit", "map 2", "map 2, shifted digit"],
-                          ncols=6, size=1.6), "equivariance", "Shift the input, the feature maps shift",
-               "A trained first-layer filter's response to a digit and to the same digit moved 2 pixels right.")
+                          ncols=2, size=1.6), "equivariance", "Shift the input, the feature maps shift",
+               "Two trained first-layer filters' responses (maps 1 and 2) to a digit (left) and to the same digit "
+               "moved 2 pixels right (right): each map moves with the digit.")
 
     # 2. pooling and invariance: how much do the features change when the digit moves?
     rows, change = [], {}
@@ -89,7 +96,7 @@ def run(ctx) -> None:
     ctx.claim("pooling buys invariance: after global max pooling a 2-px shift changes the features by <= 1%, "
               "while the un-pooled feature map changes by >= 30%",
               c2["global max pool"] <= 0.01 and c2["feature map"] >= 0.30,
-              f"{c2['global max pool']:.1e} vs {c2['feature map']:.3f}")
+              f"{_sci(c2['global max pool'])} vs {c2['feature map']:.3f}")
     local = all(c["2x2 max pool"] < c["feature map"] for c in change.values())
     ctx.claim("even a local 2x2 max pool makes the features less sensitive to every tested shift",
               local, ", ".join(f"{c['2x2 max pool']:.3f} < {c['feature map']:.3f}" for c in change.values()))

@@ -90,12 +90,13 @@ def reach_of_a_change(cnn: nn.Sequential, rnn: RowReader, images: np.ndarray) ->
 def curves_figure(results: dict):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    fig, ax = plt.subplots(figsize=(5, 3.4))
     for name, r in results.items():
         ax.plot(np.arange(1, len(r["curve"]) + 1), r["curve"], "-o", ms=3, label=name)
-    ax.axhline(0.9, color="gray", ls=":")
+    ax.axhline(0.9, color="gray", ls=":", label="90%")
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set(xlabel="epoch", ylabel="test accuracy", ylim=(0, 1))
-    ax.legend()
+    ax.legend(loc="lower right")
     return fig
 
 
@@ -103,7 +104,10 @@ def run(ctx) -> None:
     data = digits(seed=ctx.seed)
     epochs = ctx.pick(25, 60)
     models = {"CNN (images)": small_cnn(), "RNN (rows as a sequence)": RowReader()}
-    results = {name: train_and_measure(m.to(ctx.device), data, epochs, ctx.device) for name, m in models.items()}
+    results = {}
+    for name, m in models.items():
+        ctx.progress(f"training the {name} ({epochs} epochs)")
+        results[name] = train_and_measure(m.to(ctx.device), data, epochs, ctx.device)
     ctx.table(f"Digits 8x8, {epochs} epochs of Adam (lr 5e-3)", ["model", "parameters", "test accuracy",
               "epochs to 90%", "s / epoch"], [[n] + [r[k] for k in ("params", "accuracy", "epochs to 90%",
                                                                       "s / epoch")] for n, r in results.items()])

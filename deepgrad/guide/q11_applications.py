@@ -165,9 +165,13 @@ def recommendation(ctx) -> tuple[float, float, float]:
 
 
 def run(ctx) -> None:
+    ctx.progress("image classification: training a CNN and a linear classifier")
     cnn_acc, linear_acc = image_classification(ctx)
+    ctx.progress("text generation: training a character-level GRU")
     model_loss, unigram, sample, real = text_generation(ctx)
+    ctx.progress("forecasting: training an LSTM on noisy sine waves")
     rmse, persistence = forecasting(ctx)
+    ctx.progress("recommendation: training matrix factorisation")
     mf, item_avg, global_avg = recommendation(ctx)
     ctx.table("One example per family", ["application", "model", "metric", "model", "baseline", "baseline is"], [
         ["image classification", "2-layer CNN", "test accuracy", cnn_acc, linear_acc, "linear classifier"],
@@ -195,7 +199,8 @@ def sample_figure(sample: str):
 
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 1.8))
+    lines = [w for line in sample.splitlines() for w in (textwrap.wrap(line, 44) or [""])]
+    fig, ax = plt.subplots(figsize=(4.6, 0.2 * len(lines) + 0.2))
     ax.axis("off")
-    ax.text(0, 1, "\n".join(textwrap.wrap(sample, 80)), va="top", family="monospace", fontsize=9)
+    ax.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=10)
     return fig

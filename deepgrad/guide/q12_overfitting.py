@@ -93,22 +93,24 @@ def train_one(settings: dict, train: TensorDataset, val: TensorDataset, epochs: 
     return trainer, history
 
 
-def curves_figure(histories: dict):
-    """Training and validation loss per epoch for a few of the runs."""
+def curves_figure(histories: dict) -> list:
+    """Training and validation loss per epoch for a few of the runs: one panel per run."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(histories), figsize=(4.2 * len(histories), 3.4), sharey=True)
-    for ax, (name, h) in zip(np.atleast_1d(axes), histories.items()):
+    panels = []
+    for name, h in histories.items():
+        fig, ax = plt.subplots(figsize=(4.2, 3.4))
         epochs = np.arange(1, len(h) + 1)
         ax.plot(epochs, h["loss"], label="training loss")
         ax.plot(epochs, h["val_loss"], label="validation loss")
         best = int(np.argmin(h["val_loss"]))
         ax.axvline(best + 1, color="gray", ls=":", label=f"best val loss (epoch {best + 1})")
-        ax.set(title=name, xlabel="epoch", ylim=(0, 2.5))
-        ax.legend(fontsize=7)
-    np.atleast_1d(axes)[0].set_ylabel("cross-entropy")
-    fig.tight_layout()
-    return fig
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set(title=name, xlabel="epoch", ylabel="cross-entropy", ylim=(0, 2.5))
+        ax.legend(fontsize=9)
+        fig.tight_layout()
+        panels.append(fig)
+    return panels
 
 
 def run(ctx) -> None:
@@ -118,11 +120,14 @@ def run(ctx) -> None:
             f"digits. MLP 64-512-512-10, Adam lr 1e-3, batch 32, up to {epochs} epochs.")
     rows, results, histories = [], {}, {}
     clean_loader = DataLoader(train, batch_size=512)  # the training images without augmentation
+    final_val_loss = {}
     for name, settings in REMEDIES.items():
+        ctx.progress(f"training with {name}")
         dg.manual_seed(ctx.seed)  # every run starts from the same random state
         trainer, history = train_one(settings, train, val, epochs, ctx.device)
         train_acc = trainer.evaluate(clean_loader)["accuracy"]  # eval mode: no dropout, running BN stats
-        val_acc = trainer.evaluate(DataLoader(val, batch_size=512))["accuracy"]
+        val_metrics = trainer.evaluate(DataLoader(val, batch_size=512))
+        val_acc, final_val_loss[name] = val_metrics["accuracy"], val_metrics["loss"]
         results[name] = (train_acc, val_acc)
         rows.append([name, train_acc, val_acc, train_acc - val_acc, len(history)])
         if name in ("baseline (no remedy)", "early stopping", "combined: early stop + dropout + aug"):
@@ -130,12 +135,27 @@ def run(ctx) -> None:
     ctx.table("Accuracy on the (noisy) training labels and on clean validation digits",
               ["run", "train acc", "val acc", "gap", "epochs run"], rows)
     ctx.figure(curves_figure(histories), "curves", "Learning curves",
-               "Without a remedy the training loss goes to zero while the validation loss turns up after a few "
-               "epochs: the model is memorising wrong labels. Early stopping keeps the weights of the best epoch.")
+               "Without a remedy the training loss keeps falling towards zero while the validation loss bottoms out "
+               "and then rises: the model is memorising wrong labels. Early stopping keeps the weights of the best "
+               "epoch.")
+    base_hist = histories["baseline (no remedy)"]
+    turn = int(np.argmin(base_hist["val_loss"])) + 1
+    ctx.claim("without a remedy the training loss keeps falling (to <= 10% of its first epoch's) while the "
+              "validation loss bottoms out before the last third of the epochs and then rises",
+              base_hist["loss"][-1] <= 0.1 * base_hist["loss"][0] and turn <= 2 * epochs // 3
+              and base_hist["val_loss"][-1] > min(base_hist["val_loss"]),
+              f"training loss {base_hist['loss'][0]:.3f} -> {base_hist['loss'][-1]:.3f}; validation loss lowest at "
+              f"epoch {turn} of {epochs} ({min(base_hist['val_loss']):.3f}), {base_hist['val_loss'][-1]:.3f} at the "
+              "end")
+    stopped = histories["early stopping"]
+    best_epoch = int(np.argmin(stopped["val_loss"])) + 1
+    ctx.claim("early stopping keeps the weights of the best epoch: the model it returns has that epoch's validation "
+              "loss", abs(final_val_loss["early stopping"] - min(stopped["val_loss"])) <= 1e-4,
+              f"{final_val_loss['early stopping']:.5f} vs {min(stopped['val_loss']):.5f} at epoch {best_epoch} of "
+              f"{len(stopped)} run")
 
     base_train, base_val = results["baseline (no remedy)"]
     base_gap = base_train - base_val
-    base_hist = histories["baseline (no remedy)"]
     ctx.claim("without a remedy the MLP memorises the noisy training set: >= 98% training accuracy (wrong labels "
               "included), validation accuracy >= 15 points lower, and validation loss ends >= 1.25x its minimum",
               base_train >= 0.98 and base_gap >= 0.15

@@ -26,16 +26,33 @@ section,.summary,nav{background:#fff;border:1px solid #dde1e7;border-radius:8px;
 padding:1px 6px;margin-right:6px;color:#fff}
 .pass{background:#1e8e3e}.fail{background:#c5221f}
 .measured{color:#4a5568;font-size:.92em}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:.4em 0}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:.4em 0 .8em;padding-bottom:4px;
+scrollbar-width:thin;scrollbar-color:#9aa5b4 #eef0f3;
+background:linear-gradient(to right,#fff 30%,rgba(255,255,255,0)),
+linear-gradient(to left,#fff 30%,rgba(255,255,255,0)) 100% 0,
+radial-gradient(farthest-side at 0 50%,rgba(29,35,48,.28),rgba(29,35,48,0)),
+radial-gradient(farthest-side at 100% 50%,rgba(29,35,48,.28),rgba(29,35,48,0)) 100% 0;
+background-repeat:no-repeat;background-size:40px 100%,40px 100%,16px 100%,16px 100%;
+background-attachment:local,local,scroll,scroll}
+.scroll::-webkit-scrollbar{height:8px}.scroll::-webkit-scrollbar-track{background:#eef0f3;border-radius:4px}
+.scroll::-webkit-scrollbar-thumb{background:#9aa5b4;border-radius:4px}
 table{border-collapse:collapse;font-size:.88em;white-space:nowrap}
-th,td{border:1px solid #dde1e7;padding:3px 8px;text-align:left}th{background:#f0f2f5}
-tr:nth-child(even) td{background:#fafbfc}
+th,td{border:1px solid #dde1e7;padding:3px 8px;text-align:left}th{border-bottom:2px solid #9aa5b4}
 figure{margin:.8em 0}figure img{max-width:100%;height:auto;display:block;border:1px solid #eef0f3}
+.panels{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:8px;align-items:start}
+.panels img{width:100%}
 figcaption{font-size:.9em;color:#4a5568}
 .notes{font-size:.92em;color:#333;padding-left:1.1em}.notes li{overflow-wrap:anywhere}
 .meta{color:#4a5568;font-size:.9em}.error{color:#c5221f;white-space:pre-wrap;overflow-wrap:anywhere}
 nav ol{margin:0;padding-left:1.4em}nav li{margin:2px 0}
+@media (max-width:600px){main{padding:8px}section,.summary,nav{padding:10px 12px;margin:10px 0}}
 """
+
+
+# A wide table scrolls inside its .scroll box. Phones hide scrollbars, so the box also casts a shadow on the
+# side where columns are hidden (the two white covers scroll with the content and uncover a shadow only where
+# there is more to see; the cells are transparent so the shadow shows through) and keeps a visible thin bar.
+# Figures in panels sit side by side on a desktop and one under the other on a phone (.panels grid).
 
 
 def _e(value) -> str:
@@ -64,10 +81,15 @@ def _table(table) -> str:
 
 
 def _figure(figure) -> str:
-    uri = _image_uri(figure.path)
-    if uri is None:
-        return f"<p class=\"error\">figure missing: {_e(figure.path)}</p>"
-    return (f"<figure><img src=\"{uri}\" alt=\"{_e(figure.title)}\">"
+    images = []
+    for i, path in enumerate(figure.paths, start=1):
+        uri = _image_uri(path)
+        if uri is None:
+            return f"<p class=\"error\">figure missing: {_e(path)}</p>"
+        alt = figure.title if len(figure.paths) == 1 else f"{figure.title}, panel {i} of {len(figure.paths)}"
+        images.append(f'<img src="{uri}" alt="{_e(alt)}">')
+    body = images[0] if len(images) == 1 else f'<div class="panels">{"".join(images)}</div>'
+    return (f"<figure>{body}"
             f"<figcaption><strong>{_e(figure.title)}.</strong> {_e(figure.caption)}</figcaption></figure>")
 
 
