@@ -43,7 +43,7 @@ class _VersionCounter:
     # (one per saved output) costs an empty object (measured 0.25 -> 0.08 us).
     value = 0
     epoch = 0
-    recent = ()
+    recent = None  # a list, made on the first write
     views = None
 
     def bump(self) -> None:
@@ -51,7 +51,13 @@ class _VersionCounter:
         _epoch += 1
         self.value += 1
         self.epoch = _epoch
-        self.recent = (*self.recent[-7:], _epoch)
+        recent = self.recent
+        if recent is None:
+            self.recent = [_epoch]
+        else:
+            recent.append(_epoch)
+            if len(recent) > 16:
+                del recent[:8]
 
 
 def version_counter(t: Tensor) -> _VersionCounter:
@@ -76,13 +82,13 @@ class RemovableHandle:
 
 
 def _plans(spec):
-    """For a fixed spec over at most two inputs, what apply saves under each mask of inputs needing grad
-    (bit 0: input 0, bit 1: input 1): ``(slice of the inputs or None, keeps the output)``. None when the
-    general path (_save) must decide: a spec that depends on parameters, or saved inputs not contiguous."""
-    if spec is None or callable(spec) or len(spec) > 2:
+    """For a fixed spec over at most three inputs, what apply saves under each mask of inputs needing grad
+    (bit k: input k): ``(slice of the inputs or None, keeps the output)``. None when the general path
+    (_save) must decide: a spec that depends on parameters, or saved inputs that are not contiguous."""
+    if spec is None or callable(spec) or len(spec) > 3:
         return None
     plans = [None]
-    for mask in (1, 2, 3):
+    for mask in range(1, 8):
         which = set(spec[0]) if len(spec) == 1 else \
             set().union(*[deps for k, deps in enumerate(spec) if mask >> k & 1])
         picks = sorted(i for i in which if i != OUT)
@@ -152,10 +158,11 @@ class Function:
                         plans = cls._plans
                         if plans is None or _watch[0] is not None or len(inputs) > 3:
                             _save(fn, cls, inputs, result, params)
-                        else:  # the common op: what it saves, by which of its first two inputs need grad
+                        else:  # the common op: what it saves, by which of its (up to 3) inputs need grad
                             nxt = fn.next
-                            sl, keeps_out = plans[1 if len(nxt) == 1 else
-                                                  (nxt[0] is not None) | ((nxt[1] is not None) << 1)]
+                            n = len(nxt)
+                            sl, keeps_out = plans[1 if n == 1 else (nxt[0] is not None) | ((nxt[1] is not None) << 1)
+                                                  | ((n == 3 and nxt[2] is not None) << 2)]
                             if sl is not None:
                                 fn.saved_inputs = inputs[sl]
                             if keeps_out:
@@ -178,7 +185,8 @@ class Function:
         picks = self.__dict__.get("saved_picks")
         if picks is None:
             nxt = self.next
-            key = 1 if len(nxt) == 1 else (nxt[0] is not None) | ((nxt[1] is not None) << 1)
+            key = 1 if len(nxt) == 1 else (nxt[0] is not None) | ((nxt[1] is not None) << 1) | \
+                ((len(nxt) == 3 and nxt[2] is not None) << 2)
             sl = type(self)._plans[key][0]
             picks = range(sl.start, sl.stop) if sl is not None else ()
         for k, j in enumerate(picks):
@@ -301,8 +309,9 @@ def _written_since(vc, epoch: int) -> int:
     """How many times ``vc``'s tensor was written after global write count ``epoch``."""
     if vc is None or vc.epoch <= epoch:
         return 0
-    later = sum(e > epoch for e in vc.recent)
-    return later if later < len(vc.recent) or len(vc.recent) < 8 else -1
+    recent = vc.recent or ()
+    later = sum(e > epoch for e in recent)
+    return later if later < len(recent) or len(recent) < 8 else -1
 
 
 def _version_error(node) -> RuntimeError | None:
