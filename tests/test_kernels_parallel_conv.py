@@ -1,5 +1,6 @@
-"""deepgrad.parallel (intra-op threads) and the conv fast path built on it: the batch-chunked,
-multi-threaded conv must compute what the plain whole-batch kernels compute."""
+"""deepgrad.kernels.parallel (intra-op threads) and the conv kernels built on it: the batch-chunked,
+multi-threaded conv must compute what the whole-batch kernels compute (bit for bit across thread counts),
+and those what the direct per-offset reference computes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 import deepgrad as dg
-from deepgrad import parallel
-from deepgrad.ops import conv as C
+from deepgrad.kernels import conv as KC
+from deepgrad.kernels import im2col as KI
+from deepgrad.kernels import parallel
 
 
 @pytest.fixture
@@ -150,10 +152,10 @@ def _plain_and_fast(monkeypatch, threads, chunk_bytes, transposed, geom, dtype):
     w = rng.standard_normal(ws).astype(dtype)
     g = rng.standard_normal((xs[0], 64, 64, 64)).astype(dtype)
     args = (stride, padding, dilation, groups, transposed)
-    monkeypatch.setattr(C, "_chunked", lambda a: False)
+    monkeypatch.setattr(KC, "_chunked", lambda a: False)
     plain = _conv_grads(x, w, b, g, *args)
     monkeypatch.undo()
-    monkeypatch.setattr(C, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(KC, "CHUNK_BYTES", chunk_bytes)
     fast = []
     for n in (1, 2):
         threads(n)

@@ -1,5 +1,7 @@
 """Intra-op parallelism for the NumPy backend: deepgrad's own CPU threads, as torch has.
 
+Every thread and BLAS-thread decision of deepgrad is made here; the kernels beside this module call it.
+
 NumPy runs elementwise work on one thread, and a BLAS call on a small matrix scales poorly,
 but both release the GIL: several Python threads, each running whole chunks of a batch with a
 single-threaded BLAS, keep every core busy (measured on 2 cores: a 3x3 conv forward over
