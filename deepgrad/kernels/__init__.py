@@ -15,7 +15,8 @@ in ``ops/`` holds the maths and the autograd wiring and calls into here for the 
 ``norm``           batch norm (CPU fast path + the plain path) and layer norm
 ``activation``     ReLU's row-wise threaded path, leaky ReLU's slope lookup, the masked gradient
 ``attention``      scaled dot-product attention over batch slices (threaded), with a plain reference
-``recurrent``      the fused RNN / LSTM / GRU time loops (forward and backward through time)
+``recurrent``      the fused RNN / LSTM / GRU time loops (forward and backward through time);
+                   their step-by-step references are in ``recurrent_reference``
 =================  ====================================================================================
 
 How a kernel is laid out. Each family exposes a dispatcher (``max_pool2d_forward``) that picks an
