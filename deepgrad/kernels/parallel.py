@@ -17,7 +17,9 @@ recurrent kernels, whose per-step GEMMs are too short to split, lend the BLAS th
 their time loops (:func:`blas_threads`). :func:`set_num_threads` changes the count, as in torch.
 
 >>> out = numpy.empty((64, 10))
->>> parallel_for(64, lambda lo, hi: numpy.copyto(out[lo:hi], 1.0))
+>>> _ = parallel_for(64, lambda lo, hi: numpy.copyto(out[lo:hi], 1.0))   # one range per thread
+>>> float(out.sum())
+640.0
 """
 
 from __future__ import annotations
