@@ -153,7 +153,7 @@ def measure(library: str, lib, quick: bool = False) -> dict:
         def gemm() -> float:
             # deepgrad runs NumPy's BLAS on one thread beside its own threads; the machine's rate at this
             # thread setting is the BLAS with those threads lent to it.
-            with lib.parallel.blas_threads():
+            with lib.kernels.parallel.blas_threads():
                 return _matmul_gflops(lambda p, q: np.matmul(p, q, out=c), a, b, effort.gemm_repeats)
     else:
         key, ta, tb = "torch_mm_gflops", lib.from_numpy(a), lib.from_numpy(b)

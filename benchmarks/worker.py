@@ -65,7 +65,7 @@ class Worker:
             self.lib = deepgrad
             if threads:
                 deepgrad.set_num_threads(threads)
-            # deepgrad's own threads; it runs NumPy's BLAS on one thread beside them (deepgrad.parallel)
+            # deepgrad's own threads; it runs NumPy's BLAS on one thread beside them (deepgrad.kernels.parallel)
             info.update(version=deepgrad.__version__, threads=deepgrad.get_num_threads(), blas=_numpy_blas(numpy))
             cp = deepgrad.backend.cupy_module()
             if device == "cuda" and cp is None:

@@ -13,7 +13,7 @@ from .tensor import Tensor  # noqa: I001
 from . import autograd, backend, functional
 from .generator import Generator
 from .io import load, save
-from .parallel import get_num_threads, set_num_threads
+from .kernels.parallel import get_num_threads, set_num_threads
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import (
     Device,

@@ -21,7 +21,7 @@ from typing import Any
 from .. import nn
 from ..creation import manual_seed
 from ..io import save
-from ..parallel import get_num_threads, set_num_threads
+from ..kernels.parallel import get_num_threads, set_num_threads
 from .alexnet import alexnet
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .gan2d import MLPDiscriminator, MLPGenerator

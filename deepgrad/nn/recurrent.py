@@ -1,7 +1,7 @@
 """Recurrent layers: RNN, LSTM, GRU and their single-step cells, with torch's parameter names,
 shapes, gate order and initialisation, so a ``state_dict`` moves between the two libraries.
 
-Each layer-direction runs as one fused node over the whole sequence (see ops/rnn_cells.py).
+Each layer-direction runs as one fused node over the whole sequence (see ops/recurrent.py and kernels/recurrent.py).
 
 >>> lstm = LSTM(10, 20, num_layers=2, batch_first=True)
 >>> out, (h_n, c_n) = lstm(deepgrad.randn(3, 5, 10))     # out: (3, 5, 20), h_n: (2, 3, 20)

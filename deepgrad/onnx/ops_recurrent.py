@@ -15,7 +15,7 @@ import numpy as np
 
 from ..nn.recurrent import RNNBase
 from ..nn.rnn_utils import PackedSequence
-from ..ops import rnn_cells as RC
+from ..ops import recurrent as RC
 from .graph import OpContext, converts, converts_module, host
 from .trace import ExportError
 

@@ -22,38 +22,17 @@ import numpy as np
 from .. import creation
 from ..autograd import Function
 from ..backend import array_module
-from ..parallel import over_batch
+from ..kernels import attention as K
 from ..tensor import Tensor
-from .elementwise import unbroadcast
-
-
-def causal_keep(length: int, source_length: int, xp=np):
-    """The causal pattern as torch draws it: query ``i`` sees keys ``j <= i`` (top-left aligned)."""
-    return xp.tril(xp.ones((length, source_length), dtype=bool))
-
-
-def masked_softmax_(scores):
-    """Softmax over the last axis, in place, with fully masked (all ``-inf``) rows set to 0 instead of NaN."""
-    xp = array_module(scores)
-    if scores.shape[-1] == 0:
-        return scores
-    top = scores.max(axis=-1, keepdims=True)
-    top[~xp.isfinite(top)] = 0  # an all -inf row: exp(-inf - 0) = 0 below, not exp(nan)
-    scores -= top
-    np.exp(scores, out=scores)
-    total = scores.sum(axis=-1, keepdims=True)
-    total[total == 0] = 1  # the all-masked rows stay exactly 0
-    scores /= total
-    return scores
 
 
 class ScaledDotProductAttention(Function):
     """Inputs: ``q (..., L, E)``, ``k (..., S, E)``, ``v (..., S, Ev)``, then an optional mask (bool: True takes
     part; float: added to the scores) and, with dropout, a uniform draw of the probabilities' shape.
 
-    Both passes work on slices of the leading (batch) dim, which :func:`deepgrad.parallel.over_batch` hands to
-    deepgrad's threads when the weights are big enough to pay (one slice, the whole batch, otherwise); every
-    element is computed the same way whatever the split."""
+    Fused: the node keeps the probabilities ``p = softmax(q k^T * scale + mask)`` (and the dropout keep-mask);
+    backward is ``dv = p^T g``, ``ds = p * (g v^T - rowsum(g v^T * p))``, ``dq = ds k * scale``,
+    ``dk = ds^T q * scale``, ``dmask = ds``. The threaded batch slicing is in :mod:`deepgrad.kernels.attention`."""
 
     # What torch's math attention saves for each input's gradient: q needs k and v, k needs q and v, v only the
     # probabilities (its own), a float mask needs v.
@@ -66,92 +45,19 @@ class ScaledDotProductAttention(Function):
         # 1.3 ms contiguous), so one copy of each input (size L x E, small beside the L x S weights) pays.
         q, k, v = xp.ascontiguousarray(q), xp.ascontiguousarray(k), xp.ascontiguousarray(v)
         mask = extra[0] if mask_kind is not None else None
-        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        probs = xp.empty(batch + (q.shape[-2], k.shape[-2]), dtype=q.dtype)
-        out = xp.empty(batch + (q.shape[-2], v.shape[-1]), dtype=q.dtype)
-        self.keep = xp.empty(probs.shape, dtype=bool) if dropout_p > 0 else None
-        self.inv_keep = q.dtype.type(1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)
-        causal = causal_keep(q.shape[-2], k.shape[-2], xp) if is_causal else None
-        qs = q * q.dtype.type(scale)
-
-        def rows(lo, hi):
-            part = _rows(lo, hi, probs.ndim)
-            scores = xp.matmul(part(qs), xp.swapaxes(part(k), -1, -2), out=probs[lo:hi])
-            if mask_kind == "float":
-                scores += part(mask)
-            elif mask_kind == "bool":
-                xp.copyto(scores, -np.inf, where=~part(mask))
-            if causal is not None:
-                xp.copyto(scores, -np.inf, where=~causal)
-            weights = masked_softmax_(scores)
-            if self.keep is not None:
-                keep = xp.greater_equal(part(extra[-1]), dropout_p, out=self.keep[lo:hi])  # P(keep) = 1 - p
-                weights = weights * keep  # a copy: the probabilities stay saved for backward
-                weights *= self.inv_keep
-            xp.matmul(weights, part(v), out=out[lo:hi])
-
-        if probs.ndim > 2:
-            over_batch(probs, rows)
-        else:  # (L, S): no batch dim to split
-            rows(0, probs.shape[0])
-        self.q, self.k, self.v, self.probs = q, k, v, probs
-        self.scale, self.mask_kind = scale, mask_kind
+        draw = extra[-1] if dropout_p > 0 else None
+        out, self.probs, self.keep = K.attention_forward(q, k, v, mask, mask_kind, is_causal, scale, draw, dropout_p)
+        self.q, self.k, self.v = q, k, v
+        self.scale, self.mask_kind, self.dropout_p = scale, mask_kind, dropout_p
         self.mask_shape = None if mask is None else mask.shape
         return out
 
     def backward(self, g):
-        xp = array_module(g)
-        g = xp.ascontiguousarray(g)  # the head merge's backward hands a strided view (see forward)
-        q, k, v, probs = self.q, self.k, self.v, self.probs
-        need = [n is not None for n in self.next]
-        need_mask = self.mask_kind == "float" and need[3]
-        grads = [xp.empty(t.shape, t.dtype) if need[i] else None for i, t in enumerate((q, k, v))]
-        grad_s = xp.empty(probs.shape, probs.dtype) if need_mask else None
-        scale = q.dtype.type(self.scale)
-
-        # Slices only when every input has the whole batch dim: a broadcast input's gradient sums across slices.
-        split = probs.ndim > 2 and all(t.ndim == probs.ndim and t.shape[0] == probs.shape[0] for t in (q, k, v))
-
-        def rows(lo, hi):
-            part = _rows(lo, hi, probs.ndim if split else 0)
-            p, gp = part(probs), part(g)
-            keep = None if self.keep is None else part(self.keep)
-            if need[2]:
-                weights = p if keep is None else p * keep * self.inv_keep
-                part(grads[2])[...] = unbroadcast(xp.matmul(xp.swapaxes(weights, -1, -2), gp), part(grads[2]).shape)
-            if not (need[0] or need[1] or need_mask):
-                return
-            grad_w = xp.matmul(gp, xp.swapaxes(part(v), -1, -2))  # d loss / d weights, (..., L, S)
-            if keep is not None:
-                grad_w *= keep
-                grad_w *= self.inv_keep
-            # softmax backward, in place: ds = p * (dp - sum(dp * p))
-            grad_w -= xp.einsum("...ij,...ij->...i", grad_w, p)[..., None]
-            grad_w *= p
-            if need[0]:
-                part(grads[0])[...] = unbroadcast(xp.matmul(grad_w, part(k)) * scale, part(grads[0]).shape)
-            if need[1]:
-                part(grads[1])[...] = unbroadcast(xp.matmul(xp.swapaxes(grad_w, -1, -2), part(q)) * scale,
-                                                  part(grads[1]).shape)
-            if need_mask:
-                part(grad_s)[...] = grad_w
-
-        if split:
-            over_batch(probs, rows)
-        else:
-            rows(0, probs.shape[0])
-        grads.append(unbroadcast(grad_s, self.mask_shape) if need_mask else None)
-        return tuple(grads[:3] + grads[3:len(self.next)] + [None] * (len(self.next) - 4))
-
-
-def _rows(lo: int, hi: int, ndim: int):
-    """Slicer of operands for batch rows ``lo:hi`` of an ``ndim``-dim result (ndim > 2): an operand that has the
-    whole leading dim is sliced, one that broadcasts along it (leading size 1, or fewer dims) is used whole.
-    With ``ndim`` <= 2 there is no batch dim and every operand is used whole."""
-    def part(a):
-        return a[lo:hi] if ndim > 2 and a.ndim == ndim and a.shape[0] != 1 else a
-
-    return part
+        g = array_module(g).ascontiguousarray(g)  # the head merge's backward hands a strided view (see forward)
+        need = [n is not None for n in self.next[:3]] + [self.mask_kind == "float" and self.next[3] is not None]
+        grads = K.attention_backward(g, self.q, self.k, self.v, self.probs, self.keep, self.scale, self.dropout_p,
+                                     need, self.mask_shape)
+        return (grads + (None,))[:len(self.next)]  # no gradient for the dropout draw
 
 
 def _broadcast(shapes: list, what: str) -> tuple:

@@ -1,215 +1,21 @@
 """Convolutions: conv1d, conv2d, conv_transpose1d, conv_transpose2d (torch.nn.functional semantics).
 
-All four run on one 2-D engine (1-D inputs are viewed as height 1). A conv forward is
-im2col (one strided copy) plus ONE batched GEMM; the weight gradient is one GEMM against the
-saved columns; the input gradient is either a GEMM followed by col2im (any stride) or, for
-stride 1 when it moves less memory, the "full" correlation of the gradient with the flipped
-kernel (an im2col + GEMM, as torch does). A transposed convolution is exactly the input
-gradient of a convolution, so it reuses the same three kernels with the roles swapped.
+All four run on one 2-D engine (1-D inputs are viewed as height 1): the argument checks and geometry
+live here, the arithmetic (im2col + GEMM, batch chunking, threads) in :mod:`deepgrad.kernels.conv`.
+A transposed convolution is exactly the input gradient of a convolution, and its backward a plain
+convolution of the gradient, so both ops share the kernels with the roles swapped.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-
 from ..autograd import Function, is_grad_enabled
-from ..backend import array_module
-from ..parallel import parallel_for
+from ..kernels import conv as K
 from ..tensor import Tensor
-from .im2col import (
-    check_nonnegative,
-    check_positive,
-    col2im,
-    conv_out_size,
-    im2col,
-    ntuple,
-    pad_or_crop,
-    windows,
-)
+from .window_args import check_nonnegative, check_positive, conv_out_size, ntuple
 
 
-# ----------------------------------------------------------------------------- raw kernels
-def conv_forward(x, w, stride: tuple, pads: tuple, dilation: tuple, groups: int, out_hw: tuple):
-    """(N, C, H, W) * (O, C/g, kh, kw) -> output (N, O, Ho, Wo) and the columns (N, g, C/g*kh*kw, Ho*Wo)."""
-    xp = array_module(x)
-    n = x.shape[0]
-    o, cg, kh, kw = w.shape
-    cols = im2col(pad_or_crop(x, pads), (kh, kw), out_hw, stride, dilation)
-    cols = cols.reshape(n, groups, cg * kh * kw, out_hw[0] * out_hw[1])
-    # (g, O/g, K) @ (N, g, K, L) -> (N, g, O/g, L), already in NCHW order: no transpose afterwards.
-    out = xp.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)
-    return out.reshape(n, o, out_hw[0], out_hw[1]), cols
-
-
-def conv_weight_grad(g, cols, w_shape: tuple, groups: int):
-    """Weight gradient of a conv from its output gradient (N, O, Ho, Wo) and saved columns."""
-    n, o = g.shape[:2]
-    g4 = g.reshape(n, groups, o // groups, -1)
-    # One batched GEMM over the batch (the transposed operand is passed to BLAS without a copy).
-    return array_module(g).matmul(g4, cols.swapaxes(-1, -2)).sum(axis=0).reshape(w_shape)
-
-
-def _full_correlation_pays(o: int, c: int, kernel: tuple) -> bool:
-    """For stride 1, the flipped-kernel conv writes (N, C, H, W) and copies (N, O, kh, kw, H, W);
-    GEMM + col2im writes and re-reads (N, C, kh, kw, Ho, Wo) with a short (K = O) GEMM.
-    Measured on 1 core: the former wins unless O is several times C (e.g. a 1-channel stem)."""
-    return kernel == (1, 1) or o <= 2 * c
-
-
-def flipped_weight(w, groups: int):
-    """The weight of the input gradient as a conv: flipped in space, in/out channels swapped."""
-    o, cg, kh, kw = w.shape
-    wf = w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 2, 1, 3, 4)[:, :, :, ::-1, ::-1]
-    return array_module(w).ascontiguousarray(wf).reshape(cg * groups, o // groups, kh, kw)
-
-
-def _full_correlation_pads(pads: tuple, dilation: tuple, kernel: tuple, x_hw: tuple, out_hw: tuple) -> tuple:
-    """Pads of the output gradient for its stride-1 correlation with the flipped kernel (input grad)."""
-    (top, _, left, _), (dh, dw), (kh, kw), (h, wd), (ho, wo) = pads, dilation, kernel, x_hw, out_hw
-    return dh * (kh - 1) - top, h - ho + top, dw * (kw - 1) - left, wd - wo + left
-
-
-def conv_input_grad(g, w, x_hw: tuple, stride: tuple, pads: tuple, dilation: tuple, groups: int):
-    """Input gradient (N, C, H, W) of a conv from its output gradient g (N, O, Ho, Wo)."""
-    xp = array_module(g)
-    n, o, ho, wo = g.shape
-    _, cg, kh, kw = w.shape
-    og, c = o // groups, cg * groups
-    top, bottom, left, right = pads
-    h, wd = x_hw
-    if stride == (1, 1) and _full_correlation_pays(o, c, (kh, kw)):
-        # gx = g correlated with the kernel flipped in space and with in/out channels swapped.
-        gpads = _full_correlation_pads(pads, dilation, (kh, kw), x_hw, (ho, wo))
-        return conv_forward(g, flipped_weight(w, groups), (1, 1), gpads, dilation, groups, x_hw)[0]
-    w3 = w.reshape(groups, og, cg * kh * kw)
-    gcols = xp.matmul(w3.swapaxes(-1, -2), g.reshape(n, groups, og, ho * wo))  # (N, g, C/g*kh*kw, L)
-    gcols = gcols.reshape(n, c, kh, kw, ho, wo)
-    gpad = col2im(gcols, (h + top + bottom, wd + left + right), (kh, kw), stride, dilation)
-    if top == bottom == left == right == 0:
-        return gpad
-    return xp.ascontiguousarray(gpad[:, :, top:top + h, left:left + wd])
-
-
-# ----------------------------------------------------------------------------- batch chunking (CPU)
-# On NumPy a conv runs over the batch a few images at a time. A chunk of b images has its columns
-# laid out (C, kh, kw, b, Ho, Wo), so ONE GEMM with b*Ho*Wo columns serves the whole chunk (small
-# images make per-image GEMMs far too thin), and the columns (about _CHUNK_BYTES) are written and
-# read back while still in cache, then freed: they are never kept for backward, where the weight
-# gradient rebuilds them, cache-hot, from the saved input. The chunks are also the unit of
-# multi-core work (deepgrad.parallel). Chunks never depend on the thread count and their weight
-# grads are summed in batch order, so threads change nothing that the BLAS itself does not (OpenBLAS
-# may round one GEMM differently with more threads; each chunk's GEMM runs on one).
-# Measured on one core, batch 64: VGG 3x3 conv 32->32 at 32x32 forward 21.2 -> 14.5 ms; on two
-# cores about half again. CuPy (and a batch of one) take the whole-batch kernels above.
-_CHUNK_BYTES = 2 << 20
-
-
-def _chunked(x) -> bool:
-    return array_module(x) is np and x.shape[0] > 1
-
-
-def chunk_columns(xs, kernel: tuple, out_hw: tuple, stride: tuple, dilation: tuple, pads: tuple, groups: int):
-    """Columns (g, C/g*kh*kw, b*Ho*Wo) of a chunk ``xs`` (b, C, H, W): one strided copy."""
-    view = windows(pad_or_crop(xs, pads), kernel, out_hw, stride, dilation).transpose(1, 2, 3, 0, 4, 5)
-    return np.ascontiguousarray(view).reshape(groups, -1, xs.shape[0] * out_hw[0] * out_hw[1])
-
-
-def chunk_major(a, groups: int):
-    """(b, O, Ho, Wo) -> (g, O/g, b*Ho*Wo): the layout of the chunk GEMMs (a copy unless b == 1)."""
-    b, o = a.shape[:2]
-    if b == 1:
-        return a.reshape(groups, o // groups, -1)
-    a = a.reshape(b, groups, o // groups, -1).transpose(1, 2, 0, 3)
-    return np.ascontiguousarray(a).reshape(groups, o // groups, -1)
-
-
-def _gemm_into(w3, cols, out):
-    """out (b, O, Ho, Wo) = w3 (g, O/g, K) @ cols (g, K, b*L), back in image-major order."""
-    b, o = out.shape[:2]
-    groups = w3.shape[0]
-    if b == 1:
-        np.matmul(w3, cols, out=out.reshape(groups, o // groups, -1))
-    else:
-        y = np.matmul(w3, cols).reshape(groups, o // groups, b, -1)
-        out.reshape(b, groups, o // groups, -1)[...] = y.transpose(2, 0, 1, 3)
-
-
-def _input_grad_chunk(gs, w, wf, x_hw, stride, pads, dilation, groups, out, g2=None):
-    """Input grad of a chunk (into ``out``) from its output grad ``gs`` (b, O, Ho, Wo); ``g2`` is
-    ``chunk_major(gs)`` when the caller already has it."""
-    b, o, ho, wo = gs.shape
-    _, cg, kh, kw = w.shape
-    top, bottom, left, right = pads
-    h, wd = x_hw
-    if stride == (1, 1) and _full_correlation_pays(o, cg * groups, (kh, kw)):  # see conv_input_grad
-        gpads = _full_correlation_pads(pads, dilation, (kh, kw), x_hw, (ho, wo))
-        cols = chunk_columns(gs, (kh, kw), x_hw, (1, 1), dilation, gpads, groups)
-        _gemm_into(wf.reshape(groups, cg, -1), cols, out)
-        return
-    g2 = chunk_major(gs, groups) if g2 is None else g2
-    gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), g2)  # (g, C/g*kh*kw, b*L)
-    gcols = gcols.reshape(cg * groups, kh, kw, b, ho, wo).transpose(3, 0, 1, 2, 4, 5)
-    gpad = col2im(gcols, (h + top + bottom, wd + left + right), (kh, kw), stride, dilation)
-    out[...] = gpad[:, :, top:top + h, left:left + wd]
-
-
-def over_chunks(n: int, step: int, chunk_fn):
-    """Run ``chunk_fn(start, end)`` on the batch in chunks of ``step`` images, the chunks spread
-    across threads; returns the sum, in batch order, of what the calls returned (or None)."""
-    starts = range(0, n, step)
-
-    def body(lo, hi):
-        return [chunk_fn(s, min(s + step, n)) for s in starts[lo:hi]]
-
-    total = None
-    for parts in parallel_for(len(starts), body):
-        for part in parts:
-            if part is not None:
-                total = part if total is None else np.add(total, part, out=total)
-    return total
-
-
-def _step(channels: int, kernel: tuple, out_hw: tuple, itemsize: int) -> int:
-    """Images per chunk: those whose columns (channels * kh * kw * Ho * Wo values each) fill about _CHUNK_BYTES."""
-    per_image = channels * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * itemsize
-    return max(1, _CHUNK_BYTES // max(per_image, 1))
-
-
-def conv_forward_batched(x, w, stride, pads, dilation, groups, out_hw):
-    """:func:`conv_forward`'s output, computed chunk by chunk over the batch (and across threads)."""
-    out = np.empty((x.shape[0], w.shape[0]) + tuple(out_hw), dtype=x.dtype)
-    w3 = w.reshape(groups, w.shape[0] // groups, -1)
-
-    def chunk(s, e):
-        _gemm_into(w3, chunk_columns(x[s:e], w.shape[2:], out_hw, stride, dilation, pads, groups), out[s:e])
-
-    over_chunks(x.shape[0], _step(x.shape[1], w.shape[2:], out_hw, x.itemsize), chunk)
-    return out
-
-
-def conv_backward_batched(g, x, x_shape, w, stride, pads, dilation, groups, need_x: bool, need_w: bool):
-    """(input grad, weight grad) of a conv from its output grad ``g``, chunk by chunk over the batch:
-    each chunk's columns are rebuilt from the saved input ``x`` (needed only for the weight grad)."""
-    ho, wo = g.shape[2:]
-    gx = np.empty(x_shape, dtype=g.dtype) if need_x else None
-    wf = flipped_weight(w, groups) if need_x else None
-
-    def chunk(s, e):
-        g2 = chunk_major(g[s:e], groups) if need_w else None
-        if need_x:
-            _input_grad_chunk(g[s:e], w, wf, x_shape[2:], stride, pads, dilation, groups, gx[s:e], g2)
-        if need_w:
-            cols = chunk_columns(x[s:e], w.shape[2:], (ho, wo), stride, dilation, pads, groups)
-            return np.matmul(g2, cols.swapaxes(-1, -2))  # (g, O/g, C/g*kh*kw): the chunk's share
-        return None
-
-    gw = over_chunks(g.shape[0], _step(x_shape[1], w.shape[2:], (ho, wo), g.itemsize), chunk)
-    return gx, (gw.reshape(w.shape) if need_w else None)
-
-
-# ----------------------------------------------------------------------------- functions
 class Geometry(NamedTuple):
     """Everything a conv node needs besides arrays; shapes are the 4-D views the engine works on."""
 
@@ -223,9 +29,14 @@ class Geometry(NamedTuple):
     public_out_shape: tuple  # output as the caller sees it (unbatched / 1-D)
     keep: bool  # save what only the weight gradient needs
 
+    @property
+    def window(self) -> tuple:
+        """(stride, pads, dilation, groups): the window arguments of every conv kernel."""
+        return self.stride, self.pads, self.dilation, self.groups
+
 
 class Conv(Function):
-    """Fused conv (1-D or 2-D): forward and its weight/input/bias gradients side by side."""
+    """Fused conv (1-D or 2-D): y = x (*) w + b; dx = g (*)^T w, dw = g (*) x, db = sum(g)."""
 
     saved = ((0, 1),)
 
@@ -233,96 +44,44 @@ class Conv(Function):
         self.geom, self.x_public, self.w_public = geom, x.shape, w.shape
         self.w = w.reshape(geom.w_shape)
         x = x.reshape(geom.x_shape)
-        args = (geom.stride, geom.pads, geom.dilation, geom.groups)
-        self.x = self.cols = None  # only the weight gradient reads the input (or its columns)
-        if _chunked(x):
-            out = conv_forward_batched(x, self.w, *args, geom.out_shape[2:])
-            self.x = x if geom.keep else None
-        else:
-            out, cols = conv_forward(x, self.w, *args, geom.out_shape[2:])
-            self.cols = cols if geom.keep else None
+        # Only the weight gradient reads the input, or its columns when the kernel kept them.
+        out, self.cols = K.conv2d_forward(x, self.w, *geom.window, geom.out_shape[2:], keep_columns=geom.keep)
+        self.x = x if geom.keep and self.cols is None else None
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
         return out.reshape(geom.public_out_shape)
 
     def backward(self, g):
-        geom = self.geom
-        g = g.reshape(geom.out_shape)
+        g = g.reshape(self.geom.out_shape)
         need_x, need_w = self.next[0] is not None, self.next[1] is not None
-        args = (geom.stride, geom.pads, geom.dilation, geom.groups)
-        gx = gw = gb = None
-        if self.cols is None and (need_x or need_w):
-            gx, gw = conv_backward_batched(g, self.x, geom.x_shape, self.w, *args, need_x, need_w)
-        else:
-            if need_x:
-                gx = conv_input_grad(g, self.w, geom.x_shape[2:], *args)
-            if need_w:
-                gw = conv_weight_grad(g, self.cols, geom.w_shape, geom.groups)
-        gx = None if gx is None else gx.reshape(self.x_public)
-        gw = None if gw is None else gw.reshape(self.w_public)
-        if len(self.next) > 2 and self.next[2] is not None:
-            gb = g.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+        gx, gw = K.conv2d_backward(g, self.x, self.cols, self.geom.x_shape, self.w, *self.geom.window, need_x, need_w)
+        return self._public_grads(g, gx, gw)
+
+    def _public_grads(self, g, gx, gw) -> tuple:
+        """The input and weight grads in the caller's shapes, and the bias grad: g summed per channel."""
+        gb = g.sum(axis=(0, 2, 3)) if len(self.next) > 2 and self.next[2] is not None else None
+        return (None if gx is None else gx.reshape(self.x_public), None if gw is None else gw.reshape(self.w_public),
+                gb)
 
 
-class ConvTranspose(Function):
-    """Fused transposed conv (1-D or 2-D): a conv's input gradient as forward, with its own backward."""
-
-    saved = ((0, 1),)
+class ConvTranspose(Conv):
+    """Fused transposed conv (1-D or 2-D): a conv's input gradient as forward; its backward is a plain conv."""
 
     def forward(self, x, w, b=None, *, geom: Geometry):
         self.geom, self.x_public, self.w_public = geom, x.shape, w.shape
         self.w = w.reshape(geom.w_shape)
         x = x.reshape(geom.x_shape)
         self.x = x if geom.keep else None  # only the weight gradient reads the input
-        args = (geom.stride, geom.pads, geom.dilation, geom.groups)
-        out_hw = geom.out_shape[2:]
-        if _chunked(x):
-            out = np.empty(geom.out_shape, dtype=x.dtype)
-            wf = flipped_weight(self.w, geom.groups)
-
-            def chunk(s, e):
-                _input_grad_chunk(x[s:e], self.w, wf, out_hw, *args, out=out[s:e])
-
-            over_chunks(x.shape[0], _step(geom.w_shape[1] * geom.groups, geom.w_shape[2:], x.shape[2:], x.itemsize),
-                       chunk)
-        else:
-            out = conv_input_grad(x, self.w, out_hw, *args)
+        out = K.conv_transpose2d_forward(x, self.w, *geom.window, geom.out_shape)
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
         return out.reshape(geom.public_out_shape)
 
     def backward(self, g):
-        geom = self.geom
-        g = g.reshape(geom.out_shape)
+        g = g.reshape(self.geom.out_shape)
         need_x, need_w = self.next[0] is not None, self.next[1] is not None
-        args = (geom.stride, geom.pads, geom.dilation, geom.groups)
-        x_hw = geom.x_shape[2:]
-        gx = gw = gb = None
-        if need_x or need_w:
-            # The gradient is the plain conv of g: its columns serve both the input and the weight grads.
-            if _chunked(g):
-                gx = np.empty(geom.x_shape, dtype=g.dtype) if need_x else None
-                w3 = self.w.reshape(geom.groups, geom.w_shape[0] // geom.groups, -1)
-
-                def chunk(s, e):
-                    cols = chunk_columns(g[s:e], geom.w_shape[2:], x_hw, geom.stride, geom.dilation, geom.pads,
-                                         geom.groups)
-                    if need_x:
-                        _gemm_into(w3, cols, gx[s:e])
-                    if need_w:
-                        return np.matmul(chunk_major(self.x[s:e], geom.groups), cols.swapaxes(-1, -2))
-                    return None
-
-                gw = over_chunks(g.shape[0], _step(g.shape[1], geom.w_shape[2:], x_hw, g.itemsize), chunk)
-            else:
-                gx, cols = conv_forward(g, self.w, *args, x_hw)
-                gw = conv_weight_grad(self.x, cols, geom.w_shape, geom.groups) if need_w else None
-            gx = gx.reshape(self.x_public) if need_x else None
-            gw = gw.reshape(self.w_public) if need_w else None
-        if len(self.next) > 2 and self.next[2] is not None:
-            gb = g.sum(axis=(0, 2, 3))
-        return gx, gw, gb
+        gx, gw = K.conv_transpose2d_backward(g, self.x, self.geom.x_shape, self.w, *self.geom.window, need_x, need_w)
+        return self._public_grads(g, gx, gw)
 
 
 # ----------------------------------------------------------------------------- argument checks

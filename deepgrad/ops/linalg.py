@@ -1,6 +1,6 @@
 """Matrix products: matmul (batched, with torch's 1-D rules) and the fused affine map of Linear.
 
-Big NumPy products go through :func:`deepgrad.parallel.matmul`, split across deepgrad's threads.
+Big NumPy products go through :func:`deepgrad.kernels.parallel.matmul`, split across deepgrad's threads.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 
 from ..autograd import OUT, Function
 from ..backend import array_module
-from ..parallel import matmul as pmatmul
+from ..kernels.parallel import matmul as pmatmul
 from ..tensor import Tensor
 from .elementwise import cast, device_error, unbroadcast
 from .promotion import torch_name

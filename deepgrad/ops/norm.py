@@ -2,7 +2,8 @@
 
 batch_norm and layer_norm are fused: one node computes the statistics, the normalization and the
 affine map, and its backward is the closed form
-``dx = w * invstd * (g - mean(g) - xhat * mean(g * xhat))`` instead of a dozen autograd nodes.
+``dx = w * invstd * (g - mean(g) - xhat * mean(g * xhat))`` instead of a dozen autograd nodes (the
+arithmetic, with batch norm's NumPy fast path, is in :mod:`deepgrad.kernels.norm`).
 group_norm and instance_norm reshape and reuse them, as torch does.
 """
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..autograd import Function, track_saved
 from ..backend import array_module
-from ..parallel import over_batch
+from ..kernels import norm as K
 from ..tensor import Tensor
 
 _Shape = int | list | tuple
@@ -42,152 +43,27 @@ class BatchNorm(Function):
     saved = ((0, 1),)
 
     def forward(self, x, *affine, has_weight, has_bias, eps, batch_stats, running_mean, running_var, momentum):
-        self.has_weight, self.has_bias, self.batch_stats = has_weight, has_bias, batch_stats
-        self.fast = _fast(x)
-        if self.fast:
-            return self._forward_fast(x, affine, eps, running_mean, running_var, momentum)
-        axes = (0,) + tuple(range(2, x.ndim))
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        self.has_weight, self.has_bias = has_weight, has_bias
+        weight, bias = (affine[0] if has_weight else None), (affine[-1] if has_bias else None)
+        running = None if batch_stats else (running_mean, running_var)
+        out, self.state, mean, var = K.batch_norm_forward(x, weight, bias, eps, running)
         if batch_stats:
-            mean = x.mean(axis=axes, keepdims=True)
-            xhat = x - mean
-            var = (xhat * xhat).mean(axis=axes, keepdims=True)
             _update_running(running_mean, running_var, mean, var, x.size // x.shape[1], momentum)
-        else:
-            xhat = x - running_mean.reshape(shape).astype(x.dtype, copy=False)
-            var = running_var.reshape(shape).astype(x.dtype, copy=False)
-        invstd = 1 / np.sqrt(var + x.dtype.type(eps))
-        xhat *= invstd
-        w = affine[0].reshape(shape) if has_weight else None
-        b = affine[-1].reshape(shape) if has_bias else None
-        out = xhat if w is None else xhat * w
-        out = out if b is None else out + b
-        self.xhat, self.invstd, self.w, self.axes = xhat, invstd, w, axes
-        return out if out is not xhat else xhat.copy()
+        return out
 
     def backward(self, g):
-        if self.fast:
-            return self._backward_fast(g)
-        xhat, axes = self.xhat, self.axes
-        grads = [None]
-        gsum = g.sum(axis=axes, keepdims=True)
-        gxsum = (g * xhat).sum(axis=axes, keepdims=True)
-        if self.next[0] is not None:
-            scale = self.invstd if self.w is None else self.invstd * self.w
-            if self.batch_stats:  # the mean and variance depend on x too
-                n = xhat.dtype.type(g.size // g.shape[1])
-                grads[0] = scale * (g - gsum / n - xhat * (gxsum / n))
-            else:
-                grads[0] = g * scale
-        return self._affine_grads(grads, gxsum.reshape(-1), gsum.reshape(-1))
-
-    def _affine_grads(self, grads: list, gxsum, gsum) -> tuple:
-        if self.has_weight:
-            grads.append(gxsum if self.next[1] is not None else None)
-        if self.has_bias:
-            grads.append(gsum if self.next[-1] is not None else None)
-        return tuple(grads)
-
-    # NumPy fast path: the same function in fewer passes over memory. Per-channel sums run as BLAS
-    # matrix-vector products on the (N, C, L) view (3x faster than .sum(axis=(0, 2, 3))), per-channel
-    # factors are expanded to a (C, L) row (NumPy's SIMD loops skip stride-0 operands: 0.21 vs 0.37 ms
-    # for a 2M-element multiply), only the centred input x - mean is kept, and the work is split over
-    # the batch across threads. Measured on 64x32x32x32 float32, 1 thread: forward 2.3 -> 1.1 ms,
-    # backward 2.5 -> 1.4 ms. The variance stays two-pass (no E[x^2] - E[x]^2 cancellation) and the
-    # per-(sample, channel) partial sums are added in float64: more accurate than the path above
-    # (at mean 100, std 1 its float32 mean alone puts ~2e-5 of error into the output; here ~5e-6).
-    def _forward_fast(self, x, affine, eps, running_mean, running_var, momentum):
-        n, c = x.shape[:2]
-        x3 = x.reshape(n, c, -1)
-        count = x3.shape[0] * x3.shape[2]
-        if self.batch_stats:
-            rows = np.empty((n, c), dtype=x.dtype)
-            over_batch(x, lambda lo, hi: _row_sums(x3[lo:hi], out=rows[lo:hi]))
-            mean = rows.sum(axis=0, dtype=np.float64) / count
-        else:
-            mean = running_mean.astype(np.float64)
-        xc = np.empty_like(x3)
-        minus_mean = _expand(-mean, x3)
-
-        def centre(lo, hi):
-            np.add(x3[lo:hi], minus_mean, out=xc[lo:hi])
-            if self.batch_stats:
-                rows[lo:hi] = np.vecdot(xc[lo:hi], xc[lo:hi])
-
-        over_batch(x, centre)
-        if self.batch_stats:
-            var = rows.sum(axis=0, dtype=np.float64) / count
-            _update_running(running_mean, running_var, mean.astype(x.dtype), var.astype(x.dtype), count, momentum)
-        else:
-            var = running_var.astype(np.float64)
-        # Same rounding as the plain path: variance, eps and 1/sqrt in the input's dtype.
-        invstd = 1 / np.sqrt(var.astype(x.dtype) + x.dtype.type(eps))
-        w = affine[0] if self.has_weight else None
-        scale = _expand(invstd if w is None else invstd * w, x3)
-        shift = _expand(affine[-1], x3) if self.has_bias else None
-        out = np.empty_like(x3)
-
-        def normalize(lo, hi):
-            np.multiply(xc[lo:hi], scale, out=out[lo:hi])
-            if shift is not None:
-                out[lo:hi] += shift
-
-        over_batch(x, normalize)
-        self.xc, self.invstd, self.w = xc, invstd, w
-        return out.reshape(x.shape)
-
-    def _backward_fast(self, g):
-        xc, invstd = self.xc, self.invstd
-        n, c, _ = xc.shape
-        count = xc.shape[0] * xc.shape[2]
-        g3 = g.reshape(xc.shape)
-        gs_rows, gx_rows = np.empty((n, c), dtype=g.dtype), np.empty((n, c), dtype=g.dtype)
-
-        def sums(lo, hi):
-            _row_sums(g3[lo:hi], out=gs_rows[lo:hi])
-            gx_rows[lo:hi] = np.vecdot(g3[lo:hi], xc[lo:hi])
-
-        over_batch(g, sums)
-        gsum = gs_rows.sum(axis=0, dtype=np.float64).astype(g.dtype)
-        gxsum = (gx_rows.sum(axis=0, dtype=np.float64) * invstd).astype(g.dtype)  # sum of g * xhat
-        grads = [None]
-        if self.next[0] is not None:
-            scale = invstd if self.w is None else invstd * self.w
-            dx = np.empty_like(g3)
-            s = _expand(scale, g3)
-            if self.batch_stats:
-                # dx = scale * (g - gsum / n - xhat * gxsum / n), with xhat = xc * invstd
-                k, m = _expand(-invstd * gxsum / count, g3), _expand(gsum / g.dtype.type(count), g3)
-
-                def body(lo, hi):
-                    d = dx[lo:hi]
-                    np.multiply(xc[lo:hi], k, out=d)
-                    d += g3[lo:hi]
-                    d -= m
-                    d *= s
-            else:
-                def body(lo, hi):
-                    np.multiply(g3[lo:hi], s, out=dx[lo:hi])
-
-            over_batch(g, body)
-            grads[0] = dx.reshape(g.shape)
-        return self._affine_grads(grads, gxsum, gsum)
+        gx, gw, gb = K.batch_norm_backward(g, self.state, need_input=self.next[0] is not None)
+        return _with_affine_grads(self, gx, gw, gb)
 
 
-def _fast(x) -> bool:
-    """The fast batch-norm path: NumPy float32/float64 input with at least 3 dims (N, C, *spatial)."""
-    return array_module(x) is np and x.ndim >= 3 and x.dtype in (np.float32, np.float64)
-
-
-def _row_sums(a3, out):
-    """Sum over the last axis of an (n, C, L) array, as a BLAS matrix-vector product."""
-    return np.matmul(a3, np.ones(a3.shape[2], dtype=a3.dtype), out=out)
-
-
-def _expand(per_channel, like3):
-    """A per-channel vector as a (C, L) array in ``like3``'s dtype, broadcastable over the batch."""
-    c, length = like3.shape[1:]
-    return np.repeat(per_channel.astype(like3.dtype, copy=False), length).reshape(c, length)
+def _with_affine_grads(fn: Function, gx, gw, gb) -> tuple:
+    """(gx, [gw], [gb]): the weight and bias grads where the op has them and they are needed."""
+    grads = [gx]
+    if fn.has_weight:
+        grads.append(gw if fn.next[1] is not None else None)
+    if fn.has_bias:
+        grads.append(gb if fn.next[-1] is not None else None)
+    return tuple(grads)
 
 
 def _update_running(running_mean, running_var, mean, var, n: int, momentum: float) -> None:
@@ -245,51 +121,25 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 
 class LayerNorm(Function):
-    """Normalize over the trailing ``k`` axes, then the elementwise affine (fused, closed-form backward).
-
-    Works on the (rows, features) view; row and column sums are matrix-vector products, which run
-    about 3x faster than NumPy's axis reductions (layer norm sits in every transformer block).
-    """
+    """Normalize over the trailing ``k`` axes, then the elementwise affine (fused, closed-form backward)."""
 
     saved = ((0, 1, 2),)
 
     def forward(self, x, *affine, k, has_weight, has_bias, eps):
-        xp = array_module(x)
         self.shape, self.norm_shape = x.shape, x.shape[x.ndim - k:]
-        d = int(np.prod(self.norm_shape))
-        x2 = x.reshape(-1, d)
-        ones = xp.full(d, 1.0 / d, dtype=x.dtype)
-        xhat = x2 - (x2 @ ones)[:, None]
-        var = xp.einsum("ij,ij->i", xhat, xhat) / x.dtype.type(d)
-        invstd = (1 / np.sqrt(var + x.dtype.type(eps)))[:, None]
-        xhat *= invstd
-        w = affine[0].reshape(-1) if has_weight else None
-        out = xhat if w is None else xhat * w
-        if has_bias:  # never in place into the saved xhat
-            out = out + affine[-1].reshape(-1) if out is xhat else np.add(out, affine[-1].reshape(-1), out=out)
-        self.xhat, self.invstd, self.w, self.ones = xhat, invstd, w, ones
         self.has_weight, self.has_bias = has_weight, has_bias
-        return (out if out is not xhat else xhat.copy()).reshape(x.shape)
+        weight = affine[0].reshape(-1) if has_weight else None
+        bias = affine[-1].reshape(-1) if has_bias else None
+        out, self.state = K.layer_norm_forward(x.reshape(-1, int(np.prod(self.norm_shape))), weight, bias, eps)
+        return out.reshape(x.shape)
 
     def backward(self, g):
-        xp = array_module(g)
-        xhat, ones = self.xhat, self.ones
-        g = g.reshape(xhat.shape)
-        grads = [None]
-        if self.next[0] is not None:
-            gh = g if self.w is None else g * self.w
-            # dx = invstd * (gh - mean(gh) - xhat * mean(gh * xhat)), means over the features
-            gx = xhat * (xp.einsum("ij,ij->i", gh, xhat) / g.dtype.type(xhat.shape[1]))[:, None]
-            np.subtract(gh, gx, out=gx)
-            gx -= (gh @ ones)[:, None]
-            gx *= self.invstd
-            grads[0] = gx.reshape(self.shape)
-        row_ones = xp.ones(g.shape[0], dtype=g.dtype)
-        if self.has_weight:
-            grads.append((row_ones @ (g * xhat)).reshape(self.norm_shape) if self.next[1] is not None else None)
-        if self.has_bias:
-            grads.append((row_ones @ g).reshape(self.norm_shape) if self.next[-1] is not None else None)
-        return tuple(grads)
+        need = (self.next[0] is not None, self.has_weight and self.next[1] is not None,
+                self.has_bias and self.next[-1] is not None)
+        gx, gw, gb = K.layer_norm_backward(g.reshape(self.state.xhat.shape), self.state, need)
+        return _with_affine_grads(self, None if gx is None else gx.reshape(self.shape),
+                                  None if gw is None else gw.reshape(self.norm_shape),
+                                  None if gb is None else gb.reshape(self.norm_shape))
 
 
 def layer_norm(input: Tensor, normalized_shape: _Shape, weight: Tensor | None = None,

@@ -1,40 +1,22 @@
 """Pooling: max / average / sum pooling (1-D and 2-D), adaptive average / max pooling, max unpooling.
 
 torch.nn.functional semantics (sum pooling is deepgrad's own: the plain window sum, i.e. torch's
-``avg_pool2d(..., divisor_override=1)``). Windows are strided slices of the padded input, one per
-kernel offset, so a pool costs kh * kw vectorised passes over the output; each backward adds
-the gradient back with the same loop of slices (no scatter, no duplicate-index hazard).
-
-On NumPy the loops avoid ``where``-style selects (NumPy branches per element on their masks) and
-split the batch across threads: a 2x2 max pool over 64x32x32x32 float32 went from 5-7 ms to 1.4 ms
-forward and from 4.6 ms to 1.2 ms backward on one core. (Reducing a (N, C, Ho, kh, Wo, kw) reshape
-instead was measured 20x slower: NumPy reduces short inner axes poorly.)
+``avg_pool2d(..., divisor_override=1)``). A pool is a reduction over the window slices of the padded
+input and its backward adds the gradient back through the same slices; the loops (and their NumPy fast
+paths and threads) are in :mod:`deepgrad.kernels.pool`.
 """
 
 from __future__ import annotations
-
-import math
-from typing import NamedTuple
 
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..backend import array_module
-from ..parallel import over_batch
+from ..kernels import pool as K
+from ..kernels.pool import PoolGeometry
 from ..tensor import Tensor
-from .im2col import as_batched, check_nonnegative, check_positive, ntuple, pad_or_crop, pool_out_size, window_slice
-
-
-class PoolGeometry(NamedTuple):
-    kernel: tuple
-    stride: tuple
-    dilation: tuple
-    pads: tuple  # (top, bottom, left, right); bottom/right include ceil-mode overhang
-    x_shape: tuple  # input as (N, C, H, W)
-    out_shape: tuple  # output as (N, C, Ho, Wo)
-    public_out_shape: tuple
-    padding: tuple  # the user's symmetric (ph, pw)
+from .window_args import as_batched, check_nonnegative, check_positive, ntuple, pool_out_size
 
 
 def _stride_arg(stride, kernel: tuple, nd: int, op: str) -> tuple:
@@ -82,70 +64,6 @@ def _pool_geometry(op: str, x: Tensor, kernel_size, stride, padding, dilation, c
                         (n, c) + out, public, padding)
 
 
-def _padded_hw(geom: PoolGeometry) -> tuple:
-    t, b, lft, r = geom.pads
-    return geom.x_shape[2] + t + b, geom.x_shape[3] + lft + r
-
-
-def _crop(gpad, geom: PoolGeometry):
-    """The input-sized part of a gradient computed on the padded input."""
-    t, _, lft, _ = geom.pads
-    h, w = geom.x_shape[2:]
-    if gpad.shape[2:] == (h, w):
-        return gpad
-    return array_module(gpad).ascontiguousarray(gpad[:, :, t:t + h, lft:lft + w])
-
-
-def _window_add_back(g, geom: PoolGeometry, mask_for=None):
-    """Adjoint of the window slicing: add g (N, C, Ho, Wo) into every window position it came from
-    (with ``mask_for``, only at the offset it names: max pooling's argmax)."""
-    xp = array_module(g)
-    kh, kw = geom.kernel
-    (sh, sw), (dh, dw) = geom.stride, geom.dilation
-    padded = _padded_hw(geom)
-    # Disjoint windows (stride >= dilated kernel) never write a position twice: assign instead of add,
-    # and skip zero-filling when they also tile the whole buffer (the usual 2x2 / stride 2 pool).
-    disjoint = sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1
-    tiles = disjoint and (sh, sw) == (kh, kw) and (dh, dw) == (1, 1) and padded == tuple(
-        o * k for o, k in zip(geom.out_shape[2:], geom.kernel))
-    gpad = (xp.empty if tiles else xp.zeros)(geom.x_shape[:2] + padded, dtype=g.dtype)
-    fast = _numpy_fast(g)
-
-    def body(lo, hi):  # samples lo:hi
-        gr, gpad_r = g[lo:hi], gpad[lo:hi]
-        tmp = xp.empty_like(gr) if fast and mask_for is not None and not disjoint else None
-        for i in range(kh):
-            for j in range(kw):
-                window = gpad_r[window_slice(i, j, geom.out_shape[2:], geom.stride, geom.dilation)]
-                if mask_for is None:
-                    part = gr
-                elif fast:  # branch-free select, written straight into the window when windows are disjoint
-                    part = window if disjoint else tmp
-                    _keep_where(mask_for[lo:hi] == i * kw + j, gr, out=part)
-                else:
-                    part = xp.where(mask_for[lo:hi] == i * kw + j, gr, 0)
-                if not disjoint:
-                    window += part
-                elif part is not window:
-                    window[...] = part
-
-    over_batch(gpad, body)  # sized by the input-sized buffer it fills
-    return _crop(gpad, geom)
-
-
-def _numpy_fast(a) -> bool:
-    """NumPy arrays take the branch-free, batch-parallel pooling loops (CuPy keeps the plain ones)."""
-    return array_module(a) is np
-
-
-def _keep_where(mask, g, out) -> None:
-    """``out = g where mask else +0.0``, bit for bit, without a branch per element: NumPy's where /
-    copyto(where=) branch on each mask value and ran ~25x slower on a random mask (2M floats: 7.4 vs
-    0.3 ms) than this bitwise AND of the values' bits with a 0 / -1 integer mask."""
-    bits = np.dtype(f"i{g.dtype.itemsize}")
-    np.bitwise_and(g.view(bits), np.negative(mask.view(np.int8), dtype=bits), out=out.view(bits))
-
-
 # ----------------------------------------------------------------------------- max pooling
 class MaxPool(Function):
     """Fused max pooling: forward keeps the winning kernel offset, backward routes the gradient there."""
@@ -153,57 +71,14 @@ class MaxPool(Function):
     saved = ((0,),)
 
     def forward(self, x, *, geom: PoolGeometry, sink: list | None = None):
-        xp = array_module(x)
         self.geom, self.x_public = geom, x.shape
-        xpad = pad_or_crop(x.reshape(geom.x_shape), geom.pads, value=-math.inf)
-        kh, kw = geom.kernel
-        best = xp.empty(geom.out_shape, dtype=x.dtype)
-        arg = xp.empty(geom.out_shape, dtype=np.uint8 if kh * kw <= 2**8 else np.int32)
-
-        def body(lo, hi):  # samples lo:hi
-            _window_max(xpad[lo:hi], geom, best[lo:hi], arg[lo:hi], nan_rule=False)
-            # A NaN still propagates into best: only then redo these windows with torch's NaN rule
-            # (cheaper than scanning the whole input for NaN first).
-            if hi > lo and bool(xp.isnan(best[lo:hi].max())):
-                _window_max(xpad[lo:hi], geom, best[lo:hi], arg[lo:hi], nan_rule=True)
-
-        over_batch(xpad, body)
-        self.arg = arg
+        best, self.arg = K.max_pool2d_forward(x.reshape(geom.x_shape), geom)
         if sink is not None:
-            sink.append(_flat_indices(arg, geom))
+            sink.append(_flat_indices(self.arg, geom))
         return best.reshape(geom.public_out_shape)
 
     def backward(self, g):
-        return _window_add_back(g.reshape(self.geom.out_shape), self.geom, mask_for=self.arg).reshape(self.x_public)
-
-
-def _window_max(xpad, geom: PoolGeometry, best, arg, nan_rule: bool) -> None:
-    """Max over the kernel offsets of the window slices of ``xpad`` into ``best``, the winning offset
-    (row-major index in the kernel) into ``arg``.
-
-    Strictly greater keeps the first maximum (torch's tie rule); with ``nan_rule`` a NaN always wins
-    (torch: the last NaN in the window), else NaN still propagates through ``maximum`` into ``best``.
-    """
-    xp = array_module(xpad)
-    kh, kw = geom.kernel
-    for k in range(kh * kw):
-        v = xpad[window_slice(k // kw, k % kw, geom.out_shape[2:], geom.stride, geom.dilation)]
-        if k == 0:
-            best[...] = v
-            arg[...] = 0
-            continue
-        take = v > best
-        if nan_rule:
-            take |= xp.isnan(v)
-            xp.copyto(best, v, where=take)
-        else:
-            xp.maximum(best, v, out=best)
-        if _numpy_fast(arg):
-            # Offsets only grow, so "arg = k where take" is max(arg, take * k): branch-free, where NumPy's
-            # copyto(where=) branches per element and ran ~20x slower on these random masks.
-            np.maximum(arg, np.multiply(take, k, dtype=arg.dtype), out=arg)
-        else:
-            xp.copyto(arg, k, where=take)
+        return K.window_add_back(g.reshape(self.geom.out_shape), self.geom, argmax=self.arg).reshape(self.x_public)
 
 
 def _flat_indices(arg, geom: PoolGeometry):
@@ -215,6 +90,8 @@ def _flat_indices(arg, geom: PoolGeometry):
     rows = xp.arange(ho, dtype=np.int64)[:, None] * sh - ph + (arg // kw).astype(np.int64) * dh
     cols = xp.arange(wo, dtype=np.int64)[None, :] * sw - pw + (arg % kw).astype(np.int64) * dw
     return rows * geom.x_shape[3] + cols
+
+
 # ----------------------------------------------------------------------------- average / sum pooling
 class AvgPool(Function):
     """Fused window-sum pooling (divided for average pooling): forward and add-back backward side by side."""
@@ -223,30 +100,13 @@ class AvgPool(Function):
 
     def forward(self, x, *, geom: PoolGeometry, divisor=None):
         self.geom, self.x_public, self.divisor = geom, x.shape, divisor
-        xp = array_module(x)
-        xpad = pad_or_crop(x.reshape(geom.x_shape), geom.pads, value=0.0)
-        kh, kw = geom.kernel
-        acc = xp.empty(geom.out_shape, dtype=x.dtype)
-
-        def body(lo, hi):  # samples lo:hi
-            part, xpad_r = acc[lo:hi], xpad[lo:hi]
-            for k in range(kh * kw):
-                v = xpad_r[window_slice(k // kw, k % kw, geom.out_shape[2:], geom.stride, geom.dilation)]
-                if k == 0:
-                    part[...] = v
-                else:
-                    part += v
-            if divisor is not None:
-                part /= divisor
-
-        over_batch(xpad, body)
-        return acc.reshape(geom.public_out_shape)
+        return K.window_sum_forward(x.reshape(geom.x_shape), geom, divisor).reshape(geom.public_out_shape)
 
     def backward(self, g):
         g = g.reshape(self.geom.out_shape)
         if self.divisor is not None:
             g = g / self.divisor
-        return _window_add_back(g, self.geom).reshape(self.x_public)
+        return K.window_add_back(g, self.geom).reshape(self.x_public)
 
 
 def _avg_divisor(geom: PoolGeometry, count_include_pad: bool, divisor_override, like):

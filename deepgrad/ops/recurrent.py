@@ -1,5 +1,8 @@
-"""Recurrent layers as functions: one fused node per layer-direction for a whole sequence
-(kernels in :mod:`deepgrad.ops.rnn_cells`), and the single-step cells.
+"""Recurrent layers as functions: one fused node per layer-direction for a whole sequence, and the
+single-step cells.
+
+Fused because a step-by-step graph costs a dozen nodes per time step: each node runs the whole time
+loop of one layer-direction, forward and backward through time, in :mod:`deepgrad.kernels.recurrent`.
 
 Inputs are time-major: ``(T, B, I)`` for a padded batch, or the ``(N, I)`` data of a packed
 sequence together with its ``batch_sizes`` (number of active sequences at each step, sorted
@@ -12,8 +15,77 @@ lengths, as torch's PackedSequence). Weights have torch's shapes and gate order.
 
 from __future__ import annotations
 
+from ..autograd import OUT, Function
+from ..kernels import recurrent as K
 from ..tensor import Tensor
-from .rnn_cells import GRUSequence, LSTMSequence, RNNSequence
+
+
+# ----------------------------------------------------------------------------- fused sequence nodes
+class _Recurrence(Function):
+    """One fused layer-direction: outputs ``(output, h_n[, c_n])`` and gets one gradient per output
+    (``None`` for an output nothing used) — a multi-output op of the engine."""
+
+    multi_output = True
+
+    def _needs(self) -> tuple:
+        """One bool per input: does it need a gradient."""
+        return tuple(n is not None for n in self.next)
+
+    def _input_grad(self, dx2):
+        return None if dx2 is None else dx2.reshape(self.x_shape)
+
+
+class RNNSequence(_Recurrence):
+    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu."""
+
+    # torch's RNN saves its inputs, not its output (changing the output in place is harmless there), so
+    # the output handed out is a copy of the buffer backward reads.
+    saved = ((0, 1, 2, 3, 4, 5),)
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed, relu):
+        self.x_shape = x.shape
+        out, h_n, self.state = K.rnn_forward(x.reshape(-1, x.shape[-1]), h0, w_ih, w_hh, b_ih, b_hh, steps, batch,
+                                             reverse, packed, relu)
+        return out.reshape(x.shape[:-1] + (w_hh.shape[0],)).copy(), h_n
+
+    def backward(self, g, g_h):
+        dx2, *grads = K.rnn_backward(g, g_h, self.state, self._needs())
+        return (self._input_grad(dx2), *grads)
+
+
+class LSTMSequence(_Recurrence):
+    """torch's LSTM: gates (i, f, g, o); c_t = f*c + i*g; h_t = o*tanh(c_t) [@ W_hr^T]."""
+
+    saved = ((0, 1, 2, 3, 4, 5, 6, 7, OUT),)  # torch's LSTM (oneDNN) saves its inputs and its output
+
+    def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed):
+        self.x_shape = x.shape
+        out, h_n, c_n, self.state = K.lstm_forward(x.reshape(-1, x.shape[-1]), h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr,
+                                                   steps, batch, reverse, packed)
+        return out.reshape(x.shape[:-1] + (w_hh.shape[1],)), h_n, c_n
+
+    def backward(self, g, g_h, g_c):
+        dx2, *grads = K.lstm_backward(g, g_h, g_c, self.state, self._needs())
+        return (self._input_grad(dx2), *grads)
+
+
+class GRUSequence(_Recurrence):
+    """torch's GRU: gates (r, z, n); n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h_t = (1 - z) * n + z * h."""
+
+    saved = ((0, 1, 2, 3, 4, 5),)  # inputs only, as torch's GRU: the output handed out is a copy
+
+    def forward(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed):
+        self.x_shape = x.shape
+        out, h_n, self.state = K.gru_forward(x.reshape(-1, x.shape[-1]), h0, w_ih, w_hh, b_ih, b_hh, steps, batch,
+                                             reverse, packed)
+        return out.reshape(x.shape[:-1] + (w_hh.shape[1],)).copy(), h_n
+
+    def backward(self, g, g_h):
+        dx2, *grads = K.gru_backward(g, g_h, self.state, self._needs())
+        return (self._input_grad(dx2), *grads)
+
+
+# ----------------------------------------------------------------------------- layer functions
 
 
 def _schedule(op: str, x: Tensor, batch_sizes, reverse: bool) -> tuple[list, int, bool]:

@@ -1,4 +1,4 @@
-"""Sliding-window machinery shared by convolution and pooling, on raw NumPy/CuPy arrays.
+"""Sliding-window kernels shared by convolution and pooling, on raw NumPy/CuPy arrays.
 
 Everything works on 4-D (N, C, H, W) arrays; the 1-D ops view their input as H == 1.
 ``im2col`` is a strided *view* of the padded input copied once into GEMM layout; ``col2im``
@@ -8,65 +8,12 @@ which is much faster than a scatter (``np.add.at``) and has no duplicate-index h
 
 from __future__ import annotations
 
-from ..backend import array_module
-from ..tensor import Tensor
+import numpy as np
+
+from ..backend import array_module, scatter_add
 
 
-# ----------------------------------------------------------------------------- arguments
-def ntuple(value, n: int, name: str, op: str) -> tuple:
-    """``value`` (an int or a sequence of n ints) as an n-tuple of ints."""
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        return (int(value),) * n
-    try:
-        out = tuple(int(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
-    if len(out) == 1:
-        return out * n
-    if len(out) != n:
-        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
-    return out
-
-
-def check_positive(values: tuple, name: str, op: str) -> None:
-    if any(v <= 0 for v in values):
-        raise ValueError(f"{op}: {name} must be positive, got {values}")
-
-
-def check_nonnegative(values: tuple, name: str, op: str) -> None:
-    if any(v < 0 for v in values):
-        raise ValueError(f"{op}: {name} must be non-negative, got {values}")
-
-
-def as_batched(x: Tensor, spatial: int, op: str) -> tuple[Tensor, bool]:
-    """Check that ``x`` is (N, C, *spatial) or unbatched (C, *spatial); return it batched."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
-    if x.ndim == spatial + 2:
-        return x, False
-    if x.ndim == spatial + 1:
-        return x.unsqueeze(0), True
-    dims = "(N, C, L) or (C, L)" if spatial == 1 else "(N, C, H, W) or (C, H, W)"
-    raise RuntimeError(
-        f"{op}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D (batched) input {dims}, "
-        f"got shape {tuple(x.shape)}"
-    )
-
-
-# ----------------------------------------------------------------------------- geometry
-def conv_out_size(size: int, k: int, s: int, pad_lo: int, pad_hi: int, d: int) -> int:
-    """Output length of a (floor-mode) sliding window over ``size`` padded by (pad_lo, pad_hi)."""
-    return (size + pad_lo + pad_hi - d * (k - 1) - 1) // s + 1
-
-
-def pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """torch's pooling output length: in ceil mode the last window must start inside input or left pad."""
-    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
+# ----------------------------------------------------------------------------- padding and window slices
 def pad_or_crop(x, pads: tuple, value=0.0):
     """``x`` (N, C, H, W) with (top, bottom, left, right) rows/cols added (positive) or cut (negative).
 
@@ -136,3 +83,30 @@ def col2im(cols, padded_hw: tuple, kernel: tuple, stride: tuple, dilation: tuple
         for j in range(kw):
             out[window_slice(i, j, (ho, wo), stride, dilation)] += cols[:, :, i, j]
     return out
+
+
+# ----------------------------------------------------------------------------- references
+def window_indices(kernel: tuple, out_hw: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """(rows, cols) index arrays of shape (kh, kw, Ho, Wo): the padded-input pixel each window entry reads."""
+    (kh, kw), (ho, wo), (sh, sw), (dh, dw) = kernel, out_hw, stride, dilation
+    i, j, y, x = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(ho), np.arange(wo), indexing="ij")
+    return i * dh + y * sh, j * dw + x * sw
+
+
+def im2col_reference(xpad, kernel: tuple, out_hw: tuple, stride: tuple, dilation: tuple):
+    """:func:`im2col` as one fancy-index gather (no strided views): the plain definition it must equal."""
+    rows, cols = window_indices(kernel, out_hw, stride, dilation)
+    xp = array_module(xpad)
+    return xpad[:, :, xp.asarray(rows), xp.asarray(cols)]
+
+
+def col2im_reference(cols, padded_hw: tuple, kernel: tuple, stride: tuple, dilation: tuple):
+    """:func:`col2im` as one scatter-add over the gathered indices (the adjoint of :func:`im2col_reference`)."""
+    xp = array_module(cols)
+    n, c, kh, kw, ho, wo = cols.shape
+    rows, cc = window_indices(kernel, (ho, wo), stride, dilation)
+    flat = xp.asarray((rows * padded_hw[1] + cc).reshape(1, -1))
+    out = xp.zeros((n * c, padded_hw[0] * padded_hw[1]), dtype=cols.dtype)
+    # Unbuffered: a pixel read by several windows gets every contribution, in (i, j, y, x) order.
+    scatter_add(out, (xp.arange(n * c)[:, None], flat), cols.reshape(n * c, -1))
+    return out.reshape((n, c) + tuple(padded_hw))

@@ -1,40 +1,48 @@
-"""Fused recurrent kernels: one autograd node runs a whole sequence of one layer-direction.
+"""Fused recurrent kernels: the time loops of one layer-direction of an Elman RNN, an LSTM or a GRU, forward
+and backward through time, on raw arrays.
 
-Fused because a step-by-step graph costs a dozen nodes per time step; here the input
-projection of every step is one GEMM up front, each step is one GEMM for all gates plus a few
-in-place elementwise calls, and backward through time reuses the gate activations saved in
-forward, then forms dX, dW_ih and dW_hh with one GEMM each over all steps.
+Fused because a step-by-step graph costs a dozen nodes per time step; here the input projection of every
+step is one GEMM up front, each step is one GEMM for all gates plus a few in-place elementwise calls, and
+backward through time reuses the gate activations saved in forward, then forms dX, dW_ih and dW_hh with
+one GEMM each over all steps. :mod:`deepgrad.kernels.recurrent_reference` computes the same plainly.
 
-Layout. The input arrives flat and time-major, ``x2`` of shape (N, I): a padded (T, B, I)
-batch reshaped to (T*B, I), or the ``data`` of a packed sequence. ``steps`` lists
-``(row_offset, active_batch)`` in processing order; with packed data the active batch shrinks
-over time (lengths sorted in decreasing order), so padded steps are never computed.
+Layout. The input arrives flat and time-major, ``x2`` of shape (N, I): a padded (T, B, I) batch reshaped
+to (T*B, I), or the ``data`` of a packed sequence. ``steps`` lists ``(row_offset, active_batch)`` in
+processing order; with packed data the active batch shrinks over time (lengths sorted in decreasing order),
+so padded steps are never computed.
 
-State buffers. ``prev`` holds the state that each step read (for dW_hh in one GEMM). Without
-packing, ``prev`` and ``out`` are two shifted views of one buffer (no copy per step); with
-packing the state lives in a (B, H) array whose first ``b`` rows are updated in place, so a
-sequence that has ended keeps its final state and a reversed sequence starts from h0.
+State buffers. ``prev`` holds the state that each step read (for dW_hh in one GEMM). Without packing,
+``prev`` and ``out`` are two shifted views of one buffer (no copy per step); with packing the state lives in
+a (B, H) array whose first ``b`` rows are updated in place, so a sequence that has ended keeps its final
+state and a reversed sequence starts from h0.
 
-Sigmoid. ``sigmoid(a) = 0.5 * tanh(a / 2) + 0.5`` (stable, and NumPy's tanh is vectorised,
-several times faster than scipy's expit). The halving is folded into the weight rows of the
-sigmoid gates (multiplying by 0.5 is exact), so one tanh call serves all gates of a step.
+Sigmoid. ``sigmoid(a) = 0.5 * tanh(a / 2) + 0.5`` (stable, and NumPy's tanh is vectorised, several times
+faster than scipy's expit). The halving is folded into the weight rows of the sigmoid gates (multiplying
+by 0.5 is exact), so one tanh call serves all gates of a step.
 
-Threads. The time loops stay on the calling thread; only NumPy's BLAS threads help (per-step and
-weight GEMMs). Splitting the batch rows across Python threads (deepgrad.parallel), each running
-the whole time loop on its rows, was measured and lost on 2 cores: the LSTM workload step (seq 50,
-batch 32, hidden 128) went from 6.4 to 9.7 ms, the tanh-RNN step 1.4-1.6x slower, because every
-step makes ~10 short NumPy calls per thread and the threads then hand the GIL back and forth.
-Keeping the LSTM's sigmoid gates side by side (order i, f, o, g) also lost (~3% slower forward):
-NumPy's scalar ops on a strided (B, 3H) slice are slower than broadcast ops on the whole (B, 4H) row.
+Threads. The time loops stay on the calling thread; the per-step GEMMs are too short to split across
+deepgrad's threads, so every kernel here lends those threads to NumPy's BLAS (``blas_threads``) for its
+per-step and weight GEMMs. Splitting the batch rows across Python threads, each running the whole time
+loop on its rows, was measured and lost on 2 cores: the LSTM workload step (seq 50, batch 32, hidden 128)
+went from 6.4 to 9.7 ms, the tanh-RNN step 1.4-1.6x slower, because every step makes ~10 short NumPy calls
+per thread and the threads then hand the GIL back and forth. Keeping the LSTM's sigmoid gates side by side
+(order i, f, o, g) also lost (~3% slower forward): NumPy's scalar ops on a strided (B, 3H) slice are slower
+than broadcast ops on the whole (B, 4H) row.
+
+Each ``*_forward`` returns ``(outputs..., saved)``; its ``*_backward`` takes the output gradients (None where
+none arrived), that ``saved`` and ``need`` (one bool per input, in the op's input order) and returns one
+gradient per input (None where not needed).
 """
 
 from __future__ import annotations
 
-from ..autograd import OUT, Function
+from typing import NamedTuple
+
 from ..backend import array_module
-from ..parallel import blas_threads
+from .parallel import blas_threads
 
 
+# ----------------------------------------------------------------------------- shared pieces
 def _state_buffers(xp, n: int, batch: int, width: int, dtype, init, packed: bool, reverse: bool):
     """(out, prev, state): per-step outputs, per-step previous states, and the running state
     (packed only; ``None`` otherwise)."""
@@ -68,48 +76,36 @@ def _state_grads(xp, gy, n, width, batch, dtype, grad_state):
     return dy, ds
 
 
-def _weight_grads(fn, dgx, dgh, x2, prev):
-    """dX, dW_ih, dW_hh, db_ih, db_hh from the stacked gate grads: one GEMM each over all steps."""
-    nxt = fn.next
-    dx = (dgx @ fn.w_ih).reshape(fn.x_shape) if nxt[0] is not None else None
-    dw_ih = dgx.T @ x2 if nxt[fn.w_ih_pos] is not None else None
-    dw_hh = dgh.T @ prev if nxt[fn.w_ih_pos + 1] is not None else None
+def _weight_grads(need: tuple, w_pos: int, dgx, dgh, x2, prev, w_ih, has_bias: bool) -> tuple:
+    """dX, dW_ih, dW_hh, db_ih, db_hh from the stacked gate grads: one GEMM each over all steps.
+    ``need[w_pos]`` is W_ih's entry (W_hh, b_ih, b_hh follow)."""
+    dx = dgx @ w_ih if need[0] else None
+    dw_ih = dgx.T @ x2 if need[w_pos] else None
+    dw_hh = dgh.T @ prev if need[w_pos + 1] else None
     db_ih = db_hh = None
-    if fn.has_bias:
-        db_ih = dgx.sum(axis=0) if nxt[fn.w_ih_pos + 2] is not None else None
-        if nxt[fn.w_ih_pos + 3] is not None:
+    if has_bias:
+        db_ih = dgx.sum(axis=0) if need[w_pos + 2] else None
+        if need[w_pos + 3]:
             db_hh = db_ih if dgh is dgx and db_ih is not None else dgh.sum(axis=0)
     return dx, dw_ih, dw_hh, db_ih, db_hh
 
 
-class _Recurrence(Function):
-    """One fused layer-direction: outputs ``(output, h_n[, c_n])`` and gets one gradient per output
-    (``None`` for an output nothing used) — a multi-output op of the engine."""
-
-    multi_output = True
-
-    def forward(self, *arrays, **params):
-        # The per-step GEMMs are too short to split across deepgrad's threads: lend them to the BLAS.
-        with blas_threads():
-            return self.run(*arrays, **params)
-
-    def backward(self, *grads):
-        with blas_threads():
-            return self.backward_through_time(*grads)
-
-
 # ----------------------------------------------------------------------------- Elman RNN
-class RNNSequence(_Recurrence):
-    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu."""
+class RNNSaved(NamedTuple):
+    x2: object
+    w_ih: object
+    w_hh: object
+    out: object  # (N, H): every step's output
+    prev: object  # (N, H): the state every step read
+    steps: list
+    batch: int
+    relu: bool
+    has_bias: bool
 
-    # torch's RNN saves its inputs, not its output (changing the output in place is harmless there), so
-    # the output handed out is a copy of the buffer backward reads.
-    saved = ((0, 1, 2, 3, 4, 5),)
 
-    w_ih_pos = 2
-
-    def run(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed, relu):
-        self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
+def rnn_forward(x2, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed, relu) -> tuple:
+    """h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh), act = tanh or relu: ``(out (N, H), h_n, saved)``."""
+    with blas_threads():
         xp = array_module(x2)
         n, hidden, dtype = x2.shape[0], w_hh.shape[0], x2.dtype
         acts = x2 @ w_ih.T
@@ -131,38 +127,49 @@ class RNNSequence(_Recurrence):
                 xp.tanh(y, out=y)
             if packed:
                 state[:b] = y
-        self.x2, self.w_ih, self.w_hh, self.out, self.prev = x2, w_ih, w_hh, out, prev
-        self.steps, self.batch, self.relu, self.has_bias = steps, batch, relu, b_ih is not None
-        return out.reshape(x.shape[:-1] + (hidden,)).copy(), _final(out, state, steps)
+        return out, _final(out, state, steps), RNNSaved(x2, w_ih, w_hh, out, prev, steps, batch, relu, b_ih is not None)
 
-    def backward_through_time(self, g, g_h):
-        xp = array_module(self.out)
-        out, n, hidden = self.out, self.out.shape[0], self.w_hh.shape[0]
-        dy, ds = _state_grads(xp, g, n, hidden, self.batch, out.dtype, g_h)
+
+def rnn_backward(g, g_h, saved: RNNSaved, need: tuple) -> tuple:
+    """``(dx2, dh0, dW_ih, dW_hh, db_ih, db_hh)`` of :func:`rnn_forward`."""
+    with blas_threads():
+        out, w_hh = saved.out, saved.w_hh
+        xp = array_module(out)
+        n, hidden = out.shape[0], w_hh.shape[0]
+        dy, ds = _state_grads(xp, g, n, hidden, saved.batch, out.dtype, g_h)
         # Local derivative of the activation for every step at once, from the saved outputs.
-        deriv = (out > 0).astype(out.dtype) if self.relu else 1 - out * out
+        deriv = (out > 0).astype(out.dtype) if saved.relu else 1 - out * out
         dgates = xp.empty_like(out)
-        w_hh = self.w_hh
-        for o, b in reversed(self.steps):
+        for o, b in reversed(saved.steps):
             da = dgates[o:o + b]
             xp.add(dy[o:o + b], ds[:b], out=da)
             da *= deriv[o:o + b]
             xp.matmul(da, w_hh, out=ds[:b])
-        dh0 = ds if self.next[1] is not None else None
-        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(self, dgates, dgates, self.x2, self.prev)
-        return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(need, 2, dgates, dgates, saved.x2, saved.prev, saved.w_ih,
+                                                       saved.has_bias)
+        return dx, (ds if need[1] else None), dw_ih, dw_hh, db_ih, db_hh
 
 
 # ----------------------------------------------------------------------------- LSTM
-class LSTMSequence(_Recurrence):
-    """torch's LSTM: gates (i, f, g, o); c_t = f*c + i*g; h_t = o*tanh(c_t) [@ W_hr^T]."""
+class LSTMSaved(NamedTuple):
+    x2: object
+    w_ih: object
+    w_hh: object
+    w_hr: object  # projection (proj_size, H), or None
+    acts: object  # (N, 4H): gate activations i, f, g, o of every step
+    prev: object  # (N, width): the hidden state every step read
+    cprev: object  # (N, H): the cell state every step read
+    tanh_c: object  # (N, H)
+    m_all: object  # (N, H): o * tanh(c) before the projection (projections only)
+    steps: list
+    batch: int
+    has_bias: bool
 
-    saved = ((0, 1, 2, 3, 4, 5, 6, 7, OUT),)  # torch's LSTM (oneDNN) saves its inputs and its output
 
-    w_ih_pos = 3
-
-    def run(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed):
-        self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
+def lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed) -> tuple:
+    """torch's LSTM: gates (i, f, g, o); c_t = f*c + i*g; h_t = o*tanh(c_t) [@ W_hr^T].
+    Returns ``(out (N, width), h_n, c_n, saved)``."""
+    with blas_threads():
         xp = array_module(x2)
         n, dtype = x2.shape[0], x2.dtype
         hidden, width = w_hh.shape[0] // 4, w_hh.shape[1]  # width = proj_size with projections
@@ -206,17 +213,17 @@ class LSTMSequence(_Recurrence):
             if packed:
                 hstate[:b] = out[o:o + b]
                 cstate[:b] = c
-        self.x2, self.w_ih, self.w_hh, self.w_hr = x2, w_ih, w_hh, w_hr
-        self.acts, self.prev, self.cprev, self.tanh_c, self.m_all = acts, prev, cprev, tanh_c, m_all
-        self.steps, self.batch, self.has_bias = steps, batch, b_ih is not None
-        y = out.reshape(x.shape[:-1] + (width,))
-        return y, _final(out, hstate, steps), _final(cells, cstate, steps)
+        saved = LSTMSaved(x2, w_ih, w_hh, w_hr, acts, prev, cprev, tanh_c, m_all, steps, batch, b_ih is not None)
+        return out, _final(out, hstate, steps), _final(cells, cstate, steps), saved
 
-    def backward_through_time(self, g, g_h, g_c):
-        acts, tanh_c, w_hh, w_hr = self.acts, self.tanh_c, self.w_hh, self.w_hr
+
+def lstm_backward(g, g_h, g_c, saved: LSTMSaved, need: tuple) -> tuple:
+    """``(dx2, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr)`` of :func:`lstm_forward`."""
+    with blas_threads():
+        acts, tanh_c, w_hh, w_hr = saved.acts, saved.tanh_c, saved.w_hh, saved.w_hr
         xp = array_module(acts)
         n, dtype = acts.shape[0], acts.dtype
-        hidden, width, batch = w_hh.shape[0] // 4, w_hh.shape[1], self.batch
+        hidden, width, batch = w_hh.shape[0] // 4, w_hh.shape[1], saved.batch
         dy, dh_state = _state_grads(xp, g, n, width, batch, dtype, g_h)
         _, dc_state = _state_grads(xp, None, n, hidden, batch, dtype, g_c)
         i, f = acts[:, :hidden], acts[:, hidden:2 * hidden]
@@ -226,13 +233,13 @@ class LSTMSequence(_Recurrence):
         d_c = og * (1 - tanh_c * tanh_c)        # dL/dc += dm * d_c
         d_ifg = xp.empty((n, 3, hidden), dtype)  # dL/d(i, f, g pre-act) = dc * d_ifg
         xp.multiply(gg * i, 1 - i, out=d_ifg[:, 0])
-        xp.multiply(self.cprev * f, 1 - f, out=d_ifg[:, 1])
+        xp.multiply(saved.cprev * f, 1 - f, out=d_ifg[:, 1])
         xp.multiply(i, 1 - gg * gg, out=d_ifg[:, 2])
         dgates = xp.empty((n, 4 * hidden), dtype)
         dgates4 = dgates.reshape(n, 4, hidden)
         dh_all = xp.empty((n, width), dtype) if w_hr is not None else None
         dc = xp.empty((batch, hidden), dtype)
-        for o, b in reversed(self.steps):
+        for o, b in reversed(saved.steps):
             if w_hr is None:
                 dm = dy[o:o + b] + dh_state[:b]
             else:
@@ -246,24 +253,30 @@ class LSTMSequence(_Recurrence):
             xp.multiply(dcb[:, None, :], d_ifg[o:o + b], out=dgates4[o:o + b, :3])
             xp.multiply(dcb, f[o:o + b], out=dc_state[:b])
             xp.matmul(dgates[o:o + b], w_hh, out=dh_state[:b])
-        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(self, dgates, dgates, self.x2, self.prev)
-        dw_hr = dh_all.T @ self.m_all if w_hr is not None and self.next[7] is not None else None
-        dh0 = dh_state if self.next[1] is not None else None
-        dc0 = dc_state if self.next[2] is not None else None
-        return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dw_hr
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(need, 3, dgates, dgates, saved.x2, saved.prev, saved.w_ih,
+                                                       saved.has_bias)
+        dw_hr = dh_all.T @ saved.m_all if w_hr is not None and need[7] else None
+        return (dx, (dh_state if need[1] else None), (dc_state if need[2] else None), dw_ih, dw_hh, db_ih, db_hh,
+                dw_hr)
 
 
 # ----------------------------------------------------------------------------- GRU
-class GRUSequence(_Recurrence):
-    """torch's GRU: gates (r, z, n); n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
-    h_t = (1 - z) * n + z * h."""
+class GRUSaved(NamedTuple):
+    x2: object
+    w_ih: object
+    w_hh: object
+    acts: object  # (N, 3H): gate activations r, z, n of every step
+    prev: object  # (N, H): the state every step read
+    hn_all: object  # (N, H): W_hn h + b_hn, needed for dr
+    steps: list
+    batch: int
+    has_bias: bool
 
-    saved = ((0, 1, 2, 3, 4, 5),)  # inputs only, as torch's GRU: the output handed out is a copy
 
-    w_ih_pos = 2
-
-    def run(self, x, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed):
-        self.x_shape, x2 = x.shape, x.reshape(-1, x.shape[-1])
+def gru_forward(x2, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed) -> tuple:
+    """torch's GRU: gates (r, z, n); n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); h_t = (1 - z) * n + z * h.
+    Returns ``(out (N, H), h_n, saved)``."""
+    with blas_threads():
         xp = array_module(x2)
         n, dtype, hidden = x2.shape[0], x2.dtype, w_hh.shape[1]
         h2 = 2 * hidden
@@ -278,7 +291,7 @@ class GRUSequence(_Recurrence):
             b_hn = b_hh[h2:]
         w_hh_st = (w_hh * scale[:, None]).T  # transposed view, no copy: measured no slower than C order
         out, prev, state = _state_buffers(xp, n, batch, hidden, dtype, h0, packed, reverse)
-        hn_all = xp.empty((n, hidden), dtype)  # W_hn h + b_hn, needed for dr
+        hn_all = xp.empty((n, hidden), dtype)
         tmp = xp.empty((batch, 3 * hidden), dtype)
         tmp_h = xp.empty((batch, hidden), dtype)
         for o, b in steps:
@@ -307,27 +320,29 @@ class GRUSequence(_Recurrence):
             y += nn_
             if packed:
                 state[:b] = y
-        self.x2, self.w_ih, self.w_hh, self.acts, self.prev, self.hn_all = x2, w_ih, w_hh, acts, prev, hn_all
-        self.steps, self.batch, self.has_bias = steps, batch, b_ih is not None
-        return out.reshape(x.shape[:-1] + (hidden,)).copy(), _final(out, state, steps)
+        saved = GRUSaved(x2, w_ih, w_hh, acts, prev, hn_all, steps, batch, b_ih is not None)
+        return out, _final(out, state, steps), saved
 
-    def backward_through_time(self, g, g_h):
-        acts, w_hh = self.acts, self.w_hh
+
+def gru_backward(g, g_h, saved: GRUSaved, need: tuple) -> tuple:
+    """``(dx2, dh0, dW_ih, dW_hh, db_ih, db_hh)`` of :func:`gru_forward`."""
+    with blas_threads():
+        acts, w_hh = saved.acts, saved.w_hh
         xp = array_module(acts)
-        n, dtype, hidden, batch = acts.shape[0], acts.dtype, w_hh.shape[1], self.batch
+        n, dtype, hidden, batch = acts.shape[0], acts.dtype, w_hh.shape[1], saved.batch
         dy, ds = _state_grads(xp, g, n, hidden, batch, dtype, g_h)
         r, z, nn_ = acts[:, :hidden], acts[:, hidden:2 * hidden], acts[:, 2 * hidden:]
-        # Local derivatives for all steps at once (see the class docstring for the forward).
+        # Local derivatives for all steps at once (see gru_forward for the forward).
         k_n = (1 - z) * (1 - nn_ * nn_)                 # dL/d(n pre-act) = dh * k_n
         k_h = xp.empty((n, 3, hidden), dtype)           # dL/d(W_hh h + b_hh) = dh * k_h
-        xp.multiply(k_n * self.hn_all, r * (1 - r), out=k_h[:, 0])
-        xp.multiply((self.prev - nn_) * z, 1 - z, out=k_h[:, 1])
+        xp.multiply(k_n * saved.hn_all, r * (1 - r), out=k_h[:, 0])
+        xp.multiply((saved.prev - nn_) * z, 1 - z, out=k_h[:, 1])
         xp.multiply(k_n, r, out=k_h[:, 2])
         dgh = xp.empty((n, 3 * hidden), dtype)
         dgh3 = dgh.reshape(n, 3, hidden)
         dh_all = xp.empty((n, hidden), dtype)
         tmp_h = xp.empty((batch, hidden), dtype)
-        for o, b in reversed(self.steps):
+        for o, b in reversed(saved.steps):
             dh = dh_all[o:o + b]
             xp.add(dy[o:o + b], ds[:b], out=dh)
             xp.multiply(dh[:, None, :], k_h[o:o + b], out=dgh3[o:o + b])
@@ -337,5 +352,6 @@ class GRUSequence(_Recurrence):
         dgx = xp.empty_like(dgh)  # input side: r, z as on the hidden side; n without the reset gate
         dgx[:, :2 * hidden] = dgh[:, :2 * hidden]
         xp.multiply(dh_all, k_n, out=dgx[:, 2 * hidden:])
-        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(self, dgx, dgh, self.x2, self.prev)
-        return dx, (ds if self.next[1] is not None else None), dw_ih, dw_hh, db_ih, db_hh
+        dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(need, 2, dgx, dgh, saved.x2, saved.prev, saved.w_ih,
+                                                       saved.has_bias)
+        return dx, (ds if need[1] else None), dw_ih, dw_hh, db_ih, db_hh

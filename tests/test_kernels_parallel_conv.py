@@ -1,5 +1,6 @@
-"""deepgrad.parallel (intra-op threads) and the conv fast path built on it: the batch-chunked,
-multi-threaded conv must compute what the plain whole-batch kernels compute."""
+"""deepgrad.kernels.parallel (intra-op threads) and the conv kernels built on it: the batch-chunked,
+multi-threaded conv must compute what the whole-batch kernels compute (bit for bit across thread counts),
+and those what the direct per-offset reference computes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 
 import deepgrad as dg
-from deepgrad import parallel
-from deepgrad.ops import conv as C
+from deepgrad.kernels import conv as KC
+from deepgrad.kernels import im2col as KI
+from deepgrad.kernels import parallel
 
 
 @pytest.fixture
@@ -150,10 +152,10 @@ def _plain_and_fast(monkeypatch, threads, chunk_bytes, transposed, geom, dtype):
     w = rng.standard_normal(ws).astype(dtype)
     g = rng.standard_normal((xs[0], 64, 64, 64)).astype(dtype)
     args = (stride, padding, dilation, groups, transposed)
-    monkeypatch.setattr(C, "_chunked", lambda a: False)
+    monkeypatch.setattr(KC, "_chunked", lambda a: False)
     plain = _conv_grads(x, w, b, g, *args)
     monkeypatch.undo()
-    monkeypatch.setattr(C, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(KC, "CHUNK_BYTES", chunk_bytes)
     fast = []
     for n in (1, 2):
         threads(n)
@@ -200,3 +202,68 @@ def test_float32_conv_grads_agree_with_torch_at_two_threads(threads):
     torch.nn.functional.conv2d(xt, wt, padding=1).backward(torch.tensor(g))
     np.testing.assert_allclose(xd.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(wd.grad.numpy(), wt.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+# ----------------------------------------------------------------------------- kernels against the references
+def _pair(v) -> tuple:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _window(geom):
+    """(x, w, stride, pads, dilation, groups, out_hw) of a GEOMETRIES entry, float64, as the kernels take them."""
+    xs, ws, stride, padding, dilation, groups = geom
+    rng = np.random.default_rng(7)
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    pads = (padding[0], padding[0], padding[1], padding[1])
+    out_hw = tuple((s + 2 * p - d * (k - 1) - 1) // st + 1
+                   for s, p, d, k, st in zip(xs[2:], padding, dilation, ws[2:], stride))
+    return rng.standard_normal(xs), rng.standard_normal(ws), stride, pads, dilation, groups, out_hw
+
+
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: f"x{g[0]}w{g[1]}s{g[2]}p{g[3]}d{g[4]}g{g[5]}")
+def test_im2col_and_col2im_equal_their_gather_and_scatter_references(geom):
+    x, w, stride, pads, dilation, _, out_hw = _window(geom)
+    xpad = KI.pad_or_crop(x, pads)
+    cols = KI.im2col(xpad, w.shape[2:], out_hw, stride, dilation)
+    np.testing.assert_array_equal(cols, KI.im2col_reference(xpad, w.shape[2:], out_hw, stride, dilation))
+    back = KI.col2im(cols, xpad.shape[2:], w.shape[2:], stride, dilation)
+    # Each pixel gets its windows' contributions in the same (i, j) order from both: the same bits.
+    np.testing.assert_array_equal(back, KI.col2im_reference(cols, xpad.shape[2:], w.shape[2:], stride, dilation))
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole-batch", "chunked"])
+@pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: f"x{g[0]}w{g[1]}s{g[2]}p{g[3]}d{g[4]}g{g[5]}")
+def test_conv_kernels_equal_the_direct_reference(monkeypatch, geom, chunked):
+    """Forward, input and weight gradients of a conv and of a transposed conv (the same sums with the roles
+    swapped), against the per-offset einsum reference."""
+    monkeypatch.setattr(KC, "_chunked", lambda a: chunked)
+    monkeypatch.setattr(KC, "CHUNK_BYTES", 1 << 12)  # several chunks
+    x, w, stride, pads, dilation, groups, out_hw = _window(geom)
+    window = (stride, pads, dilation, groups)
+    g = np.random.default_rng(8).standard_normal((x.shape[0], w.shape[0]) + out_hw)
+    tol = dict(rtol=1e-12, atol=1e-12)
+    out, cols = KC.conv2d_forward(x, w, *window, out_hw, keep_columns=True)
+    np.testing.assert_allclose(out, KC.conv2d_forward_reference(x, w, *window, out_hw), **tol)
+    gx, gw = KC.conv2d_backward(g, x, cols, x.shape, w, *window, True, True)
+    np.testing.assert_allclose(gx, KC.conv2d_input_grad_reference(g, w, x.shape, *window), **tol)
+    np.testing.assert_allclose(gw, KC.conv2d_weight_grad_reference(g, x, w.shape, *window), **tol)
+    # Transposed: input g (N, O, Ho, Wo), weight w as (C_in=O, C_out/g, kh, kw), output x-shaped.
+    y = KC.conv_transpose2d_forward(g, w, *window, x.shape)
+    np.testing.assert_allclose(y, KC.conv2d_input_grad_reference(g, w, x.shape, *window), **tol)
+    gy = np.random.default_rng(9).standard_normal(x.shape)
+    tgx, tgw = KC.conv_transpose2d_backward(gy, g, g.shape, w, *window, True, True)
+    np.testing.assert_allclose(tgx, KC.conv2d_forward_reference(gy, w, *window, out_hw), **tol)
+    np.testing.assert_allclose(tgw, KC.conv2d_weight_grad_reference(g, gy, w.shape, *window), **tol)
+
+
+def test_conv_backward_without_columns_off_numpy_takes_the_whole_batch_kernels(monkeypatch):
+    """Frozen weight (no columns kept) and an input that needs a gradient: off NumPy (CuPy) the backward must
+    not take the NumPy-only chunked path."""
+    x, w, stride, pads, dilation, groups, out_hw = _window(GEOMETRIES[0])
+    g = np.random.default_rng(8).standard_normal((x.shape[0], w.shape[0]) + out_hw)
+    monkeypatch.setattr(KC, "is_numpy", lambda a: False)  # as a CuPy array looks to the dispatcher
+    monkeypatch.setattr(KC, "conv_backward_chunked", None)  # any call would fail
+    gx, gw = KC.conv2d_backward(g, None, None, x.shape, w, stride, pads, dilation, groups, True, False)
+    assert gw is None
+    np.testing.assert_allclose(gx, KC.conv2d_input_grad_reference(g, w, x.shape, stride, pads, dilation, groups),
+                               rtol=1e-12, atol=1e-12)

@@ -13,8 +13,10 @@ import torch.nn.functional as TF
 
 import deepgrad as dg
 import deepgrad.functional as F
-from deepgrad import parallel
-from deepgrad.ops import activation as A
+from deepgrad.kernels import activation as KA
+from deepgrad.kernels import norm as KN
+from deepgrad.kernels import parallel
+from deepgrad.kernels import pool as KP
 from deepgrad.ops import norm as N
 from deepgrad.ops import pool as P
 
@@ -36,10 +38,10 @@ def two_threads(split_small):
 
 
 def _plain(monkeypatch):
-    """Force the plain (xp-generic) paths, as CuPy takes them."""
-    monkeypatch.setattr(P, "_numpy_fast", lambda a: False)
-    monkeypatch.setattr(N, "_fast", lambda x: False)
-    monkeypatch.setattr(A, "_rows_fast", lambda x: False)
+    """Force the plain (xp-generic reference) paths, as CuPy takes them."""
+    monkeypatch.setattr(KP, "_fast", lambda a: False)
+    monkeypatch.setattr(KN, "_fast", lambda x: False)
+    monkeypatch.setattr(KA, "_rows_fast", lambda x: False)
 
 
 def _run(fn, x, up, **kw):
@@ -235,7 +237,7 @@ def test_batch_norm_fast_path_gradcheck():
     x = dg.tensor(rng.standard_normal((3, 2, 3, 2)) * 2 + 1, requires_grad=True)
     w = dg.tensor(rng.standard_normal(2) + 1, requires_grad=True)
     b = dg.tensor(rng.standard_normal(2), requires_grad=True)
-    assert N._fast(x.array)
+    assert KN._fast(x.array)
     assert gradcheck(lambda x, w, b: N.batch_norm(x, None, None, w, b, training=True), (x, w, b))
 
 
@@ -255,3 +257,91 @@ def test_leaky_relu_slope_lookup_is_bitwise_torch(slope, dtype):
     bits = np.int32 if dtype == np.float32 else np.int64
     np.testing.assert_array_equal(yd.detach().numpy().view(bits), yt.detach().numpy().view(bits))
     np.testing.assert_array_equal(xd.grad.numpy().view(bits), xt.grad.numpy().view(bits))
+
+
+# ----------------------------------------------------------------------------- kernels against the references
+def _geometry(x, **kw):
+    return P._pool_geometry("max_pool2d", dg.tensor(x), kw.pop("kernel_size"), kw.pop("stride", None),
+                            kw.pop("padding", 0), kw.pop("dilation", 1), kw.pop("ceil_mode", False), 2)
+
+
+WINDOWS = [dict(kernel_size=2), dict(kernel_size=(2, 3)), dict(kernel_size=3, stride=2, padding=1),
+           dict(kernel_size=2, stride=2, ceil_mode=True), dict(kernel_size=2, dilation=2),
+           dict(kernel_size=3, stride=1)]
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf - inf (worker threads: no errstate)
+@pytest.mark.parametrize("kind", ["random", "ties", "nan", "inf"])
+@pytest.mark.parametrize("window", WINDOWS, ids=str)
+def test_pool_kernels_equal_their_references_bit_for_bit(split_small, window, kind):
+    x = _pool_input((3, 2, 9, 7), kind)
+    geom = _geometry(x, **dict(window))
+    g = _upstream(kind)(geom.out_shape)
+    best, arg = KP.max_pool2d_forward(x, geom)
+    r_best, r_arg = KP.max_pool2d_forward_reference(x, geom)
+    _same_bits(best, r_best)
+    np.testing.assert_array_equal(arg, r_arg)
+    _same_bits(KP.window_add_back(g, geom, argmax=arg), KP.window_add_back_reference(g, geom, argmax=arg))
+    _same_bits(KP.window_add_back(g, geom), KP.window_add_back_reference(g, geom))
+    for divisor in (None, 4.0, RNG.uniform(1, 9, geom.out_shape[2:]).astype(np.float32)):
+        _same_bits(KP.window_sum_forward(x, geom, divisor), KP.window_sum_forward_reference(x, geom, divisor))
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(6, 8), (40, 33)])
+def test_layer_norm_kernel_equals_the_plain_reference(affine, shape):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape) * 3 + 5
+    w, b = (rng.standard_normal(shape[1]), rng.standard_normal(shape[1])) if affine else (None, None)
+    g = rng.standard_normal(shape)
+    out, saved = KN.layer_norm_forward(x, w, b, 1e-5)
+    np.testing.assert_allclose(out, KN.layer_norm_forward_reference(x, w, b, 1e-5), rtol=1e-12, atol=1e-12)
+    grads = KN.layer_norm_backward(g, saved, (True, True, True))
+    for got, want in zip(grads, KN.layer_norm_backward_reference(g, x, w, 1e-5)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    assert KN.layer_norm_backward(g, saved, (False, True, False))[::2] == (None, None)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_kernel_equals_the_plain_reference(training):
+    """The fast kernel against the reference directly (float64: only the summation order differs)."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 4, 6, 3)) * 2 + 3
+    w, b, g = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(x.shape)
+    running = None if training else (rng.standard_normal(4), rng.uniform(0.5, 2, 4))
+    assert KN._fast(x)
+    out, saved, mean, var = KN.batch_norm_forward(x, w, b, 1e-5, running)
+    r_out, r_saved, r_mean, r_var = KN.batch_norm_forward_reference(x, w, b, 1e-5, running)
+    tol = dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out, r_out, **tol)
+    if training:  # the batch statistics, for the running-stat update
+        np.testing.assert_allclose(mean, r_mean.reshape(-1), **tol)
+        np.testing.assert_allclose(var, r_var.reshape(-1), **tol)
+    else:
+        assert mean is var is r_mean is r_var is None
+    for got, want in zip(KN.batch_norm_backward(g, saved, True), KN.batch_norm_backward(g, r_saved, True)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("slope", [0.2, 0.0, -0.5])
+def test_leaky_relu_slope_lookup_equals_the_plain_select(slope):
+    x = _relu_input((8, 3, 16, 16))
+    g = RNG.standard_normal(x.shape).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        out, factor = KA.leaky_relu_forward(x, slope)
+        r_out, r_factor = KA.leaky_relu_forward_reference(x, slope)
+        _same_bits(out, r_out)
+        _same_bits(KA.leaky_relu_backward(g, factor), KA.leaky_relu_backward(g, r_factor))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # inf * 0, which both then replace by 0
+def test_relu_row_path_equals_the_plain_reference(split_small):
+    x = _relu_input((8, 3, 16, 16))
+    g = RNG.standard_normal(x.shape).astype(np.float32)
+    g.flat[::97] = np.inf  # an inf upstream at a dead unit still gives 0 on both
+    assert KA._rows_fast(x)
+    out, mask = KA.relu_forward(x)
+    r_out, r_mask = KA.relu_forward_reference(x)
+    _same_bits(out, r_out)
+    np.testing.assert_array_equal(mask, r_mask)
+    _same_bits(KA.relu_backward(g, mask), KA.relu_backward_reference(g, r_mask))
