@@ -16,6 +16,7 @@ import weakref
 from ..tensor import Tensor
 from . import views
 
+
 class _ThreadState(threading.local):
     """Grad mode is per thread, as in torch: a ``no_grad`` block in one thread (a data-loading worker,
     a judge grading in the background) never switches recording off in another, and a new thread
