@@ -19,12 +19,12 @@ class _GradMode(contextlib.ContextDecorator):
         return type(self)()
 
     def __enter__(self):
-        self.prev = core._grad_enabled
-        core._grad_enabled = self.mode
+        self.prev = core.state.grad_enabled
+        core.state.grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        core._grad_enabled = self.prev
+        core.state.grad_enabled = self.prev
         return False
 
 
@@ -36,20 +36,20 @@ class set_grad_enabled(_GradMode):
     """
 
     def __init__(self, mode: bool):
-        self.prev = core._grad_enabled
+        self.prev = core.state.grad_enabled
         self.mode = bool(mode)
-        core._grad_enabled = self.mode  # takes effect as a plain call too, like torch
+        core.state.grad_enabled = self.mode  # takes effect as a plain call too, like torch
 
     def __call__(self, func):
         # Used as ``@set_grad_enabled(False)``: the call above must not outlive decoration.
-        core._grad_enabled = self.prev
+        core.state.grad_enabled = self.prev
         return super().__call__(func)
 
     def _recreate_cm(self):
         return set_grad_enabled(self.mode)
 
     def __enter__(self):  # ``prev`` was taken in __init__, before the mode changed
-        core._grad_enabled = self.mode
+        core.state.grad_enabled = self.mode
         return self
 
 
