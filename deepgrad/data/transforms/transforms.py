@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ...creation import as_tensor
 from ...tensor import Tensor
 from .._random import GeneratorLike, as_generator, resolve
 from . import functional as F
@@ -31,7 +32,7 @@ class Transform:
         if isinstance(img, Tensor):
             if not isinstance(img.array, np.ndarray):
                 raise TypeError(f"{type(self).__name__}: transforms work on CPU data; got a tensor on {img.device}")
-            return Tensor._make(self.apply(img.array), None)
+            return as_tensor(self.apply(img.array))
         return self.apply(np.asarray(img) if not isinstance(img, np.ndarray) else img)
 
     def apply(self, img: np.ndarray) -> np.ndarray:
@@ -113,7 +114,7 @@ class ToTensor(ToArray):
 
     def __call__(self, img):
         data = img.array if isinstance(img, Tensor) else img
-        return Tensor._make(F.to_array(data), None)
+        return as_tensor(F.to_array(data))
 
 
 class Normalize(Transform):
