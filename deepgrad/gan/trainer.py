@@ -198,15 +198,9 @@ class GANTrainer(TrainingLoop):
             fake = G(self.latent(len(real)))
         real_logits, fake_logits = D(self._packed(tensor(real))), D(self._packed(fake))
         loss = discriminator_loss(real_logits, fake_logits, self.label_smoothing, self.loss)
-        value = float(loss.item())
-        if not self._loss_finite(value, batch_idx, epochs, "GANTrainer (discriminator)"):
-            return None
-        self.d_optimizer.zero_grad()
-        loss.backward()
-        if not self._gradients_finite(D.named_parameters(), value, "GANTrainer (discriminator)"):
-            return None
-        self.d_optimizer.step()
-        return value, _mean_sigmoid(real_logits), _mean_sigmoid(fake_logits)
+        value = self._guarded_step(loss, self.d_optimizer, D.named_parameters(), batch_idx, epochs,
+                                   "GANTrainer (discriminator)")
+        return None if value is None else (value, _mean_sigmoid(real_logits), _mean_sigmoid(fake_logits))
 
     def _g_step(self, batch_size: int, batch_idx: int, epochs: int) -> float | None:
         G, D = self.generator, self.discriminator
@@ -214,18 +208,11 @@ class GANTrainer(TrainingLoop):
         D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
         try:
             loss = generator_loss(D(self._packed(G(self.latent(batch_size)))), self.loss)
-            value = float(loss.item())
-            if not self._loss_finite(value, batch_idx, epochs, "GANTrainer (generator)"):
-                return None
-            self.g_optimizer.zero_grad()
-            loss.backward()
-            if not self._gradients_finite(G.named_parameters(), value, "GANTrainer (generator)"):
-                return None
-            self.g_optimizer.step()
+            return self._guarded_step(loss, self.g_optimizer, G.named_parameters(), batch_idx, epochs,
+                                      "GANTrainer (generator)")
         finally:
             for p, f in zip(D.parameters(), flags):
                 p.requires_grad_(f)
-        return value
 
     def training_step(self, batches: Iterator[np.ndarray], batch_idx: int, epochs: int) -> dict[str, float] | None:
         """One generator step after ``n_critic`` discriminator steps on real batches drawn from ``batches``;

@@ -232,6 +232,19 @@ class TrainingLoop:
             f"written after the last good one. {self.nonfinite_hint}"))
         return False
 
+    def _guarded_step(self, loss, optimizer, named_parameters, batch_idx: int, epochs: int, who: str) -> float | None:
+        """``loss.backward()`` and ``optimizer.step()`` between the two guards; the loss value, or ``None`` when a
+        guard stopped training (the optimizer did not step)."""
+        value = float(loss.item())
+        if not self._loss_finite(value, batch_idx, epochs, who):
+            return None
+        optimizer.zero_grad()
+        loss.backward()
+        if not self._gradients_finite(named_parameters, value, who):
+            return None
+        optimizer.step()
+        return value
+
     def _position(self, batch_idx: int, epochs: int) -> str:
         """Where in the run the current step is, for messages."""
         return f"at epoch {self.epoch + 1}/{epochs}, batch {batch_idx} (global step {self.global_step + 1})"
