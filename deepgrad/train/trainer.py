@@ -73,8 +73,6 @@ class Trainer(TrainingLoop):
                  progress: bool | str = "auto", log_dir: str | None = None,
                  scheduler_interval: str = "auto", scheduler_monitor: str | None = None,
                  on_nonfinite: str = "raise"):
-        if on_nonfinite not in ("raise", "stop"):
-            raise ValueError(f"Trainer: on_nonfinite must be 'raise' or 'stop', got {on_nonfinite!r}")
         if scheduler_interval not in ("auto", "epoch", "step"):
             raise ValueError(f"Trainer: scheduler_interval must be 'auto', 'epoch' or 'step', "
                              f"got {scheduler_interval!r}")
