@@ -96,6 +96,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like :func:`tensor` but shares memory with ``data`` when no conversion is needed."""
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
+    if device is None and not isinstance(data, (Tensor, list, tuple, int, float, bool, np.ndarray, np.generic)):
+        device = backend.device_of(data)  # a CuPy array stays on its GPU, as torch.as_tensor keeps a CUDA array
     return Tensor(data, dtype=dtype, device=device)
 
 

@@ -79,7 +79,7 @@ flatten = _flatten
 def one_hot(tensor, num_classes: int = -1):
     """Integer class indices -> int64 one-hot vectors along a new last dim."""
     from ..backend import array_module, int64
-    from ..tensor import Tensor
+    from ..creation import as_tensor
 
     idx = tensor.array
     if idx.dtype.kind not in "iu":
@@ -89,7 +89,7 @@ def one_hot(tensor, num_classes: int = -1):
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got [{idx.min()}, {idx.max()}]")
     xp = array_module(idx)
-    return Tensor._make((idx[..., None] == xp.arange(num_classes)).astype(int64), None)
+    return as_tensor((idx[..., None] == xp.arange(num_classes)).astype(int64))
 
 
 # ----------------------------------------------------------------------------- activations built from ops
