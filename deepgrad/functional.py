@@ -12,11 +12,31 @@ from . import backend
 from .ops import activation as A
 from .ops import elementwise as E
 from .ops.arithmetic import add, binary, div, floor_divide, mul, pow, remainder, sub  # noqa: F401  (public)
+from .ops.binary_math import *  # noqa: F403  (each family module lists its public ops in __all__)
+from .ops.cumulative import *  # noqa: F403
+from .ops.diagonal import *  # noqa: F403
+from .ops.einsum import *  # noqa: F403
 from .ops.elementwise import clamp, where  # noqa: F401  (public)
-from .ops.linalg import (  # noqa: F401
+from .ops.linalg import (  # noqa: F401  # noqa: F401
+    addbmm,
+    addmm,
+    addmv,
+    addr,
+    baddbmm,
+    bmm,
+    cdist,
+    cross,
+    dot,
+    ger,
+    inner,
+    kron,
     linear,
     matmul,
+    mm,
+    mv,
     norm,  # noqa: F401
+    outer,
+    vdot,
 )
 from .ops.logical import (  # noqa: F401
     bitwise_and,
@@ -39,6 +59,8 @@ from .ops.logical import (  # noqa: F401
     lt,
     ne,
 )
+from .ops.math import *  # noqa: F403
+from .ops.rearrange import *  # noqa: F403
 from .ops.reduce import (  # noqa: F401
     all,
     amax,
@@ -57,6 +79,8 @@ from .ops.reduce import (  # noqa: F401
     sum,
     var,
 )
+from .ops.reduce_extra import *  # noqa: F403
+from .ops.scatter import *  # noqa: F403
 from .ops.shape import (  # noqa: F401
     cat,
     chunk,
@@ -74,6 +98,7 @@ from .ops.shape import (  # noqa: F401
     unsqueeze,
     view,
 )
+from .ops.sorting import *  # noqa: F403
 from .tensor import Tensor
 
 
@@ -187,6 +212,19 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
 
 def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: F811  (torch's argument names)
     return clamp(x, min, max)
+
+
+def is_nonzero(input: Tensor) -> bool:
+    """The truth value of a one-element tensor (an error for any other size, as torch)."""
+    if input.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous" if input.numel() == 0 else
+                           "Boolean value of Tensor with more than one value is ambiguous")
+    return bool(input.array.reshape(()))
+
+
+concat = concatenate = cat  # torch's aliases
+absolute, multiply, subtract, negative = abs, mul, sub, neg
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 
 # What ``from deepgrad.functional import *`` (and so ``deepgrad.*``) exports: every public op above.

@@ -189,7 +189,9 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def view(x: Tensor, *shape) -> Tensor:
     """``reshape`` that never copies: torch's error when the strides cannot give the new shape."""
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
-        raise NotImplementedError("view(dtype) is not supported by deepgrad; use .to(dtype)")
+        from .rearrange import view_dtype  # view(dtype): the same memory read as another dtype
+
+        return view_dtype(x, shape[0])
     out = reshape(x, *shape)
     if out is not x and out.array.size and not out._is_view():
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
@@ -517,11 +519,20 @@ def unbind(x: Tensor, dim: int = 0) -> tuple:
     return tuple(SplitPiece.apply(x, index=(slice(None),) * axis + (i, Ellipsis)) for i in range(x.shape[axis]))
 
 
-def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, ...)``."""
+def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, ...)``; mode "constant"
+    (with ``value``), "reflect", "replicate" or "circular" (see ops/padding.py)."""
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: Unrecognised padding mode {mode}")
+    if len(pad) % 2:
+        raise RuntimeError(f"pad: Padding length must be divisible by 2, got {len(pad)} for shape {tuple(x.shape)}")
     if mode != "constant":
-        raise ValueError(f"pad: mode {mode!r} is not supported; deepgrad pads with mode='constant'")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        if value is not None and value != 0:  # torch accepts an explicit 0
+            raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+        from .padding import pad_copying
+
+        return pad_copying(x, tuple(pad), mode)
+    if len(pad) // 2 > x.ndim:
         raise RuntimeError(
             f"pad: padding length {len(pad)} must be even and at most 2 * {x.ndim} for shape {tuple(x.shape)}"
         )
@@ -531,4 +542,4 @@ def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Te
     for (lo, hi), n in zip(pairs, x.shape):
         if n + lo + hi < 0:
             raise RuntimeError(f"pad: padding {tuple(pad)} would give a negative size for shape {tuple(x.shape)}")
-    return Pad.apply(x, pairs=tuple(pairs), value=value)
+    return Pad.apply(x, pairs=tuple(pairs), value=0.0 if value is None else value)
