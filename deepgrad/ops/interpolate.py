@@ -77,7 +77,8 @@ class Interpolate(Function):
 
     saved = ()
 
-    def forward(self, x, tables):
+    def forward(self, x, tables, mode=None, align_corners=None, scales=None):
+        # mode, align_corners and scales only describe the op to the ONNX exporter (deepgrad/onnx/ops_extra.py)
         xp = array_module(x)
         self.tables, self.shape = tables, x.shape
         for axis, idx, w in tables:
@@ -172,7 +173,9 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     dtype = input.array.dtype if input.array.dtype.kind == "f" else np.float32
     tables = tuple((2 + d, *_taps(in_sizes[d], out_sizes[d], mode, bool(align_corners), scales[d], dtype))
                    for d in range(dims) if not (mode == "nearest" and in_sizes[d] == out_sizes[d]))
-    return Interpolate.apply(input, tables=tables) if tables else input.clone()  # nothing to resize: a copy
+    if not tables:
+        return input.clone()  # nothing to resize: a copy
+    return Interpolate.apply(input, tables=tables, mode=mode, align_corners=bool(align_corners), scales=tuple(scales))
 
 
 def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool | None = None):

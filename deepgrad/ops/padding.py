@@ -39,7 +39,7 @@ class IndexPad(Function):
 
     saved = staticmethod(lambda params: ((),) if params["mode"] == "circular" else ((0,),))
 
-    def forward(self, x, maps, mode):
+    def forward(self, x, maps, mode, amounts=()):  # amounts: {(axis, lo, hi)}, for the ONNX exporter
         xp = array_module(x)
         self.maps, self.shape = maps, x.shape
         if not maps:
@@ -73,7 +73,7 @@ def pad_copying(x: Tensor, pad: tuple, mode: str) -> Tensor:
     if any(n == 0 for n in core):
         raise RuntimeError(f"Expected {n_dims + 1}D or {n_dims + 2}D (batch mode) tensor with possibly 0 batch size "
                            f"and other non-zero dimensions for input, but got: {list(x.shape)}")
-    maps = []
+    maps, amounts = [], []
     for i in range(n_dims):
         axis = x.ndim - 1 - i
         lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
@@ -88,4 +88,5 @@ def pad_copying(x: Tensor, pad: tuple, mode: str) -> Tensor:
                                f"input {list(x.shape)}")
         if (lo, hi) != (0, 0):
             maps.append((axis, index_map(n, lo, hi, mode)))
-    return IndexPad.apply(x, maps=tuple(maps), mode=mode)
+            amounts.append((axis, lo, hi))
+    return IndexPad.apply(x, maps=tuple(maps), mode=mode, amounts=tuple(amounts))
