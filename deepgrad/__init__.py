@@ -18,6 +18,7 @@ from .parallel import get_num_threads, set_num_threads
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .modes import (
     are_deterministic_algorithms_enabled,
+    compile,
     get_float32_matmul_precision,
     inference_mode,
     is_deterministic_algorithms_warn_only_enabled,
@@ -90,5 +91,32 @@ def device(spec="cpu", index=None) -> Device:
     """A :class:`Device`: ``device("cuda:0")``."""
     return Device(spec, index)
 
+Size = tuple  # a tensor's shape is a tuple; torch.Size([2, 3]) == (2, 3) there too
+
 # The layers above the engine, reachable as deepgrad.nn / deepgrad.optim like torch.nn / torch.optim.
 from . import nn, optim  # noqa: E402
+
+# torch also has these nn functions at the top level, with the same signatures as torch.nn.functional's
+from .nn.functional import (  # noqa: E402
+    adaptive_avg_pool1d,
+    avg_pool1d,
+    celu,
+    channel_shuffle,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    cosine_similarity,
+    group_norm,
+    hardshrink,
+    layer_norm,
+    max_pool1d,
+    max_pool2d,
+    pairwise_distance,
+    pixel_shuffle,
+    pixel_unshuffle,
+    prelu,
+    rms_norm,
+    selu,
+    threshold,
+)

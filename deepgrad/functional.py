@@ -8,7 +8,10 @@ tensor([0., 2.])
 
 from __future__ import annotations
 
+import builtins
+
 from . import backend
+from .dtype_info import can_cast, finfo, iinfo  # noqa: F401
 from .ops import activation as A
 from .ops import elementwise as E
 from .ops.arithmetic import add, binary, div, floor_divide, mul, pow, remainder, sub  # noqa: F401  (public)
@@ -17,7 +20,7 @@ from .ops.cumulative import *  # noqa: F403
 from .ops.diagonal import *  # noqa: F403
 from .ops.einsum import *  # noqa: F403
 from .ops.elementwise import clamp, where  # noqa: F401  (public)
-from .ops.linalg import (  # noqa: F401  # noqa: F401
+from .ops.linalg import (  # noqa: F401
     addbmm,
     addmm,
     addmv,
@@ -34,7 +37,7 @@ from .ops.linalg import (  # noqa: F401  # noqa: F401
     matmul,
     mm,
     mv,
-    norm,  # noqa: F401
+    norm,
     outer,
     vdot,
 )
@@ -60,6 +63,7 @@ from .ops.logical import (  # noqa: F401
     ne,
 )
 from .ops.math import *  # noqa: F403
+from .ops.promotion import promote_types, result_type  # noqa: F401
 from .ops.rearrange import *  # noqa: F403
 from .ops.reduce import (  # noqa: F401
     all,
@@ -222,7 +226,83 @@ def is_nonzero(input: Tensor) -> bool:
     return bool(input.array.reshape(()))
 
 
+def clone(input: Tensor, *, memory_format=None) -> Tensor:
+    """A copy of ``input`` that stays in the graph (``torch.clone``)."""
+    return input.clone()
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose a matrix (tensors of fewer than 2 dims are returned as they are)."""
+    return input.t()
+
+
+def detach(input: Tensor) -> Tensor:
+    """``input.detach()``."""
+    return input.detach()
+
+
+def is_floating_point(input: Tensor) -> bool:
+    return input.is_floating_point()
+
+
+def is_complex(input: Tensor) -> bool:
+    return False  # deepgrad has no complex tensors
+
+
+def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
+    """``other - alpha * input``."""
+    return sub(other, input, alpha=alpha) if isinstance(other, Tensor) else add(neg(input) * alpha, other)
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None):
+    """The covariance matrix of the variables in the rows of ``input`` (observations in columns), with
+    torch's frequency and observation weights."""
+    from .ops.elementwise import cast as _cast
+    from .ops.linalg import mm as _mm
+
+    if input.ndim > 2:
+        raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with {input.ndim} "
+                         f"dimensions")
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    if x.array.dtype.kind != "f":
+        x = _cast(x, backend.get_default_dtype())
+    n = x.shape[1]
+    w = None
+    if fweights is not None:
+        w = fweights
+    if aweights is not None:
+        w = aweights if w is None else w * aweights
+    if w is None:
+        mean_ = mean(x, 1, keepdim=True)
+        total = n - correction
+        centred = x - mean_
+        out = _mm(centred, centred.t()) / builtins.max(total, 0)
+    else:
+        w = w.to(x.dtype)
+        w_sum = sum(w)
+        mean_ = sum(x * w, 1, keepdim=True) / w_sum
+        norm_factor = w_sum - correction if aweights is None or correction == 0 else \
+            w_sum - correction * sum(w * aweights.to(x.dtype)) / w_sum
+        centred = x - mean_
+        out = _mm(centred * w, centred.t()) / norm_factor
+    return out.squeeze() if input.ndim < 2 else out
+
+
+def corrcoef(input: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the variables in the rows of ``input``, clipped to [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal()
+    stddev = sqrt(d)
+    c = c / stddev.reshape(-1, 1)
+    c = c / stddev.reshape(1, -1)
+    return clamp(c, -1, 1)
+
+
 concat = concatenate = cat  # torch's aliases
+divide = true_divide = div
+sgn = sign
 absolute, multiply, subtract, negative = abs, mul, sub, neg
 greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 

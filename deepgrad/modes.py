@@ -8,6 +8,7 @@ On deepgrad they mean what they can mean:
   ``use_deterministic_algorithms(True)`` changes nothing and is only remembered for the query.
 - float32 matrix products always run in float32 (no TF32 or bfloat16 shortcuts); the precision setting is
   remembered and otherwise ignored.
+- ``compile`` hands the model (or function) back unchanged: deepgrad runs eagerly.
 
 >>> import deepgrad as dg
 >>> with dg.inference_mode():
@@ -97,3 +98,11 @@ def set_float32_matmul_precision(precision: str) -> None:
 
 def get_float32_matmul_precision() -> str:
     return _matmul_precision
+
+
+def compile(model=None, **options):  # noqa: A001  (torch's name)
+    """torch.compile, accepted: deepgrad runs eagerly, so the model or function comes back unchanged (also as
+    a decorator, with or without options)."""
+    if model is None:
+        return lambda fn: fn
+    return model

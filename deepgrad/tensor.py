@@ -500,6 +500,7 @@ class Tensor:
     def sigmoid(self): return _F.sigmoid(self)
     def relu(self): return _F.relu(self)
     def sign(self): return _F.sign(self)
+    sgn = sign
     def square(self): return _F.square(self)
     def clamp(self, min=None, max=None): return _F.clamp(self, min, max)
     clip = clamp
@@ -603,6 +604,9 @@ class Tensor:
         return _F.unique_consecutive(self, return_inverse, return_counts, dim)
     def bincount(self, weights=None, minlength=0): return _F.bincount(self, weights, minlength)
     def histc(self, bins=100, min=0, max=0): return _F.histc(self, bins, min, max)
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        return _F.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+    def corrcoef(self): return _F.corrcoef(self)
 
     # shapes and indexing (views share memory: see autograd's views)
     def reshape(self, *shape): return _F.reshape(self, *shape)

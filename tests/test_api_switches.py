@@ -138,3 +138,65 @@ def test_creation_additions():
     n = dg.normal(2.0, 0.5, size=(4000,))
     assert abs(n.numpy().mean() - 2.0) < 0.05 and abs(n.numpy().std() - 0.5) < 0.05
     assert dg.normal(dg.zeros(3, 2), dg.ones(2)).shape == (3, 2)
+
+
+def test_dtype_info_and_promotion_queries():
+    for dt in ("float32", "float64", "float16"):
+        f, g = dg.finfo(getattr(dg, dt)), torch.finfo(getattr(torch, dt))
+        for field in ("eps", "max", "min", "tiny", "smallest_normal", "resolution", "bits", "dtype"):
+            assert getattr(f, field) == getattr(g, field), (dt, field)
+    assert dg.finfo().eps == torch.finfo().eps
+    for dt in ("int8", "uint8", "int16", "int32", "int64"):
+        i, j = dg.iinfo(getattr(dg, dt)), torch.iinfo(getattr(torch, dt))
+        assert (i.min, i.max, i.bits, i.dtype) == (j.min, j.max, j.bits, j.dtype)
+    with pytest.raises(TypeError):
+        dg.iinfo(dg.float32)
+    with pytest.raises(TypeError):
+        dg.finfo(dg.int32)
+    names = ("bool", "uint8", "int8", "int32", "int64", "float16", "float32", "float64")
+    for a in names:
+        for b in names:
+            assert dg.can_cast(getattr(dg, a), getattr(dg, b)) == torch.can_cast(getattr(torch, a), getattr(torch, b))
+            assert str(dg.promote_types(getattr(dg, a), getattr(dg, b))) == str(
+                torch.promote_types(getattr(torch, a), getattr(torch, b))
+            ).replace("torch.", "")
+    assert str(dg.result_type(dg.tensor([1]), 2.5)) == "float32"
+
+
+def test_cov_corrcoef_and_small_aliases():
+    from core_parity import check, randn
+
+    x = randn((3, 6), 1)
+    fw, aw = np.array([1, 2, 1, 3, 1, 1]), np.abs(randn((6,), 2)) + 0.1
+    check(dg.cov, torch.cov, x)
+    check(lambda t: t.cov(correction=0), lambda t: t.cov(correction=0), x)
+    check(lambda t, f, a: dg.cov(t, fweights=f, aweights=a), lambda t, f, a: torch.cov(t, fweights=f, aweights=a),
+          x, fw, aw.astype(np.float32), requires_grad=[True, False, False])
+    check(dg.cov, torch.cov, randn((5,), 3))
+    check(dg.corrcoef, torch.corrcoef, x)
+    check(lambda t: dg.rsub(t, 2.0, alpha=3), lambda t: torch.rsub(t, 2.0, alpha=3), x)
+    check(lambda t: dg.divide(t, 2), lambda t: torch.divide(t, 2), x)
+    check(lambda t: dg.true_divide(t, t + 5), lambda t: torch.true_divide(t, t + 5), x)
+    check(lambda t: dg.sgn(t) + t.sgn(), lambda t: torch.sgn(t) + t.sgn(), x, backward=False)  # torch: ZeroTensor
+    check(lambda t: dg.clone(t) + dg.t(t).t(), lambda t: torch.clone(t) + torch.t(t).t(), x)
+    assert not dg.detach(dg.ones(2, requires_grad=True)).requires_grad
+    assert dg.is_floating_point(dg.ones(1)) and not dg.is_complex(dg.ones(1))
+
+
+def test_compile_size_and_top_level_nn_functions():
+    from core_parity import check, randn
+
+    def f(t):
+        return t * 2
+
+    assert dg.compile(f) is f and dg.compile(mode="reduce-overhead")(f) is f
+    assert dg.Size([2, 3]) == (2, 3) and isinstance(dg.ones(2, 3).shape, dg.Size)
+    x, w = randn((1, 2, 6, 6), 1), randn((3, 2, 3, 3), 2)
+    check(lambda a, b: dg.conv2d(a, b, None, 1, 1), lambda a, b: torch.conv2d(a, b, None, 1, 1), x, w)
+    check(lambda a: dg.max_pool2d(a, 2), lambda a: torch.max_pool2d(a, 2), x)
+    check(lambda a: dg.layer_norm(a, (6,)), lambda a: torch.layer_norm(a, (6,)), x)
+    check(lambda a: dg.group_norm(a, 2), lambda a: torch.group_norm(a, 2), x)
+    check(lambda a: dg.pixel_shuffle(a[:, :, :4, :4].reshape(1, 8, 2, 2), 2),
+          lambda a: torch.pixel_shuffle(a[:, :, :4, :4].reshape(1, 8, 2, 2), 2), x)
+    check(lambda a: dg.threshold(a, 0.1, 2.0) + dg.selu(a) + dg.celu(a, 0.5) + dg.hardshrink(a),
+          lambda a: torch.threshold(a, 0.1, 2.0) + torch.selu(a) + torch.celu(a, 0.5) + torch.hardshrink(a), x)
