@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 
 # Import order matters: tensor first (it pulls in autograd and the ops once Tensor exists).
 from .tensor import Tensor  # noqa: I001
-from . import autograd, backend, backends, cuda, functional
+from . import autograd, backend, backends, cuda, functional, linalg
 from ._tensor_str import set_printoptions
 from .generator import Generator
 from .io import load, save

@@ -300,6 +300,48 @@ def corrcoef(input: Tensor) -> Tensor:
     return clamp(c, -1, 1)
 
 
+def inverse(input: Tensor) -> Tensor:
+    """``linalg.inv``."""
+    from .linalg import inv
+
+    return inv(input)
+
+
+def det(input: Tensor) -> Tensor:
+    """``linalg.det``."""
+    from .linalg import det as _det
+
+    return _det(input)
+
+
+def logdet(input: Tensor) -> Tensor:
+    """log(det(input)) (NaN for a negative determinant)."""
+    from .linalg import logdet as _logdet
+
+    return _logdet(input)
+
+
+def slogdet(input: Tensor):
+    """``linalg.slogdet``: (sign, log|det|)."""
+    from .linalg import slogdet as _slogdet
+
+    return _slogdet(input)
+
+
+def matrix_power(input: Tensor, n: int) -> Tensor:
+    """``linalg.matrix_power``."""
+    from .linalg import matrix_power as _matrix_power
+
+    return _matrix_power(input, n)
+
+
+def cholesky(input: Tensor, upper: bool = False) -> Tensor:
+    """``linalg.cholesky`` (torch's older name)."""
+    from .linalg import cholesky as _cholesky
+
+    return _cholesky(input, upper=upper)
+
+
 concat = concatenate = cat  # torch's aliases
 divide = true_divide = div
 sgn = sign

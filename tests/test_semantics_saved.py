@@ -152,6 +152,10 @@ CASES = {
     "nansum": (lambda L, a: a.nansum(1), [((2, 3), "x")]),
     "aminmax": (lambda L, a: a.aminmax().max, [((2, 3), "x")]),
     "quantile": (lambda L, a: a.quantile(0.4, 1), [((2, 3), "x")]),
+    "linalg_inv": (lambda L, a: L.linalg.inv(a + 3 * L.eye(3)), [((3, 3), "x")]),
+    "linalg_det": (lambda L, a: L.linalg.det(a * 1), [((3, 3), "x")]),
+    "linalg_solve": (lambda L, a, b: L.linalg.solve(a * 1 + 3 * L.eye(3), b * 1), [((3, 3), "x"), ((3, 2), "x")]),
+    "linalg_cholesky": (lambda L, a: L.linalg.cholesky(a @ a.mT + 3 * L.eye(3)), [((3, 3), "x")]),
 }
 
 

@@ -138,8 +138,8 @@ class VectorNorm(Function):
                 d = xp.sign(x) * top / top.sum(axis=self.axes, keepdims=True)
             elif p == 2:
                 d = x / norm
-            else:
-                d = x * abs(x) ** (p - 2) / norm ** (p - 1)
+            else:  # 0 at a zero element (0 * inf for p < 2 otherwise), as torch
+                d = xp.where(x == 0, 0, x * abs(x) ** (p - 2) / norm ** (p - 1))
             d = xp.where(norm == 0, 0, d)
         return (g * d).astype(x.dtype, copy=False)
 
