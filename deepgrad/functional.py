@@ -20,6 +20,7 @@ from .ops.cumulative import *  # noqa: F403
 from .ops.diagonal import *  # noqa: F403
 from .ops.einsum import *  # noqa: F403
 from .ops.elementwise import clamp, where  # noqa: F401  (public)
+from .ops.index_ops import *  # noqa: F403
 from .ops.linalg import (  # noqa: F401
     addbmm,
     addmm,

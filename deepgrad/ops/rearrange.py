@@ -365,7 +365,7 @@ def dsplit(input: Tensor, sections) -> tuple:
 def repeat_interleave(input: Tensor, repeats=None, dim: int | None = None, *, output_size: int | None = None):
     """Repeat each element (each slice along ``dim``) ``repeats`` times in place: ``[a, b] -> [a, a, b, b]``.
     With only a tensor of counts, the indices 0, 1, ... each repeated that often."""
-    from .scatter import index_select
+    from .index_ops import index_select
 
     if repeats is None:  # repeat_interleave(counts)
         counts = input.array
