@@ -1,5 +1,5 @@
-"""Padding that copies the tensor's own values: reflect, replicate and circular, over the last 1, 2 or 3
-dims (``F.pad``'s non-constant modes; constant padding is ``shape.Pad``).
+"""``F.pad``: constant padding (negative amounts crop), and the modes that copy the tensor's own values —
+reflect, replicate and circular, over the last 1, 2 or 3 dims.
 
 Each padded dim gets an index map, output position -> input position, built in the input's coordinates
 (negative amounts crop, as in torch); the forward takes along each map and the backward adds each gradient
@@ -90,3 +90,48 @@ def pad_copying(x: Tensor, pad: tuple, mode: str) -> Tensor:
             maps.append((axis, index_map(n, lo, hi, mode)))
             amounts.append((axis, lo, hi))
     return IndexPad.apply(x, maps=tuple(maps), mode=mode, amounts=tuple(amounts))
+
+
+class Pad(Function):
+    """Constant padding; negative amounts crop, as in torch."""
+
+    saved = ()
+
+    def forward(self, x, pairs, value):
+        self.shape, self.pairs = x.shape, pairs
+        crop = tuple(slice(-lo if lo < 0 else 0, n + hi if hi < 0 else n) for (lo, hi), n in zip(pairs, x.shape))
+        x = x[crop]
+        widths = [(lo if lo > 0 else 0, hi if hi > 0 else 0) for lo, hi in pairs]
+        return array_module(x).pad(x, widths, mode="constant", constant_values=value)
+
+    def backward(self, g):
+        inner = tuple(
+            slice(lo if lo > 0 else 0, g.shape[i] - (hi if hi > 0 else 0)) for i, (lo, hi) in enumerate(self.pairs)
+        )
+        g = g[inner]
+        widths = [(-lo if lo < 0 else 0, -hi if hi < 0 else 0) for lo, hi in self.pairs]
+        return array_module(g).pad(g, widths) if any(w != (0, 0) for w in widths) else g
+
+
+def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, ...)``; mode "constant"
+    (with ``value``), "reflect", "replicate" or "circular"."""
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise NotImplementedError(f"pad: Unrecognised padding mode {mode}")
+    if len(pad) % 2:
+        raise RuntimeError(f"pad: Padding length must be divisible by 2, got {len(pad)} for shape {tuple(x.shape)}")
+    if mode != "constant":
+        if value is not None and value != 0:  # torch accepts an explicit 0
+            raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
+        return pad_copying(x, tuple(pad), mode)
+    if len(pad) // 2 > x.ndim:
+        raise RuntimeError(
+            f"pad: padding length {len(pad)} must be even and at most 2 * {x.ndim} for shape {tuple(x.shape)}"
+        )
+    pairs = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        pairs[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    for (lo, hi), n in zip(pairs, x.shape):
+        if n + lo + hi < 0:
+            raise RuntimeError(f"pad: padding {tuple(pad)} would give a negative size for shape {tuple(x.shape)}")
+    return Pad.apply(x, pairs=tuple(pairs), value=0.0 if value is None else value)

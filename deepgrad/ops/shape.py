@@ -1,4 +1,4 @@
-"""Shape ops: reshape, permute, expand, repeat, indexing, cat/stack/split, pad.
+"""Shape ops: reshape, permute, expand, repeat, indexing, cat/stack/split (padding: padding.py).
 
 These move or select elements without arithmetic; their backward puts each gradient
 element back where its input element came from (summing where one input fed many outputs).
@@ -16,6 +16,7 @@ from ..autograd import Function, track_saved
 from ..backend import array_module
 from ..tensor import Tensor
 from .elementwise import unbroadcast
+from .padding import Pad, pad  # noqa: F401  (re-exported: padding lives in padding.py)
 from .reduce import normalize_dims
 
 
@@ -134,27 +135,6 @@ class Stack(Function):
 
     def backward(self, g):
         return tuple(array_module(g).moveaxis(g, self.dim, 0))
-
-
-class Pad(Function):
-    """Constant padding; negative amounts crop, as in torch."""
-
-    saved = ()
-
-    def forward(self, x, pairs, value):
-        self.shape, self.pairs = x.shape, pairs
-        crop = tuple(slice(-lo if lo < 0 else 0, n + hi if hi < 0 else n) for (lo, hi), n in zip(pairs, x.shape))
-        x = x[crop]
-        widths = [(lo if lo > 0 else 0, hi if hi > 0 else 0) for lo, hi in pairs]
-        return array_module(x).pad(x, widths, mode="constant", constant_values=value)
-
-    def backward(self, g):
-        inner = tuple(
-            slice(lo if lo > 0 else 0, g.shape[i] - (hi if hi > 0 else 0)) for i, (lo, hi) in enumerate(self.pairs)
-        )
-        g = g[inner]
-        widths = [(-lo if lo < 0 else 0, -hi if hi < 0 else 0) for lo, hi in self.pairs]
-        return array_module(g).pad(g, widths) if any(w != (0, 0) for w in widths) else g
 
 
 # ----------------------------------------------------------------------------- public API
@@ -517,29 +497,3 @@ def unbind(x: Tensor, dim: int = 0) -> tuple:
     """The slices along ``dim``, with that dim removed."""
     (axis,) = normalize_dims(dim, x.ndim, "unbind")
     return tuple(SplitPiece.apply(x, index=(slice(None),) * axis + (i, Ellipsis)) for i in range(x.shape[axis]))
-
-
-def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
-    """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, ...)``; mode "constant"
-    (with ``value``), "reflect", "replicate" or "circular" (see ops/padding.py)."""
-    if mode not in ("constant", "reflect", "replicate", "circular"):
-        raise NotImplementedError(f"pad: Unrecognised padding mode {mode}")
-    if len(pad) % 2:
-        raise RuntimeError(f"pad: Padding length must be divisible by 2, got {len(pad)} for shape {tuple(x.shape)}")
-    if mode != "constant":
-        if value is not None and value != 0:  # torch accepts an explicit 0
-            raise RuntimeError(f'Padding mode "{mode}" doesn\'t take in value argument')
-        from .padding import pad_copying
-
-        return pad_copying(x, tuple(pad), mode)
-    if len(pad) // 2 > x.ndim:
-        raise RuntimeError(
-            f"pad: padding length {len(pad)} must be even and at most 2 * {x.ndim} for shape {tuple(x.shape)}"
-        )
-    pairs = [(0, 0)] * x.ndim
-    for i in range(len(pad) // 2):
-        pairs[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    for (lo, hi), n in zip(pairs, x.shape):
-        if n + lo + hi < 0:
-            raise RuntimeError(f"pad: padding {tuple(pad)} would give a negative size for shape {tuple(x.shape)}")
-    return Pad.apply(x, pairs=tuple(pairs), value=0.0 if value is None else value)
