@@ -2,8 +2,8 @@
 
 On deepgrad they mean what they can mean:
 
-- ``inference_mode`` is ``no_grad`` (no graph is recorded); deepgrad has no separate "inference tensors",
-  so tensors made inside are ordinary tensors that do not require grad.
+- ``inference_mode`` (in ``autograd.grad_mode``, per thread like grad mode) records no graph; deepgrad has no
+  separate "inference tensors", so tensors made inside are ordinary tensors that do not require grad.
 - deepgrad's CPU ops are deterministic (NumPy, a fixed summation order, no atomics), so
   ``use_deterministic_algorithms(True)`` changes nothing and is only remembered for the query.
 - float32 matrix products always run in float32 (no TF32 or bfloat16 shortcuts); the precision setting is
@@ -19,56 +19,11 @@ False
 
 from __future__ import annotations
 
-from .autograd import _GradMode
+from .autograd.grad_mode import inference_mode, is_inference_mode_enabled  # noqa: F401  (re-exported)
 
-_inference = False
 _deterministic = False
 _warn_only = False
 _matmul_precision = "highest"
-
-
-class inference_mode(_GradMode):  # noqa: N801  (torch's name)
-    """Context manager / decorator: no graph is recorded inside (``mode=False`` leaves grad mode alone).
-
-    >>> @inference_mode()
-    ... def predict(x): return x * 2
-    """
-
-    def __new__(cls, mode=True):
-        if callable(mode) and not isinstance(mode, bool):  # used bare: @inference_mode
-            switch = super().__new__(cls)
-            switch.on = True
-            return switch(mode)
-        return super().__new__(cls)
-
-    def __init__(self, mode: bool = True):
-        self.on = bool(mode)
-
-    def _recreate_cm(self):
-        return inference_mode(self.on)
-
-    def __enter__(self):
-        global _inference
-        from . import autograd
-
-        self.prev, self.prev_inference = autograd._grad_enabled, _inference
-        if self.on:
-            autograd._grad_enabled, _inference = False, True
-        else:
-            _inference = False
-        return self
-
-    def __exit__(self, *exc):
-        global _inference
-        from . import autograd
-
-        autograd._grad_enabled, _inference = self.prev, self.prev_inference
-        return False
-
-
-def is_inference_mode_enabled() -> bool:
-    """True inside ``inference_mode()``."""
-    return _inference
 
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:

@@ -34,6 +34,33 @@ def test_inference_mode_is_no_grad_as_context_and_decorator():
         assert torch.is_inference_mode_enabled() and not torch.is_grad_enabled()
 
 
+def test_inference_mode_false_records_inside_no_grad_and_mode_is_per_thread():
+    import threading
+
+    x, tx = dg.ones(2, requires_grad=True), torch.ones(2, requires_grad=True)
+    with dg.no_grad(), dg.inference_mode(False):
+        mine = (x * 2).requires_grad
+    with torch.no_grad(), torch.inference_mode(False):
+        theirs = (tx * 2).requires_grad
+    assert mine == theirs
+
+    seen = {}
+    entered, release = threading.Event(), threading.Event()
+
+    def other():
+        with dg.inference_mode():
+            entered.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=other)
+    worker.start()
+    entered.wait(5)
+    seen["inference"], seen["grad"] = dg.is_inference_mode_enabled(), (x * 2).requires_grad
+    release.set()
+    worker.join()
+    assert seen == {"inference": False, "grad": True}  # another thread's block changes nothing here
+
+
 def test_switches_are_accepted_and_remembered():
     assert dg.are_deterministic_algorithms_enabled() is torch.are_deterministic_algorithms_enabled()
     dg.use_deterministic_algorithms(True, warn_only=True)

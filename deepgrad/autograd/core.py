@@ -24,6 +24,7 @@ class _ThreadState(threading.local):
 
     def __init__(self):  # run once per thread; an instance attribute is found faster than a class default
         self.grad_enabled = True
+        self.inference = False  # inside inference_mode(): no graph, and fused kernels keep no saved buffers
 
 
 state = _ThreadState()  # switched by grad_mode's context managers; read by every op
