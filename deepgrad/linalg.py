@@ -96,12 +96,19 @@ def svdvals(A: Tensor) -> Tensor:
     return SingularValues.apply(A)
 
 
+def _zeros_in_graph(x: Tensor) -> Tensor:
+    """Zeros shaped like ``x`` that stay in its graph with a zero gradient (a piecewise-constant result)."""
+    from .creation import as_tensor
+
+    return x.masked_fill(as_tensor(array_module(x.array).ones((), dtype=bool)), 0)
+
+
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The vector ``ord``-norm over ``dim`` (all elements when None): ord any positive number, inf, -inf or 0."""
     if dtype is not None:
         x = _cast(x, dtype)
     if ord == 0:  # how many are non-zero: piecewise constant, so a zero gradient (through masked_fill's)
-        zeros = x.masked_fill(Tensor._make(array_module(x.array).ones((), dtype=bool), None), 0)
+        zeros = _zeros_in_graph(x)
         return _R.sum((x != 0).to(x.dtype) + zeros, dim, keepdim)
     if ord == -math.inf:
         return _R.amin(x.abs(), () if dim is None else dim, keepdim)
@@ -161,7 +168,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
         raise RuntimeError("linalg.matrix_power: A must be batches of square matrices")
     if n == 0:  # the identity, still in the graph with a zero gradient (as torch's)
-        zeros = A.masked_fill(Tensor._make(array_module(A.array).ones((), dtype=bool), None), 0)
+        zeros = _zeros_in_graph(A)
         return zeros + eye(A.shape[-1], dtype=A.dtype, device=A.device)
     base = inv(A) if n < 0 else A
     result, n = None, builtins.abs(n)
