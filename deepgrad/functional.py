@@ -14,10 +14,11 @@ from . import backend
 from .dtype_info import can_cast, finfo, iinfo  # noqa: F401
 from .ops import activation as A
 from .ops import elementwise as E
-from .ops.arithmetic import add, binary, div, floor_divide, mul, pow, remainder, sub  # noqa: F401  (public)
+from .ops.arithmetic import add, binary, div, mul, pow, sub  # noqa: F401  (public)
 from .ops.binary_math import *  # noqa: F403  (each family module lists its public ops in __all__)
 from .ops.cumulative import *  # noqa: F403
 from .ops.diagonal import *  # noqa: F403
+from .ops.division import floor_divide, remainder  # noqa: F401  (public)
 from .ops.einsum import *  # noqa: F403
 from .ops.elementwise import clamp, where  # noqa: F401  (public)
 from .ops.index_ops import *  # noqa: F403

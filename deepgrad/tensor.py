@@ -404,10 +404,10 @@ class Tensor:
     def div(self, other, *, rounding_mode=None): return _F.div(self, other, rounding_mode=rounding_mode)
     divide = true_divide = div
     def __floordiv__(self, other): return _F.floor_divide(self, other)
-    def __rfloordiv__(self, other): return _arith.rfloordiv(self, other)
+    def __rfloordiv__(self, other): return _division.rfloordiv(self, other)
     def floor_divide(self, other): return _F.floor_divide(self, other)
     def __mod__(self, other): return _F.remainder(self, other)
-    def __rmod__(self, other): return _arith.rremainder(self, other)
+    def __rmod__(self, other): return _division.rremainder(self, other)
     def remainder(self, other): return _F.remainder(self, other)
     def __pow__(self, other): return _F.pow(self, other)
     def __rpow__(self, other): return _arith.rpow(self, other)
@@ -758,6 +758,7 @@ from . import autograd as _autograd  # noqa: E402
 from . import creation as _C  # noqa: E402
 from . import functional as _F  # noqa: E402
 from .ops import arithmetic as _arith  # noqa: E402
+from .ops import division as _division  # noqa: E402
 from .ops import elementwise as _elementwise  # noqa: E402
 from .ops import inplace as _I  # noqa: E402
 from .ops import inplace_extra as _IX  # noqa: E402

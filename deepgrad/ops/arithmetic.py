@@ -263,50 +263,6 @@ class DivScalar(Function):
         return g / self.c
 
 
-class Remainder(Function):
-    """``a - floor(a / b) * b`` (the sign of the divisor, Python's ``%``); torch's gradients: 1 for a,
-    ``-floor(a / b)`` for b."""
-
-    saved = ((), (0, 1))
-
-    def forward(self, a, b):
-        self.a, self.b = a, b
-        return np.mod(a, b)
-
-    def backward(self, g):
-        a, b = self.a, self.b
-        ga = unbroadcast(g, a.shape) if self.next[0] is not None else None
-        gb = None
-        if self.next[1] is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gb = unbroadcast(-g * np.floor_divide(a, b), b.shape)
-        return ga, gb
-
-    def backward_graph(self, g):
-        a, b = self.a, self.b
-        ga = sum_to(g, a.shape) if self.next[0] is not None else None
-        gb = None
-        if self.next[1] is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):  # floor(a / b) is piecewise constant: a constant
-                q = Tensor._make(np.floor_divide(a, b), None)
-            gb = sum_to(-g * q, b.shape)
-        return ga, gb
-
-
-class NotDifferentiable(Function):
-    """An op torch records but cannot differentiate (``x // y`` on floats, ``2 % x``): the backward
-    raises torch's error instead of passing a silent zero."""
-
-    saved = ()
-
-    def forward(self, *arrays, fn, aten):
-        self.op_name = aten
-        return fn(*arrays)
-
-    def backward(self, g):
-        raise RuntimeError(f"derivative for aten::{self.op_name} is not implemented")
-
-
 class RoundedQuotient(Function):
     """``a / b`` rounded toward -inf or 0: piecewise constant, so its gradient is zero (torch's)."""
 
@@ -492,44 +448,6 @@ def rdiv(a: Tensor, b) -> Tensor:
     a, c = operands("div", a, b, _true_division_dtype(a, b))
     r = Reciprocal.apply(a)
     return r if c == 1 else MulScalar.apply(r, c=c)
-
-
-def floor_divide(a: Tensor, b) -> Tensor:
-    """``a // b``: floor of the quotient, in the operands' promoted dtype (not differentiable: torch
-    raises in backward)."""
-    dtype = result_type(a, b)
-    _not_for_bool("div_floor_cpu", dtype)
-    _no_zero_divisor(b, dtype)
-    a, b = operands("floor_divide", a, b, dtype)
-    b = b if isinstance(b, Tensor) else Tensor._make(array_module(a.array).asarray(b, dtype=dtype), None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _broadcast(NotDifferentiable, "floor_divide", a, b, fn=np.floor_divide, aten="floor_divide")
-
-
-def rfloordiv(a: Tensor, b) -> Tensor:
-    return floor_divide(_wrap(b, a), a)
-
-
-def remainder(a: Tensor, b) -> Tensor:
-    """``a % b`` with the sign of the divisor (Python's and torch's ``remainder``)."""
-    dtype = result_type(a, b)
-    _not_for_bool("remainder_cpu", dtype)
-    _no_zero_divisor(b, dtype)
-    a, b = operands("remainder", a, b, dtype)
-    b = b if isinstance(b, Tensor) else Tensor._make(array_module(a.array).asarray(b, dtype=dtype), None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _broadcast(Remainder, "remainder", a, b)
-
-
-def rremainder(a: Tensor, b) -> Tensor:
-    """``b % a`` for a number ``b``: torch records it but has no derivative for it."""
-    dtype = result_type(a, b)
-    _not_for_bool("remainder_cpu", dtype)
-    _no_zero_divisor(a, dtype)
-    a, c = operands("remainder", a, b, dtype)
-    c = Tensor._make(array_module(a.array).asarray(c, dtype=dtype), None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _broadcast(NotDifferentiable, "remainder", c, a, fn=np.mod, aten="remainder")
 
 
 def _wrap(value, like: Tensor) -> Tensor:

@@ -17,8 +17,8 @@ def train_digits_demo(out_dir: str = "runs/digits", epochs: int = 20, hidden: in
     Returns ``{"history", "trainer", "test", "plot"}`` where ``test`` holds the held-out loss, accuracy,
     macro F1 and confusion matrix of the restored best weights.
     """
-    import deepgrad
     from deepgrad import nn, optim
+    from deepgrad.creation import manual_seed
     from deepgrad.data import DataLoader
     from deepgrad.data.datasets import load_digits
 
@@ -26,7 +26,7 @@ def train_digits_demo(out_dir: str = "runs/digits", epochs: int = 20, hidden: in
     from .plots import plot_history
     from .trainer import Trainer
 
-    deepgrad.manual_seed(seed)
+    manual_seed(seed)
     train_set, test_set = load_digits(test_size=0.25, seed=seed, flatten=True)
     train = DataLoader(train_set, batch_size=64, shuffle=True)
     test = DataLoader(test_set, batch_size=256)
