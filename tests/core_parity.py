@@ -59,13 +59,16 @@ def dtype_name(x) -> str:
     return str(x.dtype)
 
 
-def assert_close(actual, expected, rtol=FWD_RTOL, atol=FWD_ATOL, what="value") -> None:
-    """Shapes equal and values close (exact for integer/bool data)."""
+def assert_close(actual, expected, rtol=FWD_RTOL, atol=FWD_ATOL, what="value", scaled=False) -> None:
+    """Shapes equal and values close (exact for integer/bool data). ``scaled``: ``atol`` is relative to the
+    reference's largest magnitude (sums of many float32 products, e.g. a convolution's, err in proportion)."""
     a, e = host(actual), host(expected)
     assert a.shape == e.shape, f"{what}: shape {a.shape} != torch {e.shape}"
     if e.dtype.kind in "biu":
         np.testing.assert_array_equal(a, e, err_msg=what)
     else:
+        if scaled and e.size:
+            atol = atol * max(1.0, float(np.nanmax(np.abs(e))) if np.isfinite(e).any() else 1.0)
         np.testing.assert_allclose(a, e, rtol=rtol, atol=atol, err_msg=what)
 
 
@@ -84,10 +87,11 @@ def make_pair(array, device="cpu", requires_grad=False):
 
 
 def check(dg_fn, torch_fn, *arrays, device="cpu", requires_grad=None, rtol=FWD_RTOL, atol=FWD_ATOL,
-          grad_rtol=GRAD_RTOL, grad_atol=GRAD_ATOL, seed=0, backward=True):
+          grad_rtol=GRAD_RTOL, grad_atol=GRAD_ATOL, seed=0, backward=True, scaled=False):
     """Run ``dg_fn`` / ``torch_fn`` on the same ``arrays`` (NumPy arrays become tensors, anything
     else is passed as is) and compare outputs and, through a random upstream gradient, the input
-    gradients. ``requires_grad`` defaults to every floating array. Returns both outputs."""
+    gradients. ``requires_grad`` defaults to every floating array; ``scaled`` makes the tolerances relative
+    to each reference's magnitude (see :func:`assert_close`). Returns both outputs."""
     arrays = [np.asarray(a) if isinstance(a, np.generic) else a for a in arrays]
     if requires_grad is None:
         requires_grad = [isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays]
@@ -115,7 +119,7 @@ def check(dg_fn, torch_fn, *arrays, device="cpu", requires_grad=None, rtol=FWD_R
         assert od.requires_grad == ot.requires_grad, f"output {i}: requires_grad {od.requires_grad}"
         if device != "cpu":
             assert od.device.type == "cuda", f"output {i} left the GPU"
-        assert_close(od, ot, rtol, atol, f"forward output {i}")
+        assert_close(od, ot, rtol, atol, f"forward output {i}", scaled)
 
     if not backward or not any(ot.requires_grad for ot in outs_t):
         return out_d, out_t
@@ -137,5 +141,5 @@ def check(dg_fn, torch_fn, *arrays, device="cpu", requires_grad=None, rtol=FWD_R
         assert d.grad is not None, f"input {i}: no gradient, torch has one"
         assert d.grad.dtype == d.dtype == arriving[i], f"input {i}: grad arrived as {arriving[i]}, input {d.dtype}"
         assert d.grad.device == d.device, f"input {i}: grad on {d.grad.device}, input on {d.device}"
-        assert_close(d.grad, t.grad, grad_rtol, grad_atol, f"gradient of input {i}")
+        assert_close(d.grad, t.grad, grad_rtol, grad_atol, f"gradient of input {i}", scaled)
     return out_d, out_t

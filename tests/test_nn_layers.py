@@ -3,6 +3,7 @@ and weights moving both ways through safetensors files."""
 
 import numpy as np
 import pytest
+from core_parity import assert_close
 
 import deepgrad as dg
 from deepgrad import nn
@@ -18,8 +19,7 @@ def _to_torch_state(module):
 
 
 def _close(a, b, what, rtol=RTOL, atol=ATOL):
-    a = a.detach().numpy() if hasattr(a, "detach") else np.asarray(a)
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol, err_msg=what)
+    assert_close(a, b, rtol, atol, what)
 
 
 def check_layer(dg_layer, t_layer, x, train=True, steps=1, seed=0, rtol=RTOL, atol=ATOL):

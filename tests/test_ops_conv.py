@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from conftest import devices
+from core_parity import assert_close, check
 
 import deepgrad as dg
 from deepgrad.autograd import gradcheck
@@ -12,20 +14,7 @@ from deepgrad.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 # torch warns that it copies for even kernels with padding="same"; that is its business, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
 
-devices = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not dg.cuda_is_available(), reason="no CUDA device (CuPy)")),
-]
-
 FWD_TOL, GRAD_TOL = 1e-5, 1e-4  # relative to the largest magnitude of the reference (float32)
-
-
-def _close(ours, ref, tol, what):
-    ours = np.asarray(ours.detach().cpu().array if isinstance(ours, dg.Tensor) else ours)
-    ref = ref.detach().numpy()
-    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != torch {ref.shape}"
-    scale = max(1.0, float(np.abs(ref).max()) if ref.size else 1.0)
-    np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol * scale, err_msg=what)
 
 
 def _parity(ours_fn, torch_fn, x_shape, w_shape, bias_size, seed=0, device="cpu", **kw):
@@ -34,15 +23,8 @@ def _parity(ours_fn, torch_fn, x_shape, w_shape, bias_size, seed=0, device="cpu"
     arrays = [rng.standard_normal(s).astype(np.float32) for s in (x_shape, w_shape)]
     if bias_size is not None:
         arrays.append(rng.standard_normal(bias_size).astype(np.float32))
-    ours = [dg.Tensor(a, device=device).requires_grad_() for a in arrays]
-    refs = [torch.tensor(a, requires_grad=True) for a in arrays]
-    y, ty = ours_fn(*ours, **kw), torch_fn(*refs, **kw)
-    _close(y, ty, FWD_TOL, "forward")
-    up = rng.standard_normal(tuple(ty.shape)).astype(np.float32)
-    y.backward(dg.Tensor(up, device=device))
-    ty.backward(torch.tensor(up))
-    for name, a, b in zip(("input", "weight", "bias"), ours, refs):
-        _close(a.grad, b.grad, GRAD_TOL, f"grad of {name}")
+    check(lambda *t: ours_fn(*t, **kw), lambda *t: torch_fn(*t, **kw), *arrays, device=device, rtol=FWD_TOL,
+          atol=FWD_TOL, grad_rtol=GRAD_TOL, grad_atol=GRAD_TOL, seed=seed, scaled=True)
 
 
 CONV2D_CASES = [
@@ -90,10 +72,10 @@ def test_conv2d_without_bias_and_frozen_weight():
     y = conv2d(X, W, padding=1)
     tx = torch.tensor(x, requires_grad=True)
     ty = TF.conv2d(tx, torch.tensor(w), padding=1)
-    _close(y, ty, FWD_TOL, "forward")
+    assert_close(y, ty, FWD_TOL, FWD_TOL, "forward", scaled=True)
     y.sum().backward()
     ty.sum().backward()
-    _close(X.grad, tx.grad, GRAD_TOL, "grad of input")
+    assert_close(X.grad, tx.grad, GRAD_TOL, GRAD_TOL, "grad of input", scaled=True)
     assert W.grad is None
 
 

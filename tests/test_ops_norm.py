@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as TF
 from conftest import devices
+from core_parity import assert_close
 
 import deepgrad as dg
 from deepgrad.autograd import gradcheck
@@ -24,8 +25,7 @@ def _pair(a, grad=True):
 
 def _compare_grads(pairs, rtol=1e-4, atol=1e-5):
     for i, (d, t) in enumerate(pairs):
-        scale = max(1.0, float(np.abs(t.grad.numpy()).max()))
-        np.testing.assert_allclose(d.grad.array, t.grad.numpy(), rtol=rtol, atol=atol * scale, err_msg=f"grad #{i}")
+        assert_close(d.grad, t.grad, rtol, atol, f"grad #{i}", scaled=True)
 
 
 SHAPES = [(8, 3), (4, 3, 5), (3, 2, 4, 5)]

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as TF
+from conftest import devices
+from core_parity import assert_close, check
 
 import deepgrad as dg
 from deepgrad.autograd import gradcheck
@@ -21,23 +23,7 @@ from deepgrad.ops.pool import (
     sum_pool2d,
 )
 
-devices = [
-    "cpu",
-    pytest.param("cuda", marks=pytest.mark.skipif(not dg.cuda_is_available(), reason="no CUDA device (CuPy)")),
-]
-
-FWD_TOL, GRAD_TOL = 1e-5, 1e-4
-
-
-def _close(ours, ref, tol, what):
-    ours = np.asarray(ours.detach().cpu().array)
-    ref = ref.detach().numpy()
-    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != torch {ref.shape}"
-    if ref.dtype.kind in "iu":
-        np.testing.assert_array_equal(ours, ref, err_msg=what)
-        return
-    scale = max(1.0, float(np.abs(ref).max()))
-    np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol * scale, err_msg=what)
+FWD_TOL, GRAD_TOL = 1e-5, 1e-4  # relative to the largest magnitude of the reference (float32)
 
 
 def _distinct(shape, seed=0, dtype=np.float32):
@@ -47,18 +33,9 @@ def _distinct(shape, seed=0, dtype=np.float32):
 
 
 def _parity(ours_fn, torch_fn, x, device="cpu", **kw):
-    """Outputs (and indices) forward, input gradient under a random upstream, deepgrad vs torch."""
-    X = dg.Tensor(x, device=device).requires_grad_()
-    tx = torch.tensor(x, requires_grad=True)
-    y, ty = ours_fn(X, **kw), torch_fn(tx, **kw)
-    if isinstance(ty, tuple):
-        _close(y[1], ty[1], 0, "indices")
-        y, ty = y[0], ty[0]
-    _close(y, ty, FWD_TOL, "forward")
-    up = np.random.default_rng(1).standard_normal(tuple(ty.shape)).astype(np.float32)
-    y.backward(dg.Tensor(up, device=device))
-    ty.backward(torch.tensor(up))
-    _close(X.grad, tx.grad, GRAD_TOL, "grad of input")
+    """Outputs (and indices, exactly) forward, input gradient under a random upstream, deepgrad vs torch."""
+    check(lambda t: ours_fn(t, **kw), lambda t: torch_fn(t, **kw), x, device=device, rtol=FWD_TOL, atol=FWD_TOL,
+          grad_rtol=GRAD_TOL, grad_atol=GRAD_TOL, scaled=True)
 
 
 MAX2D = [
@@ -195,11 +172,11 @@ def test_max_unpool2d_parity():
     ours = max_unpool2d(Y, dg.Tensor(idx.numpy()), 2, output_size=(8, 7))
     ty = y.clone().requires_grad_()
     ref = TF.max_unpool2d(ty, idx, 2, output_size=(8, 7))
-    _close(ours, ref, FWD_TOL, "forward")
+    assert_close(ours, ref, FWD_TOL, FWD_TOL, "forward", scaled=True)
     up = np.random.default_rng(1).standard_normal(tuple(ref.shape)).astype(np.float32)
     ours.backward(dg.Tensor(up))
     ref.backward(torch.tensor(up))
-    _close(Y.grad, ty.grad, GRAD_TOL, "grad of input")
+    assert_close(Y.grad, ty.grad, GRAD_TOL, GRAD_TOL, "grad of input", scaled=True)
     with pytest.raises(RuntimeError, match="invalid max index"):  # indices into 7-wide planes, default is 8x6
         max_unpool2d(Y, dg.Tensor(idx.numpy()), 2)
 
