@@ -2,7 +2,7 @@
 entry points over the ops in :mod:`deepgrad.ops`.
 
 >>> import deepgrad.functional as F
->>> F.relu(tensor([-1.0, 2.0]))
+>>> F.relu(deepgrad.tensor([-1.0, 2.0]))
 tensor([0., 2.])
 """
 

@@ -11,8 +11,10 @@ reader. ``load`` gives the object back (tuples as tuples, int keys as ints, 0-d 
 and ``requires_grad`` kept) and also reads safetensors files from elsewhere and PyTorch's own
 ``.pt``/``.pth`` files (:mod:`deepgrad.io_torch`), never running anything from a file.
 
+>>> model = deepgrad.nn.Linear(2, 1)
 >>> deepgrad.save({"epoch": 3, "model_state_dict": model.state_dict()}, "ckpt.safetensors")
 >>> model.load_state_dict(deepgrad.load("ckpt.safetensors")["model_state_dict"])
+<All keys matched successfully>
 """
 
 from __future__ import annotations
@@ -173,7 +175,10 @@ def save(obj, f: str | os.PathLike | BinaryIO, metadata: dict[str, str] | None =
     Tensors are copied to the host and saved one per object: the same Tensor twice is stored once and
     comes back as one object, but distinct tensors that view the same memory come back as copies.
 
+    >>> model = deepgrad.nn.Linear(2, 1)
     >>> deepgrad.save({"epoch": 3, "model_state_dict": model.state_dict()}, "ckpt.safetensors")
+    >>> deepgrad.load("ckpt.safetensors")["epoch"]
+    3
     """
     meta = dict(metadata or {})
     bad = {k: type(v).__name__ for k, v in meta.items() if not isinstance(k, str) or not isinstance(v, str)}
@@ -368,7 +373,10 @@ def load(f: str | os.PathLike | BinaryIO, map_location=None, pickle_module=None,
     runs either way. ``pickle_module``, ``mmap=True`` and other pickle options are refused (no pickle runs).
     bfloat16 tensors come back as float32 (exact widening, with a warning): deepgrad has no bfloat16.
 
-    >>> model.load_state_dict(deepgrad.load("resnet18.pth", map_location="cpu"))
+    >>> model = deepgrad.nn.Linear(2, 1)
+    >>> deepgrad.save(model.state_dict(), "linear.safetensors")
+    >>> model.load_state_dict(deepgrad.load("linear.safetensors", map_location="cpu"))
+    <All keys matched successfully>
     """
     if pickle_load_args:
         raise TypeError(f"load: unsupported keyword argument(s) {sorted(pickle_load_args)}: deepgrad never runs "

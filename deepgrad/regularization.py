@@ -12,7 +12,12 @@ How they relate to an optimizer's ``weight_decay``:
 * ``l1_penalty`` (gradient ``lam * sign(w)``, 0 at 0) pushes small weights to exactly zero under
   proximal methods and towards zero under SGD; no built-in optimizer option matches it.
 
->>> loss = cross_entropy(model(x), y) + l2_penalty(model.parameters(), 5e-4 / 2)
+>>> model, x, y = deepgrad.nn.Linear(4, 3), deepgrad.randn(8, 4), deepgrad.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+>>> loss = deepgrad.nn.functional.cross_entropy(model(x), y) + l2_penalty(model.parameters(), 5e-4 / 2)
+>>> w = deepgrad.tensor([1.0, -2.0], requires_grad=True)
+>>> l2_penalty([w], 5e-4 / 2).backward()
+>>> w.grad                                   # lam * w: the term SGD's weight_decay=lam adds
+tensor([ 0.0005, -0.0010])
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def _total(terms: list[Tensor]) -> Tensor:
 def l1_penalty(parameters: Tensor | Iterable[Tensor], weight: float) -> Tensor:
     """``weight * sum(|w|)`` over every element of every parameter (a differentiable scalar).
 
-    >>> l1_penalty([tensor([1.0, -2.0])], 0.1)
+    >>> l1_penalty([deepgrad.tensor([1.0, -2.0])], 0.1)
     tensor(0.3000)
     """
     params = _params(parameters, "l1_penalty")
@@ -56,7 +61,7 @@ def l2_penalty(parameters: Tensor | Iterable[Tensor], weight: float) -> Tensor:
 
     Its gradient is ``2 * weight * w``: pass ``weight = lam / 2`` to match ``weight_decay=lam`` of SGD.
 
-    >>> l2_penalty([tensor([1.0, -2.0])], 0.5)
+    >>> l2_penalty([deepgrad.tensor([1.0, -2.0])], 0.5)
     tensor(2.5000)
     """
     params = _params(parameters, "l2_penalty")

@@ -16,7 +16,7 @@ min_max_result = namedtuple("min_max_result", ["values", "indices"])
 class Tensor:
     """An n-dimensional array that can record the ops applied to it for backpropagation.
 
-    >>> x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> x = deepgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
     >>> (x * x).sum().backward()
     >>> x.grad
     tensor([2., 4., 6.])
@@ -77,7 +77,7 @@ class Tensor:
         counter of its own — writes through it (``p.data.mul_(0.9)``) change this tensor and are hidden
         from autograd. ``t.array`` is the raw NumPy/CuPy array.
 
-        >>> w = tensor([1.0, 2.0], requires_grad=True)
+        >>> w = deepgrad.tensor([1.0, 2.0], requires_grad=True)
         >>> w.data.mul_(2)
         tensor([2., 4.])
         >>> w

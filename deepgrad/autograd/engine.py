@@ -187,7 +187,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
     """Gradients of ``outputs`` with respect to ``inputs`` as a tuple (one per input, like torch,
     even for a single input), without touching any ``.grad``.
 
-    >>> x = tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> x = deepgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
     >>> grad((x ** 2).sum(), x)
     (tensor([2., 4., 6.]),)
     """

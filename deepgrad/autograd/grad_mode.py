@@ -31,8 +31,11 @@ class _GradMode(contextlib.ContextDecorator):
 class set_grad_enabled(_GradMode):
     """Turn graph recording on or off, as a function, context manager or decorator.
 
+    >>> x = deepgrad.ones(2, requires_grad=True)
     >>> with set_grad_enabled(False):
-    ...     y = x * 2          # y.requires_grad is False
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
     """
 
     def __init__(self, mode: bool):

@@ -26,7 +26,7 @@ def gradcheck(
     The output is contracted with a *random* upstream gradient (an all-ones upstream hides
     bugs such as batch norm's mean-subtraction term). Inputs that require grad are checked.
 
-    >>> x = randn(3, 4, dtype=float64, requires_grad=True)
+    >>> x = deepgrad.randn(3, 4, dtype=deepgrad.float64, requires_grad=True)
     >>> gradcheck(lambda t: (t.tanh() * t).sum(dim=1), [x])
     True
     """
@@ -111,7 +111,7 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float 
     ``create_graph=True``) against finite differences, for random upstream gradients — torch's
     ``gradgradcheck``. Inputs that require grad must be float64.
 
-    >>> x = randn(3, dtype=float64, requires_grad=True)
+    >>> x = deepgrad.randn(3, dtype=deepgrad.float64, requires_grad=True)
     >>> gradgradcheck(lambda t: (t.tanh() * t).sum(), [x])
     True
     """

@@ -11,7 +11,7 @@ class CosineSimilarity(Module):
     """Cosine similarity of two inputs along ``dim``.
 
     >>> CosineSimilarity(dim=1)(deepgrad.ones(2, 3), deepgrad.ones(2, 3))
-    tensor([1., 1.])
+    tensor([1.0000, 1.0000])
     """
 
     def __init__(self, dim: int = 1, eps: float = 1e-8):

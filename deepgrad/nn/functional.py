@@ -152,8 +152,9 @@ def _bound(value, like: Tensor) -> Tensor:
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (the swish of Ramachandran et al.).
 
+    >>> import deepgrad.nn.functional as F
     >>> F.silu(deepgrad.tensor([0.0, 1.0]))
-    tensor([0.    , 0.7311])
+    tensor([0.0000, 0.7311])
     """
     _check_float("silu", input)
     return input * _F.sigmoid(input)
@@ -300,6 +301,7 @@ def _vector_norm(x: Tensor, p: float, dim, keepdim: bool) -> Tensor:
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None) -> Tensor:
     """``input / max(||input||_p, eps)`` along ``dim``: unit vectors (zero vectors stay zero).
 
+    >>> import deepgrad.nn.functional as F
     >>> F.normalize(deepgrad.tensor([[3.0, 4.0]]), dim=1)
     tensor([[0.6000, 0.8000]])
     """
@@ -331,6 +333,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
     ``x_c / (k + alpha / size * sum of x_c'^2 over the size channels around c) ** beta`` (zero padded,
     ``size // 2`` before and ``(size - 1) // 2`` after, as torch).
 
+    >>> import deepgrad.nn.functional as F
     >>> F.local_response_norm(deepgrad.ones(1, 4, 2, 2), size=3).shape
     (1, 4, 2, 2)
     """

@@ -10,7 +10,7 @@ For real data parallelism (several processes, one device each, gradients average
 :mod:`deepgrad.distributed` and its ``DistributedDataParallel``, which is also what torch recommends over
 DataParallel.
 
->>> model = DataParallel(nn.Linear(4, 2))
+>>> model = DataParallel(deepgrad.nn.Linear(4, 2))
 >>> list(model.state_dict())
 ['module.weight', 'module.bias']
 """

@@ -7,8 +7,10 @@ never compute a padded step, so each sequence's final state is its state at its 
 
 >>> x = deepgrad.randn(7, 3, 5)                                   # (T, B, features), padded
 >>> packed = pack_padded_sequence(x, [7, 4, 2], enforce_sorted=False)
->>> out, h_n = nn.GRU(5, 8)(packed)
+>>> out, h_n = deepgrad.nn.GRU(5, 8)(packed)
 >>> padded, lengths = pad_packed_sequence(out)                    # zeros after each length
+>>> padded.shape, lengths
+((7, 3, 8), tensor([7, 4, 2]))
 """
 
 from __future__ import annotations

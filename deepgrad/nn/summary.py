@@ -103,7 +103,20 @@ def summary(model: Module, input_shape: tuple, batch_size: int = 1, dtype=None, 
     """Run one forward pass on zeros of shape ``(batch_size, *input_shape)`` and tabulate
     every leaf layer: output shape, trainable / frozen parameter counts, size arithmetic.
 
-    >>> print(summary(LeNet5(), (1, 28, 28)))
+    >>> nn = deepgrad.nn
+    >>> print(summary(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 10)), (1, 8, 8)))
+    Sequential on input (1, 1, 8, 8)
+    --------------------------------------------------------------------
+    Layer  Type     Output shape  Params  Frozen  Output size arithmetic
+    --------------------------------------------------------------------
+    0      Conv2d   (1, 4, 6, 6)  40      0       floor((8+2*0-1*(3-1)-1)/1)+1 = 6, floor((8+2*0-1*(3-1)-1)/1)+1 = 6
+    1      ReLU     (1, 4, 6, 6)  0       0
+    2      Flatten  (1, 144)      0       0
+    3      Linear   (1, 10)       1,450   0
+    --------------------------------------------------------------------
+    Total params: 1,490
+    Trainable params: 1,490
+    Frozen params: 0
     """
     input_shape = tuple(input_shape)
     result = ModelSummary(type(model).__name__, (batch_size,) + input_shape)

@@ -330,7 +330,7 @@ def _same_dtype(name: str, a: Tensor, b: Tensor) -> None:
 def isclose(input: Tensor, other: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
     """Where ``|input - other| <= atol + rtol * |other|`` (or equal, e.g. both inf); a bool tensor.
 
-    >>> isclose(tensor([1.0, 2.0]), tensor([1.0 + 1e-9, 2.1]))
+    >>> isclose(deepgrad.tensor([1.0, 2.0]), deepgrad.tensor([1.0 + 1e-9, 2.1]))
     tensor([ True, False])
     """
     _same_dtype("isclose", input, other)

@@ -214,7 +214,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
            groups: int = 1) -> Tensor:
     """1-D convolution (cross-correlation) of (N, C_in, L) or (C_in, L) with weight (C_out, C_in/groups, k).
 
-    >>> conv1d(randn(2, 3, 10), randn(4, 3, 3), padding="same").shape
+    >>> conv1d(deepgrad.randn(2, 3, 10), deepgrad.randn(4, 3, 3), padding="same").shape
     (2, 4, 10)
     """
     geom = _conv_geometry("conv1d", input, weight, bias, stride, padding, dilation, groups, 1)
@@ -227,7 +227,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 
     ``padding`` is an int, a pair, or "same" / "valid" (as torch).
 
-    >>> conv2d(randn(8, 1, 28, 28), randn(6, 1, 5, 5)).shape
+    >>> conv2d(deepgrad.randn(8, 1, 28, 28), deepgrad.randn(6, 1, 5, 5)).shape
     (8, 6, 24, 24)
     """
     geom = _conv_geometry("conv2d", input, weight, bias, stride, padding, dilation, groups, 2)
@@ -238,7 +238,7 @@ def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """1-D transposed convolution; weight is (C_in, C_out/groups, k) as in torch.
 
-    >>> conv_transpose1d(randn(2, 4, 5), randn(4, 3, 3), stride=2).shape
+    >>> conv_transpose1d(deepgrad.randn(2, 4, 5), deepgrad.randn(4, 3, 3), stride=2).shape
     (2, 3, 11)
     """
     geom = _conv_geometry("conv_transpose1d", input, weight, bias, stride, padding, dilation, groups, 1,
@@ -250,7 +250,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                      output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """2-D transposed convolution ("deconvolution"); weight is (C_in, C_out/groups, kH, kW) as in torch.
 
-    >>> conv_transpose2d(randn(2, 8, 7, 7), randn(8, 4, 4, 4), stride=2, padding=1).shape
+    >>> conv_transpose2d(deepgrad.randn(2, 8, 7, 7), deepgrad.randn(8, 4, 4, 4), stride=2, padding=1).shape
     (2, 4, 14, 14)
     """
     geom = _conv_geometry("conv_transpose2d", input, weight, bias, stride, padding, dilation, groups, 2,

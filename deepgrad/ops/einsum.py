@@ -159,7 +159,7 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, needed: set) -> tuple:
 def einsum(equation, *operands) -> Tensor:
     """Sum of products over the labelled dims of the operands (Einstein summation), as torch.einsum.
 
-    >>> einsum("bi,bi->b", ones(2, 3), ones(2, 3))
+    >>> einsum("bi,bi->b", deepgrad.ones(2, 3), deepgrad.ones(2, 3))
     tensor([3., 3.])
     """
     if not isinstance(equation, str):  # the sublist form: einsum(op1, [0, 1], op2, [1, 2], [0, 2])
@@ -213,7 +213,7 @@ def _from_sublists(args) -> tuple:
 def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """Sum of products over ``dims``: the last ``dims`` dims of a with the first of b, or two lists of dims.
 
-    >>> tensordot(ones(2, 3, 4), ones(3, 4, 5)).shape
+    >>> tensordot(deepgrad.ones(2, 3, 4), deepgrad.ones(3, 4, 5)).shape
     (2, 5)
     """
     if isinstance(dims, Tensor):

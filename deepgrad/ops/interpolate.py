@@ -122,7 +122,7 @@ def interpolate(input: Tensor, size=None, scale_factor=None, mode: str = "neares
     """Resize the spatial dims of an (N, C, ...) tensor to ``size`` or by ``scale_factor`` (torch's modes and
     arithmetic; ``align_corners`` maps the corner pixels' centres onto each other).
 
-    >>> interpolate(tensor([[[1.0, 2.0]]]), size=4, mode="linear")
+    >>> interpolate(deepgrad.tensor([[[1.0, 2.0]]]), size=4, mode="linear")
     tensor([[[1.0000, 1.2500, 1.7500, 2.0000]]])
     """
     if not isinstance(input, Tensor):

@@ -147,7 +147,7 @@ class VectorNorm(Function):
 def norm(x: Tensor, p=2, dim=None, keepdim: bool = False, dtype=None) -> Tensor:
     """The vector p-norm over ``dim`` (all elements when None): p = 1, 2, inf, 'fro' or any positive number.
 
-    >>> norm(tensor([3.0, 4.0]))
+    >>> norm(deepgrad.tensor([3.0, 4.0]))
     tensor(5.)
     """
     if dtype is not None:

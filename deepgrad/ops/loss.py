@@ -173,7 +173,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, redu
              weight: Tensor | None = None) -> Tensor:
     """Mean squared error ``(input - target)^2``; with ``weight`` the mean is sum(w*l)/sum(w).
 
-    >>> mse_loss(tensor([1.0, 2.0]), tensor([0.0, 0.0]))     # (1 + 4) / 2
+    >>> mse_loss(deepgrad.tensor([1.0, 2.0]), deepgrad.tensor([0.0, 0.0]))     # (1 + 4) / 2
     tensor(2.5000)
     """
     reduction = _reduction("mse_loss", reduction, size_average, reduce)
@@ -309,7 +309,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     """Softmax cross-entropy of logits ``input`` (N, C, *d) against class indices (N, *d) or class
     probabilities (input's shape), with class ``weight``, ``ignore_index`` and ``label_smoothing``.
 
-    >>> cross_entropy(tensor([[2.0, 0.0], [0.0, 2.0]]), tensor([0, 1]))
+    >>> cross_entropy(deepgrad.tensor([[2.0, 0.0], [0.0, 2.0]]), deepgrad.tensor([0, 1]))
     tensor(0.1269)
     """
     name = "cross_entropy"
@@ -459,7 +459,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Sigmoid + binary cross-entropy of logits in one stable op; ``pos_weight`` scales the positives.
 
-    >>> binary_cross_entropy_with_logits(tensor([0.0]), tensor([1.0]))   # log 2
+    >>> binary_cross_entropy_with_logits(deepgrad.tensor([0.0]), deepgrad.tensor([1.0]))   # log 2
     tensor(0.6931)
     """
     name = "binary_cross_entropy_with_logits"

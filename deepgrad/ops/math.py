@@ -330,7 +330,7 @@ fix = trunc
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:
     """Round half to even, to ``decimals`` places (negative: to tens, hundreds...); zero gradient.
 
-    >>> round(tensor([0.5, 1.5, 2.675]), decimals=0)
+    >>> round(deepgrad.tensor([0.5, 1.5, 2.675]), decimals=0)
     tensor([0., 2., 3.])
     """
     if decimals == 0:

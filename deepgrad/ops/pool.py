@@ -263,7 +263,7 @@ def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
                return_indices: bool = False):
     """1-D max pooling over (N, C, L) or (C, L); with ``return_indices`` also the argmax positions in L.
 
-    >>> max_pool1d(randn(2, 3, 8), 2).shape
+    >>> max_pool1d(deepgrad.randn(2, 3, 8), 2).shape
     (2, 3, 4)
     """
     return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
@@ -273,7 +273,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
                return_indices: bool = False):
     """2-D max pooling over (N, C, H, W) or (C, H, W); indices are flat positions in each H*W plane.
 
-    >>> max_pool2d(randn(2, 3, 8, 8), 2).shape
+    >>> max_pool2d(deepgrad.randn(2, 3, 8, 8), 2).shape
     (2, 3, 4, 4)
     """
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
@@ -289,7 +289,7 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                count_include_pad: bool = True) -> Tensor:
     """1-D average pooling over (N, C, L) or (C, L) (torch's divisor rules).
 
-    >>> avg_pool1d(randn(2, 3, 8), 2).shape
+    >>> avg_pool1d(deepgrad.randn(2, 3, 8), 2).shape
     (2, 3, 4)
     """
     return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, False)
@@ -299,7 +299,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
                count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
     """2-D average pooling over (N, C, H, W) or (C, H, W) (torch's divisor rules).
 
-    >>> avg_pool2d(randn(2, 3, 8, 8), 2).shape
+    >>> avg_pool2d(deepgrad.randn(2, 3, 8, 8), 2).shape
     (2, 3, 4, 4)
     """
     return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -309,7 +309,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 def sum_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False) -> Tensor:
     """1-D sum pooling: the plain window sum (zero padding), i.e. avg_pool1d times the window size.
 
-    >>> sum_pool1d(ones(1, 1, 4), 2)
+    >>> sum_pool1d(deepgrad.ones(1, 1, 4), 2)
     tensor([[[2., 2.]]])
     """
     return _avg_pool("sum_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, True, None, True)
@@ -318,7 +318,7 @@ def sum_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
 def sum_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bool = False) -> Tensor:
     """2-D sum pooling: the plain window sum (zero padding), torch's ``avg_pool2d(..., divisor_override=1)``.
 
-    >>> sum_pool2d(ones(1, 1, 4, 4), 2)
+    >>> sum_pool2d(deepgrad.ones(1, 1, 4, 4), 2)
     tensor([[[[4., 4.],
               [4., 4.]]]])
     """
@@ -349,7 +349,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
 def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     """2-D adaptive average pooling to ``output_size`` (an int, or a pair that may hold None = keep).
 
-    >>> adaptive_avg_pool2d(randn(2, 3, 7, 9), (2, None)).shape
+    >>> adaptive_avg_pool2d(deepgrad.randn(2, 3, 7, 9), (2, None)).shape
     (2, 3, 2, 9)
     """
     x_shape, out_shape, public = _adaptive_shapes("adaptive_avg_pool2d", input, output_size, 2)
@@ -380,7 +380,7 @@ def adaptive_max_pool1d(input: Tensor, output_size, return_indices: bool = False
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):
     """2-D adaptive max pooling to ``output_size`` (pair entries may be None = keep that size).
 
-    >>> adaptive_max_pool2d(randn(2, 3, 7, 9), 3).shape
+    >>> adaptive_max_pool2d(deepgrad.randn(2, 3, 7, 9), 3).shape
     (2, 3, 3, 3)
     """
     return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
@@ -389,7 +389,7 @@ def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False
 def max_unpool2d(input: Tensor, indices: Tensor, kernel_size, stride=None, padding=0, output_size=None) -> Tensor:
     """Scatter pooled values back to the positions ``indices`` (from max_pool2d) into a zero map.
 
-    >>> y, i = max_pool2d(randn(1, 1, 4, 4), 2, return_indices=True)
+    >>> y, i = max_pool2d(deepgrad.randn(1, 1, 4, 4), 2, return_indices=True)
     >>> max_unpool2d(y, i, 2).shape
     (1, 1, 4, 4)
     """

@@ -239,7 +239,7 @@ _REDUCE_ARG = {"add": "sum", "multiply": "prod"}
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce: str | None = None) -> Tensor:
     """A copy of ``input`` with ``src`` (a tensor, or a number) written at ``index`` along ``dim``.
 
-    >>> scatter(zeros(2, 3), 1, tensor([[2], [0]]), 5.0)
+    >>> scatter(deepgrad.zeros(2, 3), 1, deepgrad.tensor([[2], [0]]), 5.0)
     tensor([[0., 0., 5.],
             [5., 0., 0.]])
     """

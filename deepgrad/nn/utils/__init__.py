@@ -38,7 +38,9 @@ def skip_init(module_cls: type, *args, **kwargs) -> Module:
     no random draws, the weights hold whatever memory they got. For structure only (counting parameters,
     building a big model to load weights into) or to initialise yourself afterwards.
 
-    >>> big = skip_init(nn.Linear, 25088, 4096)    # instant: no 100M random draws
+    >>> big = skip_init(deepgrad.nn.Linear, 25088, 4096)    # instant: no 100M random draws
+    >>> big.weight.shape
+    (4096, 25088)
     """
     if not isinstance(module_cls, type):  # torch fails in issubclass() here: a TypeError
         raise TypeError(f"skip_init: expected a Module class, got {module_cls!r}")

@@ -52,7 +52,8 @@ def get_total_norm(
 ) -> Tensor:
     """The norm of the norms of ``tensors`` (as if all were concatenated into one vector).
 
-    >>> get_total_norm([p.grad for p in model.parameters() if p.grad is not None])
+    >>> get_total_norm([deepgrad.tensor([3.0]), deepgrad.tensor([4.0])])
+    tensor(5.)
     """
     tensors = [t.array if isinstance(t, Tensor) else t for t in _as_list(tensors)]
     norm_type = float(norm_type)
@@ -95,8 +96,12 @@ def clip_grad_norm_(
 
     Returns the total norm before clipping (a 0-d Tensor), like torch.
 
-    >>> loss.backward()
-    >>> total = clip_grad_norm_(model.parameters(), max_norm=1.0)
+    >>> w = deepgrad.tensor([3.0, 4.0], requires_grad=True)
+    >>> (w * w).sum().backward()                    # w.grad = 2 * w = [6, 8], norm 10
+    >>> clip_grad_norm_([w], max_norm=1.0)
+    tensor(10.)
+    >>> w.grad
+    tensor([0.6000, 0.8000])
     """
     parameters = _as_list(parameters)
     grads = [p.grad for p in parameters if p.grad is not None]
@@ -108,7 +113,11 @@ def clip_grad_norm_(
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element into ``[-clip_value, clip_value]`` in place.
 
-    >>> clip_grad_value_(model.parameters(), clip_value=0.5)
+    >>> w = deepgrad.tensor([1.0, -2.0], requires_grad=True)
+    >>> (w * w).sum().backward()                    # w.grad = [2, -4]
+    >>> clip_grad_value_([w], clip_value=0.5)
+    >>> w.grad
+    tensor([ 0.5000, -0.5000])
     """
     clip_value = float(clip_value)
     for p in _as_list(parameters):

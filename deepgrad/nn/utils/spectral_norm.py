@@ -8,7 +8,7 @@ divided by an estimate of its largest singular value, kept up to date by power i
 gradient). The ``state_dict`` keys are torch's, so discriminators trained in either library load in the
 other. It bounds a layer's Lipschitz constant by ~1, the usual way to stabilise a GAN's discriminator.
 
->>> layer = spectral_norm(nn.Linear(20, 40))
+>>> layer = spectral_norm(deepgrad.nn.Linear(20, 40))
 >>> layer.weight_u.shape, layer.weight_v.shape
 ((40,), (20,))
 """
@@ -99,7 +99,7 @@ def spectral_norm(module: M, name: str = "weight", n_power_iterations: int = 1, 
     """Divide ``module.<name>`` by its spectral norm before every forward (power iteration in training).
     ``dim`` is the output dim: 1 for transposed convolutions, else 0. Returns the module.
 
-    >>> d = spectral_norm(nn.Conv2d(3, 8, 3))
+    >>> d = spectral_norm(deepgrad.nn.Conv2d(3, 8, 3))
     >>> sorted(d.state_dict())
     ['bias', 'weight_orig', 'weight_u', 'weight_v']
     """

@@ -8,7 +8,7 @@ every call, so gradients reach ``g`` and ``v``. The ``state_dict`` keys are torc
 ``torch.nn.utils.parametrizations`` (keys ``parametrizations.weight.original0/1``); deepgrad keeps the
 classic form only.
 
->>> layer = weight_norm(nn.Linear(20, 40), name="weight")
+>>> layer = weight_norm(deepgrad.nn.Linear(20, 40), name="weight")
 >>> layer.weight_g.shape, layer.weight_v.shape
 ((40, 1), (40, 20))
 """
@@ -84,7 +84,7 @@ def weight_norm(module: M, name: str = "weight", dim: int | None = 0) -> M:
     """Reparametrise ``module.<name>`` as ``g * v / ||v||`` (``dim=0``: one magnitude per output unit;
     ``dim=None``: one for the whole tensor). Returns the module.
 
-    >>> weight_norm(nn.Conv2d(3, 8, 3)).weight_g.shape
+    >>> weight_norm(deepgrad.nn.Conv2d(3, 8, 3)).weight_g.shape
     (8, 1, 1, 1)
     """
     WeightNorm.apply(module, name, dim)
