@@ -37,8 +37,8 @@ def _examples(module):
     finder = doctest.DocTestFinder(exclude_empty=True)
     tests = finder.find(module, module.__name__, globs=None)
     # DocTestFinder also returns objects imported into the module; keep the module's own.
-    return [t for t in tests if t.examples and (t.filename is None or
-                                                pathlib.Path(t.filename).resolve() == pathlib.Path(module.__file__).resolve())]
+    own = pathlib.Path(module.__file__).resolve()
+    return [t for t in tests if t.examples and (t.filename is None or pathlib.Path(t.filename).resolve() == own)]
 
 
 @pytest.mark.parametrize("name", _module_names())
