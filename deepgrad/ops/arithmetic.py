@@ -306,6 +306,8 @@ class NotDifferentiable(Function):
     def backward(self, g):
         raise RuntimeError(f"derivative for aten::{self.op_name} is not implemented")
 
+    backward_graph = backward  # the same error under create_graph=True
+
 
 class RoundedQuotient(Function):
     """``a / b`` rounded toward -inf or 0: piecewise constant, so its gradient is zero (torch's)."""

@@ -82,6 +82,12 @@ class Repeat(Function):
             split += [r, s]
         return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(self.input_shape)
 
+    def backward_graph(self, g):
+        split = []
+        for r, s in zip(self.reps, self.shape):
+            split += [r, s]
+        return g.reshape(split).sum(tuple(range(0, len(split), 2))).reshape(self.input_shape)
+
 
 class BasicIndex(Function):
     """``x[index]`` with ints, slices, None and Ellipsis: a view of x."""
@@ -97,6 +103,11 @@ class BasicIndex(Function):
         gx = array_module(g).zeros(self.shape, dtype=g.dtype)
         gx[self.index] = g
         return gx
+
+    def backward_graph(self, g):
+        from .adjoint import index_scatter
+
+        return index_scatter(g, self.shape, self.index, None, False)
 
 
 class SplitPiece(BasicIndex):
@@ -123,6 +134,11 @@ class AdvancedIndex(Function):
             target[self.advanced] = g
         return gx
 
+    def backward_graph(self, g):
+        from .adjoint import index_scatter
+
+        return index_scatter(g, self.shape, self.basic, self.advanced, self.scatter)
+
 
 class Cat(Function):
     saved = ()
@@ -135,6 +151,12 @@ class Cat(Function):
     def backward(self, g):
         return tuple(array_module(g).split(g, self.bounds, axis=self.dim))
 
+    def backward_graph(self, g):
+        edges = [0, *self.bounds.tolist(), g.shape[self.dim]]
+        lead = (slice(None),) * self.dim
+        return tuple(BasicIndex.apply(g, index=lead + (slice(lo, hi), Ellipsis)) if n is not None else None
+                     for lo, hi, n in zip(edges[:-1], edges[1:], self.next))
+
 
 class Stack(Function):
     saved = ()
@@ -145,6 +167,11 @@ class Stack(Function):
 
     def backward(self, g):
         return tuple(array_module(g).moveaxis(g, self.dim, 0))
+
+    def backward_graph(self, g):
+        lead = (slice(None),) * self.dim
+        return tuple(BasicIndex.apply(g, index=lead + (i, Ellipsis)) if n is not None else None
+                     for i, n in enumerate(self.next))
 
 
 class Pad(Function):
@@ -166,6 +193,14 @@ class Pad(Function):
         g = g[inner]
         widths = [(-lo if lo < 0 else 0, -hi if hi < 0 else 0) for lo, hi in self.pairs]
         return array_module(g).pad(g, widths) if any(w != (0, 0) for w in widths) else g
+
+    def backward_graph(self, g):
+        inner = tuple(
+            slice(lo if lo > 0 else 0, g.shape[i] - (hi if hi > 0 else 0)) for i, (lo, hi) in enumerate(self.pairs)
+        )
+        g = BasicIndex.apply(g, index=inner + (Ellipsis,))
+        pairs = tuple((-lo if lo < 0 else 0, -hi if hi < 0 else 0) for lo, hi in self.pairs)
+        return Pad.apply(g, pairs=pairs, value=0.0) if any(p != (0, 0) for p in pairs) else g
 
 
 # ----------------------------------------------------------------------------- public API
