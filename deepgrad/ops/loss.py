@@ -21,9 +21,9 @@ from . import elementwise as E
 from . import reduce as R
 from .activation import stable_sigmoid
 from .adjoint import value_node, zero_link
-from .reduce import LogSoftmax
 from .elementwise import unbroadcast
 from .promotion import result_type
+from .reduce import LogSoftmax
 
 _REDUCTIONS = ("none", "mean", "sum")
 
