@@ -50,6 +50,8 @@ CASES = {
     "norm": (lambda L, a: a.norm(dim=1) ** 2 + a.norm() * a.norm(p=1, dim=0).sum()
              + L.linalg.vector_norm(a, 3, dim=1), [(3, 4)]),
     "softmax_logsoftmax": (lambda L, a: _f(L).softmax(a, 1) * _f(L).log_softmax(a, 0), [(3, 4)]),
+    "sort_topk_cummax_median": (lambda L, a: a.sort(1).values ** 2 * a.topk(4, 1).values + a.cummax(0).values ** 3
+                                + a.median() * a, [(3, 4)]),
     # matmul / linear
     "matmul": (lambda L, a, b: (a @ b) ** 2, [(3, 4), (4, 2)]),
     "matmul_batched_vector": (lambda L, a, b, v: ((a @ b) @ v) ** 2, [(2, 3, 4), (4, 2), (2,)]),
@@ -72,6 +74,8 @@ CASES = {
     "max_avg_pool1d": (lambda L, x: _f(L).max_pool1d(x * x, 2) ** 2 + _f(L).avg_pool1d(x, 2) ** 3, [(2, 2, 6)]),
     # normalisation
     "layer_norm": (lambda L, x, w, b: _f(L).layer_norm(x, (4,), w, b) ** 2 * x, [(3, 4), (4,), (4,)]),
+    "batch_norm_eval": (lambda L, x, w, b: _f(L).batch_norm(x, _const(L, [0.1, -0.2, 0.3]), _const(L, [0.5, 1.0, 2.0]),
+                                                            w, b, training=False) ** 2 * x, [(4, 3, 2), (3,), (3,)]),
     "batch_norm_train": (lambda L, x, w, b: _f(L).batch_norm(x, None, None, w, b, training=True) ** 2 * x,
                          [(4, 3, 2), (3,), (3,)]),
     # losses
