@@ -142,7 +142,7 @@ class GANTrainer(TrainingLoop):
             raise ValueError("GANTrainer: label_smoothing has no meaning for the wgan_gp critic (it has no labels)")
         if not gp_weight >= 0:
             raise ValueError(f"GANTrainer: gp_weight must be >= 0, got {gp_weight}")
-        if betas is None:  # DCGAN's Adam, or the WGAN-GP paper's (no momentum: the critic's target moves)
+        if betas is None:  # DCGAN's Adam, or the WGAN-GP paper's (beta1 = 0, beta2 = 0.9)
             betas = (0.0, 0.9) if loss == "wgan_gp" else (0.5, 0.999)
         if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
             raise ValueError(f"GANTrainer: pack must be a positive int, got {pack!r}")
