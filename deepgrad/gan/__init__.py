@@ -1,7 +1,7 @@
-"""GAN training: a trainer alternating discriminator and generator steps with the original minimax loss or
-the non-saturating one, optional one-sided label smoothing and ``n_critic`` discriminator steps per
-generator step; loss tracking, PNG sample grids at intervals, and for 2-D data the mode coverage and a
-distribution distance (sliced Wasserstein).
+"""GAN training: a trainer alternating discriminator and generator steps with the original minimax loss,
+the non-saturating one, LSGAN or WGAN-GP (a critic with a gradient penalty), optional one-sided label
+smoothing and ``n_critic`` discriminator steps per generator step; loss tracking, PNG sample grids at
+intervals, and for 2-D data the mode coverage and a distribution distance (sliced Wasserstein).
 
 By role: :mod:`.losses` (the objectives), :mod:`.trainer` (:class:`GANTrainer`, on deepgrad's one training
 loop), :mod:`.metrics` (mode coverage, sliced Wasserstein), :mod:`.builders` (ready-made ring and DCGAN
@@ -20,13 +20,13 @@ sample_dir="samples")`` writes PNG grids of a fixed set of latents as training g
 
 from ..data.datasets import digit_images, make_ring, ring_centers
 from ..train.plots import image_grid, plot_losses, save_image_grid, save_scatter
-from .builders import dcgan_trainer, ring_trainer
-from .losses import LOSSES, discriminator_loss, generator_loss
+from .builders import dcgan_trainer, ring_trainer, ring_wgan_gp_trainer
+from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
 from .metrics import ModeCoverage, mode_coverage, sliced_wasserstein
 from .trainer import GANTrainer
 
 __all__ = [
-    "GANTrainer", "LOSSES", "discriminator_loss", "generator_loss", "ModeCoverage", "mode_coverage",
-    "sliced_wasserstein", "ring_trainer", "dcgan_trainer", "make_ring", "ring_centers", "digit_images",
-    "image_grid", "save_image_grid", "save_scatter", "plot_losses",
+    "GANTrainer", "LOSSES", "discriminator_loss", "generator_loss", "gradient_penalty", "ModeCoverage", "mode_coverage",
+    "sliced_wasserstein", "ring_trainer", "ring_wgan_gp_trainer", "dcgan_trainer", "make_ring", "ring_centers",
+    "digit_images", "image_grid", "save_image_grid", "save_scatter", "plot_losses",
 ]

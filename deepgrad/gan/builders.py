@@ -23,6 +23,17 @@ def ring_trainer(seed: int = 0, pack: int = 2, instance_noise: float = 0.3, hidd
                       pack=pack, instance_noise=instance_noise, lr=lr, d_lr=d_lr, seed=seed, **kwargs)
 
 
+def ring_wgan_gp_trainer(seed: int = 0, hidden: int = 128, latent_dim: int = 8, lr: float = 1e-4, n_critic: int = 5,
+                         gp_weight: float = 10.0, **kwargs) -> GANTrainer:
+    """A WGAN-GP trainer for 2-D mixtures: the same MLP generator and critic (LeakyReLU, a raw score, no batch
+    norm) as :func:`ring_trainer`, with the paper's settings (Gulrajani et al., 2017): ``n_critic`` = 5 critic
+    steps per generator step, Adam(lr 1e-4, betas (0.0, 0.9)), penalty weight 10. No packing, no instance noise:
+    the Wasserstein critic's gradients reach every mode on their own."""
+    manual_seed(seed)
+    return GANTrainer(MLPGenerator(latent_dim=latent_dim, hidden=hidden), MLPDiscriminator(2, hidden=hidden),
+                      loss="wgan_gp", n_critic=n_critic, gp_weight=gp_weight, lr=lr, seed=seed, **kwargs)
+
+
 def dcgan_trainer(image_size: int = 16, seed: int = 0, latent_dim: int = 32, base_width: int = 32, channels: int = 1,
                   pack: int = 1, **kwargs) -> GANTrainer:
     """A GANTrainer with a DCGAN generator and discriminator for ``channels`` x ``image_size`` x ``image_size``

@@ -27,7 +27,7 @@ from ..train.callbacks import Callback, LambdaCallback
 from ..train.loop import TrainingLoop
 from ..train.plots import save_image_grid, save_scatter
 from ..train.progress import ProgressBar
-from .losses import LOSSES, discriminator_loss, generator_loss
+from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
 
 
 def _as_array(data) -> np.ndarray:
@@ -114,6 +114,12 @@ class GANTrainer(TrainingLoop):
     blurred distributions overlap, so early gradients pull the generator toward every mode, and it
     sharpens as the noise fades.
 
+    ``loss="wgan_gp"`` is WGAN-GP (Gulrajani et al., 2017): the discriminator is a critic with a raw score (no
+    sigmoid, and no batch norm), trained on E[D(fake)] - E[D(real)] plus :func:`~.losses.gradient_penalty`
+    with weight ``gp_weight``; Adam's betas default to the paper's (0.0, 0.9) and the history's ``d_real`` /
+    ``d_fake`` are then mean critic scores, with ``gradient_penalty`` added. The paper uses ``n_critic=5``
+    and lr 1e-4 (see :func:`~.builders.ring_wgan_gp_trainer`).
+
     ``callbacks`` and ``on_nonfinite`` are the training loop's (:class:`deepgrad.train.TrainingLoop`); a
     callback's ``on_batch_end`` runs after every generator step. GAN runs write no checkpoints.
     """
@@ -124,14 +130,20 @@ class GANTrainer(TrainingLoop):
     def __init__(self, generator: nn.Module, discriminator: nn.Module, g_optimizer=None, d_optimizer=None,
                  loss: str = "non_saturating", label_smoothing: float = 0.0, n_critic: int = 1,
                  pack: int = 1, latent_dim: int | None = None, lr: float = 2e-4, d_lr: float | None = None,
-                 betas: tuple[float, float] = (0.5, 0.999), instance_noise: float = 0.0, seed: int = 0,
-                 callbacks: Iterable[Callback] = (), on_nonfinite: str = "raise"):
+                 betas: tuple[float, float] | None = None, instance_noise: float = 0.0, seed: int = 0,
+                 callbacks: Iterable[Callback] = (), on_nonfinite: str = "raise", gp_weight: float = 10.0):
         if loss not in LOSSES:
             raise ValueError(f"GANTrainer: loss must be one of {LOSSES}, got {loss!r}")
         if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
             raise ValueError(f"GANTrainer: n_critic must be a positive int, got {n_critic!r}")
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"GANTrainer: label_smoothing must be in [0, 1), got {label_smoothing}")
+        if loss == "wgan_gp" and label_smoothing:
+            raise ValueError("GANTrainer: label_smoothing has no meaning for the wgan_gp critic (it has no labels)")
+        if not gp_weight >= 0:
+            raise ValueError(f"GANTrainer: gp_weight must be >= 0, got {gp_weight}")
+        if betas is None:  # DCGAN's Adam, or the WGAN-GP paper's (beta1 = 0, beta2 = 0.9)
+            betas = (0.0, 0.9) if loss == "wgan_gp" else (0.5, 0.999)
         if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
             raise ValueError(f"GANTrainer: pack must be a positive int, got {pack!r}")
         self.generator, self.discriminator = generator, discriminator
@@ -142,6 +154,7 @@ class GANTrainer(TrainingLoop):
         self.d_optimizer = d_optimizer or optim.Adam(discriminator.parameters(), lr=lr if d_lr is None else d_lr,
                                                      betas=betas)
         self.loss, self.label_smoothing, self.n_critic, self.pack = loss, label_smoothing, n_critic, pack
+        self.gp_weight = gp_weight
         if instance_noise < 0:
             raise ValueError(f"GANTrainer: instance_noise must be >= 0, got {instance_noise}")
         self.instance_noise = instance_noise
@@ -149,6 +162,8 @@ class GANTrainer(TrainingLoop):
         self.rng = np.random.default_rng(seed)
         self.fixed_z = self.rng.standard_normal((64, self.latent_dim)).astype(np.float32)  # for sample grids
         self.history: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
+        if loss == "wgan_gp":
+            self.history["gradient_penalty"] = []
         self._schedulers: list = []  # a fit's learning-rate decay, stepped after every generator step
         self._fit_steps = 0
         super().__init__(callbacks, progress=False, on_nonfinite=on_nonfinite)
@@ -192,15 +207,24 @@ class GANTrainer(TrainingLoop):
         return x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1], *x.shape[2:])
 
     # ------------------------------------------------------------------ the step
-    def _d_step(self, real: np.ndarray, batch_idx: int, epochs: int) -> tuple[float, float, float] | None:
+    def _d_step(self, real: np.ndarray, batch_idx: int, epochs: int) -> tuple[float, ...] | None:
         G, D = self.generator, self.discriminator
         with no_grad():  # the fakes are constants for D's step: no graph through G
             fake = G(self.latent(len(real)))
-        real_logits, fake_logits = D(self._packed(tensor(real))), D(self._packed(fake))
+        real_in, fake_in = self._packed(tensor(real)), self._packed(fake)
+        real_logits, fake_logits = D(real_in), D(fake_in)
         loss = discriminator_loss(real_logits, fake_logits, self.label_smoothing, self.loss)
+        if self.loss == "wgan_gp":
+            penalty = gradient_penalty(D, real_in, fake_in, self.gp_weight, rng=self.rng)
+            loss = loss + penalty
         value = self._guarded_step(loss, self.d_optimizer, D.named_parameters(), batch_idx, epochs,
                                    "GANTrainer (discriminator)")
-        return None if value is None else (value, _mean_sigmoid(real_logits), _mean_sigmoid(fake_logits))
+        if value is None:
+            return None
+        if self.loss == "wgan_gp":  # raw critic scores, and the penalty's share of the loss
+            return (value, float(real_logits.detach().numpy().mean()), float(fake_logits.detach().numpy().mean()),
+                    float(penalty.detach().numpy()))
+        return value, _mean_sigmoid(real_logits), _mean_sigmoid(fake_logits)
 
     def _g_step(self, batch_size: int, batch_idx: int, epochs: int) -> float | None:
         G, D = self.generator, self.discriminator
@@ -228,13 +252,15 @@ class GANTrainer(TrainingLoop):
             if stats is None:
                 return None
             d_stats.append(stats)
-        d_loss, d_real, d_fake = (float(np.mean(v)) for v in zip(*d_stats))
+        d_loss, d_real, d_fake, *penalty = (float(np.mean(v)) for v in zip(*d_stats))
         g_loss = self._g_step(len(real), batch_idx, epochs)
         if g_loss is None:
             return None
         for sched in self._schedulers:
             sched.step()
         logs = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake}
+        if penalty:
+            logs["gradient_penalty"] = penalty[0]
         for k, v in logs.items():
             self.history[k].append(v)
         return logs

@@ -14,6 +14,8 @@ from .. import backend
 from ..autograd import OUT, Function
 from ..backend import array_module
 from ..kernels import activation as K
+from ..tensor import Tensor
+from .adjoint import zero_link
 
 
 def stable_sigmoid(x):
@@ -33,6 +35,10 @@ class Sigmoid(Function):
         out = self.out
         return g * out * (1 - out)
 
+    def backward_graph(self, g):
+        out = self.saved_output(self.out)
+        return g * out * (1 - out)
+
 
 class Relu(Function):
     """max(x, 0); backward passes the gradient where x > 0 (a saved bool mask, a quarter of the output's size)."""
@@ -45,6 +51,9 @@ class Relu(Function):
 
     def backward(self, g):
         return K.relu_backward(g, self.mask)
+
+    def backward_graph(self, g):  # torch's threshold_backward reads the output: a zero second derivative
+        return zero_link(_where(self.mask, g, 0.0), self, {0: self.mask.shape})
 
 
 class LeakyRelu(Function):
@@ -59,6 +68,15 @@ class LeakyRelu(Function):
     def backward(self, g):
         return K.leaky_relu_backward(g, self.factor)
 
+    def backward_graph(self, g):
+        factor = self.factor
+        if isinstance(factor, tuple):  # the reference kernel's (positive mask, slope)
+            out = _where(factor[0], g, g * factor[1])
+            shape = factor[0].shape
+        else:
+            out, shape = g * Tensor._make(factor, None), factor.shape
+        return zero_link(out, self, {0: shape})  # torch: a zero second derivative, not an unused input
+
 
 class Elu(Function):
     saved = ((0,),)
@@ -72,6 +90,10 @@ class Elu(Function):
         x = self.x
         xp = array_module(g)
         return xp.where(x > 0, g, g * (self.alpha * np.exp(xp.minimum(x, 0))).astype(g.dtype, copy=False))
+
+    def backward_graph(self, g):
+        x = self.saved_input(0)
+        return _where(self.x > 0, g, g * (x.clamp(max=0.0).exp() * self.alpha))
 
 
 class Gelu(Function):
@@ -96,6 +118,14 @@ class Gelu(Function):
         pdf = np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
         return g * (self.cdf + x * pdf)
 
+    def backward_graph(self, g):
+        x = self.saved_input(0)
+        if self.approximate == "tanh":
+            k = self._SQRT_2_OVER_PI
+            t = ((x + x ** 3 * 0.044715) * k).tanh()
+            return g * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * ((x * x * (3 * 0.044715) + 1) * k))
+        return g * (NormalCdf.apply(x) + x * _normal_pdf(x))
+
 
 class Softplus(Function):
     saved = ((0,),)
@@ -103,6 +133,7 @@ class Softplus(Function):
     def forward(self, x, beta, threshold):
         xp = array_module(x)
         bx = x * beta
+        self.beta = beta
         self.linear = lin = bx > threshold
         self.sig = stable_sigmoid(bx)
         soft = np.log1p(np.exp(xp.minimum(bx, threshold))) / beta
@@ -110,3 +141,34 @@ class Softplus(Function):
 
     def backward(self, g):
         return array_module(g).where(self.linear, g, g * self.sig)
+
+    def backward_graph(self, g):
+        return _where(self.linear, g, g * Sigmoid.apply(self.saved_input(0) * self.beta))
+
+
+class NormalCdf(Function):
+    """The standard normal CDF ``(1 + erf(x / sqrt 2)) / 2``: gelu's derivative, differentiable again (its
+    derivative is the normal pdf, written in ops)."""
+
+    saved = ((0,),)
+
+    def forward(self, x):
+        self.x = x
+        return (0.5 * (1 + backend.erf(x * (1 / math.sqrt(2.0))))).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        return g * np.exp(-0.5 * self.x * self.x) * (1 / math.sqrt(2 * math.pi))
+
+    def backward_graph(self, g):
+        return g * _normal_pdf(self.saved_input(0))
+
+
+def _normal_pdf(x: Tensor) -> Tensor:
+    return (x * x * -0.5).exp() * (1 / math.sqrt(2 * math.pi))
+
+
+def _where(mask, a, b) -> Tensor:
+    """``where`` with a constant mask array (a step function's derivative is zero)."""
+    from .elementwise import where
+
+    return where(Tensor._make(mask, None), a, b)

@@ -24,6 +24,7 @@ from ..autograd import Function
 from ..backend import array_module
 from ..kernels import attention as K
 from ..tensor import Tensor
+from .adjoint import value_node
 
 
 class ScaledDotProductAttention(Function):
@@ -58,6 +59,56 @@ class ScaledDotProductAttention(Function):
         grads = K.attention_backward(g, self.q, self.k, self.v, self.probs, self.keep, self.scale, self.dropout_p,
                                      need, self.mask_shape)
         return (grads + (None,))[:len(self.next)]  # no gradient for the dropout draw
+
+    def backward_graph(self, g):
+        """The same formulas in ops. The probabilities re-enter the graph as the softmax of ``delta``, a tensor of
+        zeros whose derivative is that of the scores (``q k^T * scale + mask`` minus its own value): the fused
+        forward's probabilities, differentiable in q, k and a float mask, with no recomputed softmax."""
+        from .arithmetic import sum_to
+        from .linalg import matmul
+        from .reduce import Softmax
+
+        probs, keep, scale = self.probs, self.keep, self.scale
+        dtype = probs.dtype
+        need_mask = self.mask_kind == "float" and self.next[3] is not None
+        q, k, v = (self._operand(i, a) for i, a in enumerate((self.q, self.k, self.v)))
+        delta = None
+        if q.requires_grad or k.requires_grad:
+            scores = matmul(q * scale, k.transpose(-1, -2))
+            delta = scores - Tensor._make(scores.array, None)
+        if need_mask:  # only the mask's derivative (the identity) is needed, not its value
+            mask = Tensor._make(array_module(probs).zeros(self.mask_shape, dtype=dtype), self.next[3])
+            delta = mask.expand(probs.shape) if delta is None else delta + mask
+        p = Tensor._make(probs, None) if delta is None else \
+            value_node(Softmax, probs, (delta.grad_fn,), out=probs, dim=probs.ndim - 1)
+        kept = None if keep is None else Tensor._make((keep * K._inv_keep(dtype, self.dropout_p)).astype(dtype), None)
+        weights = p if kept is None else p * kept
+        gq = gk = gv = gmask = None
+        if self.next[2] is not None:
+            gv = sum_to(matmul(weights.transpose(-1, -2), g), v.shape)
+        if self.next[0] is not None or self.next[1] is not None or need_mask:
+            grad_w = matmul(g, v.transpose(-1, -2))  # d loss / d weights
+            if kept is not None:
+                grad_w = grad_w * kept
+            ds = p * (grad_w - (grad_w * p).sum(-1, keepdim=True))  # d loss / d scores
+            if self.next[0] is not None:
+                gq = sum_to(matmul(ds, k) * scale, q.shape)
+            if self.next[1] is not None:
+                gk = sum_to(matmul(ds.transpose(-1, -2), q) * scale, k.shape)
+            if need_mask:
+                gmask = sum_to(ds, self.mask_shape)
+        return (gq, gk, gv, gmask, None)[:len(self.next)]
+
+    def _operand(self, i: int, array) -> Tensor:
+        """Input ``i`` for the differentiable backward: the saved tensor; a constant when it needs no gradient; or,
+        when torch does not save it (its own gradient does not read it), this node's contiguous copy of it routed
+        to its edge — read only where its value cancels or is not needed (see the saved spec above)."""
+        if self.next[i] is None:
+            return Tensor._make(array, None)
+        try:
+            return self.saved_input(i)
+        except RuntimeError:
+            return Tensor._make(array, self.next[i])
 
 
 def _broadcast(shapes: list, what: str) -> tuple:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..autograd import Function, is_grad_enabled
+from ..backend import array_module
 from ..kernels import conv as K
 from ..tensor import Tensor
 from .window_args import check_nonnegative, check_positive, conv_out_size, ntuple
@@ -57,6 +58,23 @@ class Conv(Function):
         gx, gw = K.conv2d_backward(g, self.x, self.cols, self.geom.x_shape, self.w, *self.geom.window, need_x, need_w)
         return self._public_grads(g, gx, gw)
 
+    def backward_graph(self, g):
+        # dx is the transposed conv of g, dw the weight-gradient op, both differentiable again (see ConvWeightGrad)
+        geom = self.geom
+        g4 = g.reshape(geom.out_shape)
+        x, w = self.saved_input(0).reshape(geom.x_shape), self.saved_input(1).reshape(geom.w_shape)
+        gx = gw = None
+        if self.next[0] is not None:
+            gx = ConvTranspose.apply(g4, w, geom=_transposed(geom, keep=w.requires_grad))
+        if self.next[1] is not None:
+            gw = ConvWeightGrad.apply(x, g4, geom=geom)
+        return self._public_graph_grads(g4, gx, gw)
+
+    def _public_graph_grads(self, g4: Tensor, gx, gw) -> tuple:
+        gb = g4.sum((0, 2, 3)) if len(self.next) > 2 and self.next[2] is not None else None
+        return (None if gx is None else gx.reshape(self.x_public), None if gw is None else gw.reshape(self.w_public),
+                gb)
+
     def _public_grads(self, g, gx, gw) -> tuple:
         """The input and weight grads in the caller's shapes, and the bias grad: g summed per channel."""
         gb = g.sum(axis=(0, 2, 3)) if len(self.next) > 2 and self.next[2] is not None else None
@@ -82,6 +100,55 @@ class ConvTranspose(Conv):
         need_x, need_w = self.next[0] is not None, self.next[1] is not None
         gx, gw = K.conv_transpose2d_backward(g, self.x, self.geom.x_shape, self.w, *self.geom.window, need_x, need_w)
         return self._public_grads(g, gx, gw)
+
+    def backward_graph(self, g):
+        # y = T(x, w) is the adjoint of the conv c = C(., w) from y's shape to x's: dx = C(g, w), and dw is the
+        # conv weight gradient with g as the conv's input and x as its output gradient
+        geom = self.geom
+        g4 = g.reshape(geom.out_shape)
+        x, w = self.saved_input(0).reshape(geom.x_shape), self.saved_input(1).reshape(geom.w_shape)
+        conv = _transposed(geom, keep=w.requires_grad)
+        gx = Conv.apply(g4, w, geom=conv) if self.next[0] is not None else None
+        gw = ConvWeightGrad.apply(g4, x, geom=conv) if self.next[1] is not None else None
+        return self._public_graph_grads(g4, gx, gw)
+
+
+class ConvWeightGrad(Function):
+    """The weight gradient of a conv as an op of its input ``x`` and output gradient ``g`` (4-D; ``geom`` is the
+    conv's): bilinear, so its backward is a transposed conv (for x) and a conv (for g) with the incoming
+    weight-shaped gradient as the weight — which is what makes a conv twice differentiable."""
+
+    saved = ((1,), (0,))
+
+    def forward(self, x, g, *, geom: Geometry):
+        self.geom = geom
+        # A transposed conv's weight gradient with the roles swapped: x is its output gradient, g its input.
+        dummy = array_module(x).zeros(geom.w_shape, dtype=x.dtype)
+        return K.conv_transpose2d_backward(x, g, g.shape, dummy, *geom.window, False, True)[1]
+
+    def backward(self, gw):
+        geom = self.geom
+        gx = gg = None
+        if self.next[0] is not None:
+            gx = K.conv_transpose2d_forward(self.saved_input(1).array, gw, *geom.window, geom.x_shape)
+        if self.next[1] is not None:
+            gg = K.conv2d_forward(self.saved_input(0).array, gw, *geom.window, geom.out_shape[2:], False)[0]
+        return gx, gg
+
+    def backward_graph(self, gw):
+        geom = self.geom
+        gx = gg = None
+        if self.next[0] is not None:
+            gx = ConvTranspose.apply(self.saved_input(1), gw, geom=_transposed(geom, keep=gw.requires_grad))
+        if self.next[1] is not None:
+            gg = Conv.apply(self.saved_input(0), gw, geom=geom._replace(keep=gw.requires_grad))
+        return gx, gg
+
+
+def _transposed(geom: Geometry, keep: bool) -> Geometry:
+    """The same window with input and output swapped: a conv's geometry as the transposed conv of its input
+    gradient, or a transposed conv's as the conv of its backward (4-D shapes throughout)."""
+    return geom._replace(x_shape=geom.out_shape, out_shape=geom.x_shape, public_out_shape=geom.x_shape, keep=keep)
 
 
 # ----------------------------------------------------------------------------- argument checks

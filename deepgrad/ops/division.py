@@ -65,6 +65,8 @@ class NotDifferentiable(Function):
     def backward(self, g):
         raise RuntimeError(f"derivative for aten::{self.op_name} is not implemented")
 
+    backward_graph = backward  # the same error under create_graph=True
+
 
 def floor_divide(a: Tensor, b) -> Tensor:
     """``a // b``: floor of the quotient, in the operands' promoted dtype (not differentiable: torch

@@ -35,6 +35,9 @@ class Noise(Function):
     def backward(self, g):
         return g * self.noise
 
+    def backward_graph(self, g):
+        return g * Tensor._make(self.noise, None)
+
 
 def _check_p(p: float) -> None:
     if not 0.0 <= p <= 1.0:

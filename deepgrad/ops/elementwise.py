@@ -175,6 +175,9 @@ class Maximum(Function):
     def backward(self, g):
         return _select_grads(self, g, self.a > self.b)
 
+    def backward_graph(self, g):
+        return _select_grads_graph(self, g, self.a > self.b)
+
 
 class Minimum(Function):
     saved = ((0, 1), (0, 1))
@@ -186,6 +189,9 @@ class Minimum(Function):
     def backward(self, g):
         return _select_grads(self, g, self.a < self.b)
 
+    def backward_graph(self, g):
+        return _select_grads_graph(self, g, self.a < self.b)
+
 
 def _select_grads(fn, g, a_wins):
     """Gradients of max/min of two tensors: the winner takes g, ties split it (as torch)."""
@@ -193,6 +199,18 @@ def _select_grads(fn, g, a_wins):
     w = array_module(g).where(a == b, g.dtype.type(0.5), a_wins.astype(g.dtype))  # keep g's dtype
     ga = unbroadcast(masked(g, w != 0, w), a.shape) if fn.next[0] is not None else None
     gb = unbroadcast(masked(g, w != 1, 1 - w), b.shape) if fn.next[1] is not None else None
+    return ga, gb
+
+
+def _select_grads_graph(fn, g, a_wins):
+    """:func:`_select_grads` on Tensors: who wins is a step function of the inputs, so its weights are constants."""
+    from .arithmetic import sum_to
+
+    a, b = fn.a, fn.b
+    dtype = g.array.dtype
+    w = array_module(a).where(a == b, dtype.type(0.5), a_wins.astype(dtype))
+    ga = sum_to(g * Tensor._make(w, None), a.shape) if fn.next[0] is not None else None
+    gb = sum_to(g * Tensor._make(1 - w, None), b.shape) if fn.next[1] is not None else None
     return ga, gb
 
 
@@ -267,6 +285,12 @@ class ClampTensor(Function):
         for i, mask in enumerate([self.keep] + self.masks):
             grads.append(unbroadcast(xp.where(mask, g, zero), self.shapes[i]) if self.next[i] is not None else None)
         return tuple(grads)
+
+    def backward_graph(self, g):
+        from .arithmetic import sum_to
+
+        return tuple(sum_to(where(Tensor._make(mask, None), g, 0.0), self.shapes[i]) if self.next[i] is not None
+                     else None for i, mask in enumerate([self.keep] + self.masks))
 
 
 class Where(Function):

@@ -39,6 +39,21 @@ class Embedding(Function):
             gw[self.padding_idx] = 0
         return gw
 
+    def backward_graph(self, g):
+        from .adjoint import index_scatter
+
+        xp = array_module(g.array)
+        idx = self.indices
+        keep = None
+        if self.scale_grad_by_freq:
+            keep = 1 / xp.bincount(idx.reshape(-1), minlength=self.shape[0])[idx]
+        if self.padding_idx is not None:
+            pad = idx != self.padding_idx
+            keep = pad if keep is None else keep * pad
+        if keep is not None:  # a constant per looked-up row
+            g = g * Tensor._make(keep[..., None].astype(g.array.dtype), None)
+        return index_scatter(g, self.shape, None, (idx,), True)
+
 
 def _renorm_(weight: Tensor, indices, max_norm: float, norm_type: float) -> None:
     """Rescale (in place, untracked) the referenced rows whose norm exceeds ``max_norm``."""

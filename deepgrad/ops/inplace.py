@@ -214,6 +214,16 @@ class CopySlices(Function):
             autograd.replay_view(gb, self.chain)[...] = 0
         return gb, autograd.replay_view(g, self.chain)
 
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        gb = None
+        if self.next[0] is not None:  # g outside the view's region (a constant mask), as in backward
+            outside = array_module(g.array).ones(g.shape, dtype=bool)
+            autograd.replay_view(outside, self.chain)[...] = False
+            gb = where(Tensor._make(outside, None), g, 0.0)
+        return gb, autograd.replay_view(g, self.chain)
+
 
 def _rebase(t: Tensor, out: Tensor) -> None:
     v = t._view
@@ -246,6 +256,9 @@ class Fill(Function):
     def backward(self, g):
         return array_module(g).zeros_like(g), (g.sum().astype(g.dtype) if self.next[1] is not None else None)
 
+    def backward_graph(self, g):
+        return _zeros(g), (g.sum() if self.next[1] is not None else None)
+
 
 class CopyFrom(Function):
     """``x.copy_(src)`` out of place: x's old values get a zero gradient (torch), src the (summed) rest."""
@@ -263,6 +276,17 @@ class CopyFrom(Function):
         if self.next[1] is not None:
             gs = unbroadcast(g, self.src_shape).astype(self.src_dtype, copy=False)
         return array_module(g).zeros_like(g), gs
+
+    def backward_graph(self, g):
+        gs = None
+        if self.next[1] is not None:
+            gs = cast(arithmetic.sum_to(g, self.src_shape), self.src_dtype)
+        return _zeros(g), gs
+
+
+def _zeros(g: Tensor) -> Tensor:
+    """The zero gradient of a tensor whose old values were overwritten (a constant)."""
+    return Tensor._make(array_module(g.array).zeros(g.shape, dtype=g.array.dtype), None)
 
 
 class IndexPut(Function):
@@ -286,6 +310,23 @@ class IndexPut(Function):
             if gv.ndim < len(self.vshape):  # the value had extra leading 1s, which assignment drops
                 gv = gv.reshape((1,) * (len(self.vshape) - gv.ndim) + gv.shape)
             gv = unbroadcast(gv, self.vshape)
+        return gx, gv
+
+    def backward_graph(self, g):
+        from .elementwise import where
+        from .shape import AdvancedIndex
+
+        gx = gv = None
+        if self.next[0] is not None:  # g where the index did not write (a constant mask)
+            kept = array_module(g.array).ones(g.shape, dtype=bool)
+            kept[self.index] = False
+            gx = where(Tensor._make(kept, None), g, 0.0)
+        if self.next[1] is not None:
+            repeats = any(getattr(i, "dtype", None) is not None and i.dtype.kind in "iu" for i in self.index)
+            gv = AdvancedIndex.apply(g, basic=None, advanced=self.index, scatter=repeats)
+            if gv.ndim < len(self.vshape):  # the value had extra leading 1s, which assignment drops
+                gv = gv.reshape((1,) * (len(self.vshape) - gv.ndim) + tuple(gv.shape))
+            gv = arithmetic.sum_to(gv, self.vshape)
         return gx, gv
 
 

@@ -13,7 +13,7 @@ from ..kernels.parallel import matmul as pmatmul
 from ..tensor import Tensor
 from .elementwise import cast, device_error, unbroadcast
 from .promotion import torch_name
-from .reduce import expand_reduced, normalize_dims
+from .reduce import expand_reduced, expand_reduced_graph, normalize_dims
 
 
 class MatMul(Function):
@@ -42,6 +42,29 @@ class MatMul(Function):
             gb = unbroadcast(pmatmul(xp.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
+    def backward_graph(self, g):
+        from .arithmetic import sum_to
+
+        sa, sb = self.a.shape, self.b.shape
+        need_a, need_b = self.next[0] is not None, self.next[1] is not None
+        a = self.saved_input(0) if need_b else None
+        b = self.saved_input(1) if need_a else None
+        if len(sa) == 1 and len(sb) == 1:  # dot product: g is a scalar
+            return (g * b if need_a else None), (g * a if need_b else None)
+        # Lift 1-D operands to matrices as matmul does, then undo the lift on the gradients.
+        sa2 = (1,) + sa if len(sa) == 1 else sa
+        sb2 = sb + (1,) if len(sb) == 1 else sb
+        if len(sa) == 1:
+            g = g.unsqueeze(-2)
+        if len(sb) == 1:
+            g = g.unsqueeze(-1)
+        ga = gb = None
+        if need_a:
+            ga = sum_to(matmul(g, b.reshape(sb2).transpose(-1, -2)), sa2).reshape(sa)
+        if need_b:
+            gb = sum_to(matmul(a.reshape(sa2).transpose(-1, -2), g), sb2).reshape(sb)
+        return ga, gb
+
 
 class Linear(Function):
     """``x @ weight.T + bias`` as one node (fused: the affine map of every dense layer)."""
@@ -63,6 +86,18 @@ class Linear(Function):
             gw = pmatmul(g.reshape(-1, g.shape[-1]).T, x.reshape(-1, x.shape[-1]))
         if len(self.next) > 2 and self.next[2] is not None:
             gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+        return gx, gw, gb
+
+    def backward_graph(self, g):
+        gx = gw = gb = None
+        if self.next[0] is not None:
+            gx = matmul(g, self.saved_input(1))
+        g2 = g.reshape(-1, g.shape[-1])
+        if self.next[1] is not None:
+            x = self.saved_input(0)
+            gw = matmul(g2.transpose(0, 1), x.reshape(-1, x.shape[-1]))
+        if len(self.next) > 2 and self.next[2] is not None:
+            gb = g2.sum(0)
         return gx, gw, gb
 
 
@@ -142,6 +177,27 @@ class VectorNorm(Function):
                 d = xp.where(x == 0, 0, x * abs(x) ** (p - 2) / norm ** (p - 1))
             d = xp.where(norm == 0, 0, d)
         return (g * d).astype(x.dtype, copy=False)
+
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        x_arr, p, norm_arr, axes, keepdim = self.x, self.p, self.norm, self.axes, self.keepdim
+        x = self.saved_input(0)
+        g = expand_reduced_graph(g, x_arr.shape, axes, keepdim)
+        zero = Tensor._make(norm_arr == 0, None)
+        if p == 1:
+            return g * x.sign()
+        if p == float("inf"):  # which entries tie for the largest magnitude is a step function: a constant
+            top = abs(x_arr) == norm_arr
+            share = Tensor._make((array_module(x_arr).sign(x_arr) * top / top.sum(axis=axes, keepdims=True))
+                                 .astype(x_arr.dtype, copy=False), None)
+            return g * where(zero, 0.0, share)
+        out = self.saved_output(norm_arr if keepdim else norm_arr.reshape([n for i, n in enumerate(x_arr.shape)
+                                                                           if i not in axes]))
+        norm = expand_reduced_graph(out, x_arr.shape, axes, keepdim)
+        safe = where(zero, 1.0, norm)  # 0 where the norm is 0, without a 0 * inf in the next derivative
+        d = x / safe if p == 2 else x * x.abs() ** (p - 2) / safe ** (p - 1)
+        return g * where(zero, 0.0, d)
 
 
 def norm(x: Tensor, p=2, dim=None, keepdim: bool = False, dtype=None) -> Tensor:

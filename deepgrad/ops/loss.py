@@ -20,8 +20,10 @@ from ..tensor import Tensor
 from . import elementwise as E
 from . import reduce as R
 from .activation import stable_sigmoid
+from .adjoint import value_node, zero_link
 from .elementwise import unbroadcast
 from .promotion import result_type
+from .reduce import LogSoftmax
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -56,6 +58,17 @@ def _upstream(g, reduction: str, n: int):
     if reduction == "mean":
         return g / g.dtype.type(n) if n else g * np.nan
     return g
+
+
+def _upstream_graph(g: Tensor, reduction: str, n: int) -> Tensor:
+    """:func:`_upstream` on Tensors (recorded)."""
+    if reduction == "mean":
+        return g / n if n else g * float("nan")
+    return g
+
+
+def _const(array) -> Tensor:
+    return Tensor._make(array, None)
 
 
 def _check_tensor(name: str, what: str, t) -> Tensor:
@@ -140,6 +153,23 @@ class PointwiseLoss(Function):
         gd = c * deriv
         gx = unbroadcast(gd, self.shapes[0]) if self.next[0] is not None else None
         gt = unbroadcast(-gd, self.shapes[1]) if self.next[1] is not None else None
+        return gx, gt
+
+    def backward_graph(self, g):
+        from .arithmetic import sum_to
+
+        kind, p, shapes = self.kind, self.param, self.shapes
+        c = _upstream_graph(g, self.reduction, self.d.size)
+        if kind == "l1":  # sign(d): a step function (torch's sgn links both inputs with a zero derivative)
+            gd = c * _const(array_module(self.d).sign(self.d))
+        else:
+            d = self.saved_input(0) - self.saved_input(1)
+            gd = c * (d * 2 if kind == "mse" else (d / p).clamp(-1.0, 1.0) if kind == "smooth_l1" else d.clamp(-p, p))
+        gx = sum_to(gd, shapes[0]) if self.next[0] is not None else None
+        gt = sum_to(-gd, shapes[1]) if self.next[1] is not None else None
+        if kind == "l1":
+            link = dict(enumerate(shapes))
+            gx, gt = (None if t is None else zero_link(t, self, link) for t in (gx, gt))
         return gx, gt
 
 
@@ -273,6 +303,33 @@ class ClassIndexLoss(Function):
         grad[self.idx] -= (1 - eps) * cw
         return grad.astype(logp.dtype, copy=False), None
 
+    def backward_graph(self, g):
+        if self.next[0] is None:
+            return None, None
+        xp = array_module(self.logp)
+        logp, eps, dtype, n_cls = self.logp, self.smoothing, self.logp.dtype, self.logp.shape[1]
+        per_position = self.valid.astype(dtype)  # the upstream's coefficient at each target position
+        if self.reduction == "mean":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_position = per_position / self.denom
+        coef = g * _const(per_position.astype(dtype, copy=False))
+        onehot = xp.zeros_like(logp)
+        onehot[self.idx] = 1
+        picked = _const(onehot) * (coef * _const(self.w_y * dtype.type(1 - eps))).unsqueeze(1)
+        if not self.logits:  # nll: -w_y at the target; torch links the input with a zero derivative
+            return zero_link(-picked, self, {0: logp.shape}), None
+        # dL/dx = softmax * sum_j(q_j) - q, q = (1 - eps) w_y onehot + (eps / C) w: the softmax is the
+        # log-probabilities this node computed, re-entered as the log_softmax of the logits torch differentiates
+        total_w = n_cls if self.weight is None else self.weight.sum()
+        scale = coef * _const(((1 - eps) * self.w_y + (eps / n_cls) * total_w).astype(dtype, copy=False))
+        logp_t = value_node(LogSoftmax, logp, (self.next[0],), out=logp, dim=1)
+        grad = logp_t.exp() * scale.unsqueeze(1) - picked
+        if eps:
+            wb = xp.ones((1, n_cls) + (1,) * (logp.ndim - 2), dtype=dtype) if self.weight is None else \
+                self.weight.reshape((1, n_cls) + (1,) * (logp.ndim - 2))
+            grad = grad - coef.unsqueeze(1) * _const((wb * (eps / n_cls)).astype(dtype, copy=False))
+        return grad, None
+
 
 def _class_index_loss(name, input, target, weight, ignore_index, reduction, smoothing, logits) -> Tensor:
     if target.array.dtype.kind not in "iu":
@@ -405,6 +462,15 @@ class BinaryCrossEntropy(Function):
                 gt = c * (np.log1p(-x) - np.log(x))  # -logit(x), unclamped as in torch
         return gx, gt
 
+    def backward_graph(self, g):
+        x, t = self.saved_input(0), self.saved_input(1)
+        c = _upstream_graph(g, self.reduction, self.x.size)
+        if self.weight is not None:
+            c = c * _const(self.weight)
+        gx = c * (x - t) / (x * (1 - x)).clamp(min=1e-12) if self.next[0] is not None else None
+        gt = c * ((-x).log1p() - x.log()) if self.next[1] is not None else None
+        return gx, gt
+
 
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:
@@ -451,6 +517,25 @@ class BCEWithLogits(Function):
             gx = c * (sig - t) if pw is None else c * ((1 + (pw - 1) * t) * sig - pw * t)
         if self.next[1] is not None:
             gt = c * -x if pw is None else c * ((pw - 1) * self.sp - x)
+        return gx, gt
+
+    def backward_graph(self, g):
+        from .activation import Sigmoid
+
+        x, t, pw = self.saved_input(0), self.saved_input(1), self.pw
+        c = _upstream_graph(g, self.reduction, self.x.size)
+        if self.weight is not None:
+            c = c * _const(self.weight)
+        gx = gt = None
+        if self.next[0] is not None:
+            sig = Sigmoid.apply(x)
+            gx = c * (sig - t) if pw is None else c * ((t * _const(pw - 1) + 1) * sig - t * _const(pw))
+        if self.next[1] is not None:
+            if pw is None:
+                gt = c * -x
+            else:  # softplus(-x) = max(-x, 0) + log1p(exp(-|x|)), in ops
+                softplus = (-x).clamp(min=0.0) + (-x.abs()).exp().log1p()
+                gt = c * (softplus * _const(pw - 1) - x)
         return gx, gt
 
 
@@ -509,6 +594,27 @@ class KLDiv(Function):
                 with np.errstate(divide="ignore", invalid="ignore"):
                     gt = xp.where(t > 0, c * (np.log(t) + 1 - x), 0)
             gt = unbroadcast(xp.broadcast_to(gt.astype(t.dtype, copy=False), full), self.shapes[1])
+        return gx, gt
+
+    def backward_graph(self, g):
+        from .arithmetic import sum_to
+        from .elementwise import where
+
+        full = np.broadcast_shapes(*self.shapes)
+        c = _upstream_graph(g, self.reduction, int(np.prod(full)))
+        t = self.saved_input(1)
+        et = t.exp() if self.log_target else None
+        gx = gt = None
+        if self.next[0] is not None:
+            gx = sum_to((-c * (et if self.log_target else t)).expand(full), self.shapes[0])
+        if self.next[1] is not None:
+            x = self.saved_input(0)
+            if self.log_target:
+                gt = c * et * (t - x + 1)
+            else:  # log t + 1 - x where t > 0, else 0 (through a safe log: no 0 * inf in the next derivative)
+                positive = _const(self.t > 0)
+                gt = where(positive, c * (where(positive, t, 1.0).log() + 1 - x), 0.0)
+            gt = sum_to(gt.expand(full), self.shapes[1])
         return gx, gt
 
 

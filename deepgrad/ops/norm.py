@@ -46,6 +46,7 @@ class BatchNorm(Function):
         self.has_weight, self.has_bias = has_weight, has_bias
         weight, bias = (affine[0] if has_weight else None), (affine[-1] if has_bias else None)
         running = None if batch_stats else (running_mean, running_var)
+        self.eps, self.running = eps, running  # (the running statistics are tracked as saved: see batch_norm)
         out, self.state, mean, var = K.batch_norm_forward(x, weight, bias, eps, running)
         if batch_stats:
             _update_running(running_mean, running_var, mean, var, x.size // x.shape[1], momentum)
@@ -54,6 +55,44 @@ class BatchNorm(Function):
     def backward(self, g):
         gx, gw, gb = K.batch_norm_backward(g, self.state, need_input=self.next[0] is not None)
         return _with_affine_grads(self, gx, gw, gb)
+
+    def backward_graph(self, g):
+        x = self.saved_input(0)
+        axes = (0,) + tuple(range(2, x.ndim))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        weight = self.saved_input(1).reshape(shape) if self.has_weight else None
+        if self.running is None:  # batch statistics: functions of x, differentiated too
+            return _normalized_grads(self, g, x, weight, axes, axes, self.eps)
+        mean, var = (Tensor._make(s.reshape(shape).astype(x.array.dtype, copy=False), None) for s in self.running)
+        invstd = (var + self.eps) ** -0.5
+        gx = gw = gb = None
+        if self.next[0] is not None:
+            gx = g * invstd if weight is None else g * (weight * invstd)
+        if self.has_weight and self.next[1] is not None:
+            gw = (g * ((x - mean) * invstd)).sum(axes)
+        if self.has_bias and self.next[-1] is not None:
+            gb = g.sum(axes)
+        return _with_affine_grads(self, gx, gw, gb)
+
+
+def _normalized_grads(fn: Function, g: Tensor, x: Tensor, weight, stat_axes: tuple, sum_axes: tuple,
+                      eps: float) -> tuple:
+    """The closed-form backward of normalizing ``x`` over ``stat_axes`` by its own statistics, then the affine
+    map (weight and bias summed over ``sum_axes``), written in ops so that it can be differentiated again:
+    ``dx = invstd * (gh - mean(gh) - xhat * mean(gh * xhat))`` with ``gh = g * weight``."""
+    mean = x.mean(stat_axes, keepdim=True)
+    centred = x - mean
+    invstd = ((centred * centred).mean(stat_axes, keepdim=True) + eps) ** -0.5
+    xhat = centred * invstd
+    gx = gw = gb = None
+    if fn.next[0] is not None:
+        gh = g if weight is None else g * weight
+        gx = invstd * (gh - gh.mean(stat_axes, keepdim=True) - xhat * (gh * xhat).mean(stat_axes, keepdim=True))
+    if fn.has_weight and fn.next[1] is not None:
+        gw = (g * xhat).sum(sum_axes)
+    if fn.has_bias and fn.next[-1] is not None:
+        gb = g.sum(sum_axes)
+    return _with_affine_grads(fn, gx, gw, gb)
 
 
 def _with_affine_grads(fn: Function, gx, gw, gb) -> tuple:
@@ -134,6 +173,7 @@ class LayerNorm(Function):
         self.has_weight, self.has_bias = has_weight, has_bias
         weight = affine[0].reshape(-1) if has_weight else None
         bias = affine[-1].reshape(-1) if has_bias else None
+        self.eps = eps
         out, self.state = K.layer_norm_forward(x.reshape(-1, int(np.prod(self.norm_shape))), weight, bias, eps)
         return out.reshape(x.shape)
 
@@ -144,6 +184,14 @@ class LayerNorm(Function):
         return _with_affine_grads(self, None if gx is None else gx.reshape(self.shape),
                                   None if gw is None else gw.reshape(self.norm_shape),
                                   None if gb is None else gb.reshape(self.norm_shape))
+
+    def backward_graph(self, g):
+        features = int(np.prod(self.norm_shape))
+        x2, g2 = self.saved_input(0).reshape(-1, features), g.reshape(-1, features)
+        weight = self.saved_input(1).reshape(features) if self.has_weight else None
+        gx, *affine = _normalized_grads(self, g2, x2, weight, (1,), (0,), self.eps)
+        grads = [None if gx is None else gx.reshape(self.shape)]
+        return tuple(grads + [None if a is None else a.reshape(self.norm_shape) for a in affine])
 
 
 def layer_norm(input: Tensor, normalized_shape: _Shape, weight: Tensor | None = None,

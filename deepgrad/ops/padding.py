@@ -112,6 +112,16 @@ class Pad(Function):
         widths = [(-lo if lo < 0 else 0, -hi if hi < 0 else 0) for lo, hi in self.pairs]
         return array_module(g).pad(g, widths) if any(w != (0, 0) for w in widths) else g
 
+    def backward_graph(self, g):
+        from .shape import BasicIndex  # shape.py re-exports this module
+
+        inner = tuple(
+            slice(lo if lo > 0 else 0, g.shape[i] - (hi if hi > 0 else 0)) for i, (lo, hi) in enumerate(self.pairs)
+        )
+        g = BasicIndex.apply(g, index=inner + (Ellipsis,))
+        pairs = tuple((-lo if lo < 0 else 0, -hi if hi < 0 else 0) for lo, hi in self.pairs)
+        return Pad.apply(g, pairs=pairs, value=0.0) if any(p != (0, 0) for p in pairs) else g
+
 
 def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float | None = None) -> Tensor:
     """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, ...)``; mode "constant"

@@ -16,6 +16,7 @@ from ..backend import array_module
 from ..kernels import pool as K
 from ..kernels.pool import PoolGeometry
 from ..tensor import Tensor
+from .adjoint import index_scatter, zero_link
 from .window_args import as_batched, check_nonnegative, check_positive, ntuple, pool_out_size
 
 
@@ -80,6 +81,24 @@ class MaxPool(Function):
     def backward(self, g):
         return K.window_add_back(g.reshape(self.geom.out_shape), self.geom, argmax=self.arg).reshape(self.x_public)
 
+    def backward_graph(self, g):  # g scattered to the argmax positions; torch links x with a zero derivative
+        return zero_link(_scatter_to_planes(g, _flat_indices(self.arg, self.geom), self.geom.x_shape, self.x_public),
+                         self, {0: self.x_public})
+
+
+def _plane_index(idx, x_shape: tuple) -> tuple:
+    """(rows, positions) indexing an (N * C, H * W) view at the flat per-plane positions ``idx`` (N, C, ...)."""
+    nc = x_shape[0] * x_shape[1]
+    return array_module(idx).arange(nc)[:, None], idx.reshape(nc, -1)
+
+
+def _scatter_to_planes(g: Tensor, idx, x_shape: tuple, public_shape: tuple) -> Tensor:
+    """``g`` (one value per pooled position) added at the flat plane positions ``idx``: an input-sized tensor,
+    recorded as an :class:`~.adjoint.IndexScatter` (whose adjoint gathers at those positions)."""
+    nc = x_shape[0] * x_shape[1]
+    flat = index_scatter(g.reshape(nc, -1), (nc, x_shape[2] * x_shape[3]), None, _plane_index(idx, x_shape), True)
+    return flat.reshape(public_shape)
+
 
 def _flat_indices(arg, geom: PoolGeometry):
     """torch's indices: the flat position of each maximum in its (H * W) input plane, as int64."""
@@ -107,6 +126,27 @@ class AvgPool(Function):
         if self.divisor is not None:
             g = g / self.divisor
         return K.window_add_back(g, self.geom).reshape(self.x_public)
+
+    def backward_graph(self, g):  # linear in g; torch links x with a zero derivative
+        gx = WindowAddBack.apply(g.reshape(self.geom.out_shape), geom=self.geom, divisor=self.divisor)
+        return zero_link(gx.reshape(self.x_public), self, {0: self.x_public})
+
+
+class WindowAddBack(Function):
+    """Average pooling's backward as an op (4-D): ``g / divisor`` added back into every window position; its
+    adjoint is the average pooling itself."""
+
+    saved = ()
+
+    def forward(self, g, *, geom: PoolGeometry, divisor=None):
+        self.geom, self.divisor = geom, divisor
+        return K.window_add_back(g if divisor is None else g / divisor, geom)
+
+    def backward(self, gx):
+        return K.window_sum_forward(gx, self.geom, self.divisor)
+
+    def backward_graph(self, gx):
+        return AvgPool.apply(gx, geom=self.geom._replace(public_out_shape=self.geom.out_shape), divisor=self.divisor)
 
 
 def _avg_divisor(geom: PoolGeometry, count_include_pad: bool, divisor_override, like):
@@ -187,6 +227,19 @@ class AdaptiveAvgPool(Function):
         t = ah.T @ g3  # (NC, H, Wo)
         return (t.reshape(-1, wo) @ aw).reshape(self.x_public)
 
+    def backward_graph(self, g):  # linear in g: the same two products, recorded
+        from .linalg import matmul
+
+        n, c, h, w = self.x_shape
+        ho, wo = self.out_shape[2:]
+        g3 = g.reshape(n * c, ho, wo)
+        if self.mats is None:
+            gx = (g3 / (h * w)).expand(n * c, h, w)
+        else:
+            ah, aw = (Tensor._make(m, None) for m in self.mats)
+            gx = matmul(matmul(ah.transpose(0, 1), g3).reshape(-1, wo), aw)
+        return zero_link(gx.reshape(self.x_public), self, {0: self.x_public})
+
 
 class AdaptiveMaxPool(Function):
     """Fused adaptive max pooling over torch's variable windows; backward scatters to the argmax."""
@@ -230,6 +283,9 @@ class AdaptiveMaxPool(Function):
         backend.scatter_add(gx, (xp.arange(n * c)[:, None], self.idx.reshape(n * c, -1)), g.reshape(n * c, -1))
         return gx.reshape(self.x_public)
 
+    def backward_graph(self, g):
+        return zero_link(_scatter_to_planes(g, self.idx, self.x_shape, self.x_public), self, {0: self.x_public})
+
 
 class MaxUnpool(Function):
     """Place each value at its recorded max position (the partial inverse of max pooling)."""
@@ -247,6 +303,13 @@ class MaxUnpool(Function):
 
     def backward(self, g):
         return g.reshape(self.rows.shape[0], -1)[self.rows, self.idx].reshape(self.x_public)
+
+    def backward_graph(self, g):  # a gather at the recorded positions; its adjoint scatters back
+        from .shape import AdvancedIndex
+
+        picked = AdvancedIndex.apply(g.reshape(self.rows.shape[0], -1), basic=None, advanced=(self.rows, self.idx),
+                                     scatter=True)
+        return picked.reshape(self.x_public)
 
 
 # ----------------------------------------------------------------------------- public API

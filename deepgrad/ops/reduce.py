@@ -112,6 +112,15 @@ class Var(Function):
             scale = d * (2 / d.dtype.type(self.denom))
         return expand_reduced(g, d.shape, self.axes, self.keepdim) * scale
 
+    def backward_graph(self, g):
+        return self._var_grad(expand_reduced_graph(g, self.d.shape, self.axes, self.keepdim))
+
+    def _var_grad(self, g: Tensor) -> Tensor:
+        x = self.saved_input(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = 2 / self.d.dtype.type(self.denom)
+        return g * (x - x.mean(self.axes, keepdim=True)) * scale
+
 
 class Std(Var):
     """sqrt(var) as one node (fused: torch's gradient is 0, not nan, where the deviation is 0)."""
@@ -127,6 +136,16 @@ class Std(Var):
         with np.errstate(divide="ignore", invalid="ignore"):
             g = g / (2 * out)
         return super().backward(array_module(g).where(out == 0, 0, g).astype(g.dtype, copy=False))
+
+    def backward_graph(self, g):
+        from .elementwise import where
+
+        out = self.saved_output(self.out)
+        zero = Tensor._make(self.out == 0, None)
+        # torch's 0 where the deviation is 0, through a safe denominator (0 * (1 / 0) would poison the next
+        # derivative with nan)
+        g = where(zero, 0.0, g / (where(zero, 1.0, out) * 2))
+        return self._var_grad(expand_reduced_graph(g, self.d.shape, self.axes, self.keepdim))
 
 
 class Amax(Function):
@@ -145,6 +164,11 @@ class Amax(Function):
         mask = self.mask
         g = expand_reduced(g, mask.shape, self.axes, self.keepdim)
         return g * mask / self.count.astype(g.dtype)
+
+    def backward_graph(self, g):  # the tie weights are a step function of x: a constant
+        mask = self.mask
+        share = Tensor._make((mask / self.count).astype(g.array.dtype, copy=False), None)
+        return expand_reduced_graph(g, mask.shape, self.axes, self.keepdim) * share
 
 
 class Gather(Function):
@@ -165,6 +189,14 @@ class Gather(Function):
         idx[self.dim] = self.index
         backend.scatter_add(gx, tuple(idx), g)
         return gx, None
+
+    def backward_graph(self, g):
+        from .adjoint import index_scatter
+
+        xp = array_module(self.index)
+        idx = list(xp.indices(self.index.shape, sparse=True))
+        idx[self.dim] = self.index
+        return index_scatter(g, self.shape, None, tuple(idx), True), None
 
 
 class SelectAlong(Gather):
@@ -191,6 +223,13 @@ class LogSumExp(Function):
     def backward(self, g):
         x = self.x
         return expand_reduced(g, x.shape, self.axes, self.keepdim) * np.exp(x - self.out)
+
+    def backward_graph(self, g):
+        shape, axes, keepdim = self.x.shape, self.axes, self.keepdim
+        out = self.saved_output(self.out if keepdim else self.out.reshape([n for i, n in enumerate(shape)
+                                                                            if i not in axes]))
+        softmax = (self.saved_input(0) - expand_reduced_graph(out, shape, axes, keepdim)).exp()
+        return expand_reduced_graph(g, shape, axes, keepdim) * softmax
 
 
 class Softmax(Function):

@@ -83,6 +83,12 @@ class Repeat(Function):
             split += [r, s]
         return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(self.input_shape)
 
+    def backward_graph(self, g):
+        split = []
+        for r, s in zip(self.reps, self.shape):
+            split += [r, s]
+        return g.reshape(split).sum(tuple(range(0, len(split), 2))).reshape(self.input_shape)
+
 
 class BasicIndex(Function):
     """``x[index]`` with ints, slices, None and Ellipsis: a view of x."""
@@ -98,6 +104,11 @@ class BasicIndex(Function):
         gx = array_module(g).zeros(self.shape, dtype=g.dtype)
         gx[self.index] = g
         return gx
+
+    def backward_graph(self, g):
+        from .adjoint import index_scatter
+
+        return index_scatter(g, self.shape, self.index, None, False)
 
 
 class SplitPiece(BasicIndex):
@@ -124,6 +135,11 @@ class AdvancedIndex(Function):
             target[self.advanced] = g
         return gx
 
+    def backward_graph(self, g):
+        from .adjoint import index_scatter
+
+        return index_scatter(g, self.shape, self.basic, self.advanced, self.scatter)
+
 
 class Cat(Function):
     saved = ()
@@ -136,6 +152,12 @@ class Cat(Function):
     def backward(self, g):
         return tuple(array_module(g).split(g, self.bounds, axis=self.dim))
 
+    def backward_graph(self, g):
+        edges = [0, *self.bounds.tolist(), g.shape[self.dim]]
+        lead = (slice(None),) * self.dim
+        return tuple(BasicIndex.apply(g, index=lead + (slice(lo, hi), Ellipsis)) if n is not None else None
+                     for lo, hi, n in zip(edges[:-1], edges[1:], self.next))
+
 
 class Stack(Function):
     saved = ()
@@ -146,6 +168,11 @@ class Stack(Function):
 
     def backward(self, g):
         return tuple(array_module(g).moveaxis(g, self.dim, 0))
+
+    def backward_graph(self, g):
+        lead = (slice(None),) * self.dim
+        return tuple(BasicIndex.apply(g, index=lead + (i, Ellipsis)) if n is not None else None
+                     for i, n in enumerate(self.next))
 
 
 # ----------------------------------------------------------------------------- public API

@@ -43,6 +43,11 @@ CONCEPTS = [
          "The sigmoid's derivative is at most 0.25, and backprop multiplies one such factor per layer, so early "
          "layers get exponentially small gradients. Remedies: ReLU-family activations, careful initialisation "
          "(He/Xavier), batch normalisation, residual connections."),
+    Card("concept:hvp", "backprop", "How do you compute a Hessian-vector product Hv without forming the Hessian?",
+         "Double backprop: compute the gradient g(w) with a backward pass that is itself recorded as a graph "
+         "(create_graph=True), then backpropagate the scalar g . v once more: its gradient is Hv. Two backward "
+         "passes, O(n) memory, never the n x n matrix; finite differences of the gradient, (g(w + hv) - g(w - hv)) "
+         "/ 2h, check it. Used for curvature (top eigenvalues by power iteration), Newton-CG and gradient penalties."),
     Card("concept:pooling", "pooling", "What does pooling buy a CNN, and what does it cost?",
          "It downsamples (less compute, larger receptive field) and gives some translation invariance; it throws "
          "away exact positions, which hurts tasks that need them (segmentation, detection)."),

@@ -11,8 +11,8 @@ import importlib
 
 from ..exercise import Exercise
 
-_FAMILIES = ("activations", "mlp", "training", "schedules", "conv", "pooling", "cnn_head", "norm", "random_layers",
-             "recurrent", "workflows", "attention", "transformer")
+_FAMILIES = ("activations", "mlp", "curvature", "training", "schedules", "conv", "pooling", "cnn_head", "norm",
+             "random_layers", "recurrent", "workflows", "attention", "transformer")
 
 # Every deepgrad module a reference or a statistical judge imports: the judge imports them all BEFORE the
 # candidate runs, so nothing is read from disk after it ran (a test checks that this list is complete).
