@@ -12,6 +12,7 @@ from conftest import devices
 import deepgrad as dg
 from deepgrad.autograd import gradcheck
 from deepgrad.ops import loss as L
+from deepgrad.ops import loss_classification as LC
 from deepgrad.regularization import l1_penalty, l2_penalty
 
 REDUCTIONS = ["none", "mean", "sum"]
@@ -126,7 +127,7 @@ def test_cross_entropy_class_indices(shapes, ignore_index, weighted, smoothing, 
 
     d_in = [_dg(x, True), _dg(t), None if w is None else _dg(w)]
     t_in = [_th(x, True), _th(t), None if w is None else _th(w)]
-    out_d, out_t = run(L.cross_entropy)(*d_in), run(TF.cross_entropy)(*t_in)
+    out_d, out_t = run(LC.cross_entropy)(*d_in), run(TF.cross_entropy)(*t_in)
     np.testing.assert_allclose(out_d.array, out_t.detach().numpy(), rtol=1e-5, atol=1e-6)
     up = RNG.standard_normal(out_t.shape).astype(np.float32)
     out_d.backward(_dg(up))
@@ -145,7 +146,7 @@ def test_cross_entropy_probability_targets(xs, weighted, smoothing, reduction):
     p /= p.sum(axis=0 if len(xs) == 1 else 1, keepdims=True)
     w = (np.abs(f32(n_cls)) + 0.2) if weighted else None
     # Gradients w.r.t. the logits, the soft targets and (composed, as torch) the class weights.
-    check(lambda a, b, c, **k: L.cross_entropy(a, b, weight=c, **k),
+    check(lambda a, b, c, **k: LC.cross_entropy(a, b, weight=c, **k),
           lambda a, b, c, **k: TF.cross_entropy(a, b, weight=c, **k),
           [x, p.astype(np.float32), w], grads=(0, 1) + ((2,) if weighted else ()),
           reduction=reduction, label_smoothing=smoothing)
@@ -153,16 +154,16 @@ def test_cross_entropy_probability_targets(xs, weighted, smoothing, reduction):
 
 def test_cross_entropy_extremes_are_stable():
     x = np.array([[1000.0, 0.0, -1000.0], [-1e4, 1e4, 0.0]], dtype=np.float32)
-    out = check(L.cross_entropy, TF.cross_entropy, [x, np.array([2, 0])], grads=(0,))
+    out = check(LC.cross_entropy, TF.cross_entropy, [x, np.array([2, 0])], grads=(0,))
     assert np.isfinite(out.array)
 
 
 def test_cross_entropy_all_ignored_is_nan_like_torch():
     x = f32(3, 4)
     t = np.full(3, -100)
-    d = L.cross_entropy(_dg(x, True), _dg(t))
+    d = LC.cross_entropy(_dg(x, True), _dg(t))
     assert np.isnan(d.array) and np.isnan(TF.cross_entropy(_th(x), _th(t)).item())
-    assert float(L.cross_entropy(_dg(x), _dg(t), reduction="sum").array) == 0.0
+    assert float(LC.cross_entropy(_dg(x), _dg(t), reduction="sum").array) == 0.0
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.3])
@@ -171,9 +172,9 @@ def test_cross_entropy_gradcheck(smoothing):
     t = _dg(np.array([[0, 2], [1, -100], [2, 2], [0, 1]]))
     w = _dg(np.abs(f64(3)) + 0.1)
     for red in REDUCTIONS:
-        assert gradcheck(lambda a, r=red: L.cross_entropy(a, t, weight=w, reduction=r, label_smoothing=smoothing), [x])
+        assert gradcheck(lambda a, r=red: LC.cross_entropy(a, t, weight=w, reduction=r, label_smoothing=smoothing), [x])
     soft = _dg(np.abs(f64(4, 3, 2)), True)
-    assert gradcheck(lambda a, b: L.cross_entropy(a, b, weight=w, label_smoothing=smoothing), [x, soft])
+    assert gradcheck(lambda a, b: LC.cross_entropy(a, b, weight=w, label_smoothing=smoothing), [x, soft])
 
 
 # ----------------------------------------------------------------------------- nll
@@ -186,17 +187,17 @@ def test_nll_loss_parity(shapes, weighted, reduction):
     x = f32(*xs)
     t = _targets(ts, n_cls, ignore=-100 if ts else None)
     w = (np.abs(f32(n_cls)) + 0.2) if weighted else None
-    check(lambda a, b, c, **k: L.nll_loss(a, b, weight=c, **k),
+    check(lambda a, b, c, **k: LC.nll_loss(a, b, weight=c, **k),
           lambda a, b, c, **k: TF.nll_loss(a, b, weight=c, **k), [x, t, w], grads=(0,), reduction=reduction)
 
 
 def test_nll_after_log_softmax_equals_cross_entropy_and_gradcheck():
     x, t = f64(5, 4), RNG.integers(0, 4, 5)
-    a = L.nll_loss(dg.log_softmax(_dg(x), 1), _dg(t), ignore_index=2)
-    b = L.cross_entropy(_dg(x), _dg(t), ignore_index=2)
+    a = LC.nll_loss(dg.log_softmax(_dg(x), 1), _dg(t), ignore_index=2)
+    b = LC.cross_entropy(_dg(x), _dg(t), ignore_index=2)
     np.testing.assert_allclose(a.array, b.array, rtol=1e-12)
     xg = _dg(x, True)
-    assert gradcheck(lambda v: L.nll_loss(v, _dg(t), weight=_dg(np.arange(1.0, 5.0)), ignore_index=2), [xg])
+    assert gradcheck(lambda v: LC.nll_loss(v, _dg(t), weight=_dg(np.arange(1.0, 5.0)), ignore_index=2), [xg])
 
 
 # ----------------------------------------------------------------------------- binary
@@ -206,7 +207,7 @@ def test_binary_cross_entropy_parity(wshape, reduction):
     x = (1 / (1 + np.exp(-f32(3, 4)))).astype(np.float32)
     t = RNG.random((3, 4)).astype(np.float32)
     w = None if wshape is None else np.abs(f32(*wshape)) + 0.1
-    check(lambda a, b, c, **k: L.binary_cross_entropy(a, b, weight=c, **k),
+    check(lambda a, b, c, **k: LC.binary_cross_entropy(a, b, weight=c, **k),
           lambda a, b, c, **k: TF.binary_cross_entropy(a, b, weight=c, **k),
           [x, t, w], grads=(0, 1), reduction=reduction)
 
@@ -214,12 +215,12 @@ def test_binary_cross_entropy_parity(wshape, reduction):
 def test_binary_cross_entropy_clamps_log_like_torch():
     x = np.array([0.0, 1.0, 0.5, 1e-30], dtype=np.float32)
     t = np.array([1.0, 0.0, 0.5, 1.0], dtype=np.float32)
-    d = L.binary_cross_entropy(_dg(x, True), _dg(t), reduction="none")
+    d = LC.binary_cross_entropy(_dg(x, True), _dg(t), reduction="none")
     tt = TF.binary_cross_entropy(_th(x, True), _th(t), reduction="none")
     np.testing.assert_allclose(d.array, tt.detach().numpy(), rtol=1e-6)
     assert d.array[0] == 100.0
     xd, xt = _dg(x, True), _th(x, True)
-    L.binary_cross_entropy(xd, _dg(t), reduction="sum").backward()
+    LC.binary_cross_entropy(xd, _dg(t), reduction="sum").backward()
     TF.binary_cross_entropy(xt, _th(t), reduction="sum").backward()
     np.testing.assert_allclose(xd.grad.array, xt.grad.numpy(), rtol=1e-5)  # includes -1e12 and +1e12
 
@@ -233,7 +234,7 @@ def test_bce_with_logits_parity(pos, weighted, reduction):
     t = RNG.random((5, 3)).astype(np.float32)
     w = np.abs(f32(5, 3)) + 0.1 if weighted else None
     pw = np.abs(f32(3)) * 2 + 0.1 if pos else None
-    out = check(lambda a, b, c, d, **k: L.binary_cross_entropy_with_logits(a, b, weight=c, pos_weight=d, **k),
+    out = check(lambda a, b, c, d, **k: LC.binary_cross_entropy_with_logits(a, b, weight=c, pos_weight=d, **k),
                 lambda a, b, c, d, **k: TF.binary_cross_entropy_with_logits(a, b, weight=c, pos_weight=d, **k),
                 [x, t, w, pw], grads=(0, 1), reduction=reduction)
     assert np.all(np.isfinite(out.array))
@@ -243,11 +244,11 @@ def test_binary_gradchecks():
     p = _dg(np.clip(RNG.random((3, 4)), 0.05, 0.95), True)
     t = _dg(RNG.random((3, 4)), True)
     w = _dg(np.abs(f64(4)) + 0.1)
-    assert gradcheck(lambda a, b: L.binary_cross_entropy(a, b, weight=w, reduction="none"), [p, t])
+    assert gradcheck(lambda a, b: LC.binary_cross_entropy(a, b, weight=w, reduction="none"), [p, t])
     x = _dg(f64(3, 4), True)
     pw = _dg(np.abs(f64(4)) + 0.5)
     for red in REDUCTIONS:
-        assert gradcheck(lambda a, b, r=red: L.binary_cross_entropy_with_logits(a, b, weight=w, pos_weight=pw,
+        assert gradcheck(lambda a, b, r=red: LC.binary_cross_entropy_with_logits(a, b, weight=w, pos_weight=pw,
                                                                                 reduction=r), [x, t])
 
 
@@ -287,31 +288,31 @@ def test_legacy_size_average_and_reduce_map_to_reduction():
 def test_errors_name_the_loss_and_shapes():
     x = _dg(f32(4, 3))
     with pytest.raises(ValueError, match=r"cross_entropy.*\(5,\).*\(4, 3\)"):
-        L.cross_entropy(x, _dg(np.zeros(5, dtype=np.int64)))
+        LC.cross_entropy(x, _dg(np.zeros(5, dtype=np.int64)))
     with pytest.raises(IndexError, match=r"cross_entropy: target class 3 out of range.*\(4, 3\)"):
-        L.cross_entropy(x, _dg(np.array([0, 1, 2, 3])))
+        LC.cross_entropy(x, _dg(np.array([0, 1, 2, 3])))
     with pytest.raises(IndexError, match=r"nll_loss: target class -1"):
-        L.nll_loss(x, _dg(np.array([0, 1, -1, 2])))
+        LC.nll_loss(x, _dg(np.array([0, 1, -1, 2])))
     with pytest.raises(TypeError, match=r"cross_entropy.*integer class indices.*float32"):
-        L.cross_entropy(x, _dg(f32(4)))
+        LC.cross_entropy(x, _dg(f32(4)))
     with pytest.raises(TypeError, match="probabilities"):
-        L.cross_entropy(x, _dg(np.zeros((4, 3), dtype=np.int64)))
+        LC.cross_entropy(x, _dg(np.zeros((4, 3), dtype=np.int64)))
     with pytest.raises(ValueError, match=r"weight.*3 classes.*\(2,\)"):
-        L.cross_entropy(x, _dg(np.array([0, 1, 2, 0])), weight=_dg(f32(2)))
+        LC.cross_entropy(x, _dg(np.array([0, 1, 2, 0])), weight=_dg(f32(2)))
     with pytest.raises(ValueError, match="label_smoothing"):
-        L.cross_entropy(x, _dg(np.array([0, 1, 2, 0])), label_smoothing=1.5)
+        LC.cross_entropy(x, _dg(np.array([0, 1, 2, 0])), label_smoothing=1.5)
     with pytest.raises(ValueError, match="reduction"):
         L.mse_loss(x, x, reduction="avg")
     with pytest.raises(ValueError, match=r"binary_cross_entropy: target size \(4,\).*\(4, 3\)"):
-        L.binary_cross_entropy(dg.sigmoid(x), _dg(f32(4)))
+        LC.binary_cross_entropy(dg.sigmoid(x), _dg(f32(4)))
     with pytest.raises(ValueError, match="between 0 and 1"):
-        L.binary_cross_entropy(x, _dg(np.zeros((4, 3), dtype=np.float32)))
+        LC.binary_cross_entropy(x, _dg(np.zeros((4, 3), dtype=np.float32)))
     with pytest.raises(ValueError, match=r"pos_weight of shape \(2,\)"):
-        L.binary_cross_entropy_with_logits(x, x, pos_weight=_dg(f32(2)))
+        LC.binary_cross_entropy_with_logits(x, x, pos_weight=_dg(f32(2)))
     with pytest.raises(RuntimeError, match="not differentiable with respect to argument 'weight'"):
-        L.cross_entropy(x, _dg(np.array([0, 1, 2, 0])), weight=_dg(f32(3), True))
+        LC.cross_entropy(x, _dg(np.array([0, 1, 2, 0])), weight=_dg(f32(3), True))
     with pytest.raises(ValueError, match="ignore_index"):
-        L.cross_entropy(x, _dg(f32(4, 3)), ignore_index=0)
+        LC.cross_entropy(x, _dg(f32(4, 3)), ignore_index=0)
 
 
 # ----------------------------------------------------------------------------- penalties
@@ -338,12 +339,12 @@ def test_l1_penalty_value_and_gradient():
 
 # ----------------------------------------------------------------------------- devices
 DEVICE_CASES = [
-    (lambda x, t: L.cross_entropy(x, t, weight=dg.tensor(np.arange(1.0, 6.0, dtype=np.float32), device=x.device),
+    (lambda x, t: LC.cross_entropy(x, t, weight=dg.tensor(np.arange(1.0, 6.0, dtype=np.float32), device=x.device),
                                   ignore_index=1, label_smoothing=0.1), "index"),
-    (lambda x, t: L.nll_loss(x, t, reduction="sum"), "index"),
-    (lambda x, t: L.cross_entropy(x, t, label_smoothing=0.2), "soft"),
-    (lambda x, t: L.binary_cross_entropy_with_logits(x, t, pos_weight=dg.ones(5, device=x.device) * 2), "soft"),
-    (lambda x, t: L.binary_cross_entropy(dg.sigmoid(x), t, reduction="none"), "soft"),
+    (lambda x, t: LC.nll_loss(x, t, reduction="sum"), "index"),
+    (lambda x, t: LC.cross_entropy(x, t, label_smoothing=0.2), "soft"),
+    (lambda x, t: LC.binary_cross_entropy_with_logits(x, t, pos_weight=dg.ones(5, device=x.device) * 2), "soft"),
+    (lambda x, t: LC.binary_cross_entropy(dg.sigmoid(x), t, reduction="none"), "soft"),
     (lambda x, t: L.smooth_l1_loss(x, t, beta=0.5), "soft"),
     (lambda x, t: L.kl_div(dg.log_softmax(x, 1), t, reduction="batchmean"), "soft"),
 ]

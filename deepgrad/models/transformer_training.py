@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import nn
 from ..data.datasets.sequence_tasks import TEXTS, load_text, make_recall_task, next_token_windows
-from ..ops.loss import cross_entropy
+from ..ops.loss_classification import cross_entropy
 from ..tensor import Tensor
 from ..train.metrics import Metric
 

@@ -36,16 +36,12 @@ from ..ops.dropout import (  # noqa: F401
 )
 from ..ops.embedding import embedding  # noqa: F401
 from ..ops.interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
-from ..ops.loss import (  # noqa: F401
+from ..ops.loss import huber_loss, kl_div, l1_loss, mse_loss, smooth_l1_loss  # noqa: F401
+from ..ops.loss_classification import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
-    huber_loss,
-    kl_div,
-    l1_loss,
-    mse_loss,
     nll_loss,
-    smooth_l1_loss,
 )
 from ..ops.multihead_attention import multi_head_attention_forward  # noqa: F401
 from ..ops.norm import batch_norm, group_norm, instance_norm, layer_norm  # noqa: F401
