@@ -36,6 +36,10 @@ SIMPLE = {
     "gan-zero-lr": (["gan", "--lr", "0"], 2, ["--lr must be", "> 0", "got 0"]),
     "gan-zero-pack": (["gan", "--pack", "0"], 2, ["--pack must be", "got 0"]),
     "gan-image-size-12": (["gan", "--data", "digits", "--image-size", "12"], 2, ["--image-size", "12", "8, 16, 32"]),
+    "gan-wgan-digits": (["gan", "--data", "digits", "--loss", "wgan_gp"], 2, ["needs --data ring", "batch norm"]),
+    "gan-gp-weight-alone": (["gan", "--gp-weight", "1"], 2, ["--gp-weight is for --loss wgan_gp"]),
+    "gan-wgan-negative-gp": (["gan", "--loss", "wgan_gp", "--gp-weight", "-1"], 2, ["--gp-weight must be", "got -1"]),
+    "gan-wgan-pack": (["gan", "--loss", "wgan_gp", "--pack", "2"], 2, ["--pack is not used with --loss wgan_gp"]),
     "launch-missing-script": (["launch", "-n", "2", "no_such_script.py"], 2, ["no such script 'no_such_script.py'"]),
     "export-missing-file": (["export", "missing.safetensors"], 2, ["no such checkpoint"]),
 }

@@ -5,6 +5,7 @@ zero taken as a value."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -119,3 +120,23 @@ def test_gan_honours_zero_and_prints_plain_progress_off_a_terminal(tmp_path, cap
     assert _gan(["gan", "--steps", "0", "--out", str(tmp_path / "zero")]) == 2
     assert capsys.readouterr().err.startswith("deepgrad gan: --steps must be a finite number >= 1, got 0")
     assert not (tmp_path / "zero").exists()
+
+
+def test_gan_wgan_gp_on_the_ring_uses_the_measured_settings_and_reports_coverage(tmp_path, monkeypatch):
+    seen = {}
+    real = gan.ring_wgan_gp_trainer
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gan, "ring_wgan_gp_trainer", spy)
+    out = tmp_path / "wgan"
+    assert _gan(["gan", "--loss", "wgan_gp", "--steps", "10", "--batch-size", "64", "--sample-every", "0",
+                 "--no-progress", "--out", str(out)]) == 0
+    assert seen == {"lr": 2e-3, "d_lr": None, "betas": (0.5, 0.9), "gp_weight": 1.0, "n_critic": 5}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 10 and 0 <= metrics["modes_covered"] <= 8
+    assert _gan(["gan", "--loss", "wgan_gp", "--steps", "2", "--batch-size", "8", "--n-critic", "1", "--gp-weight",
+                 "0", "--sample-every", "0", "--no-progress", "--out", str(tmp_path / "w0")]) == 0
+    assert seen["gp_weight"] == 0.0 and seen["n_critic"] == 1  # 0 is a value, not "use the default"

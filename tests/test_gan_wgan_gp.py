@@ -106,3 +106,10 @@ def test_wgan_gp_ring_run_improves_mode_coverage():
 
 
 STEPS = 150
+
+
+def test_a_critic_with_batch_norm_is_refused():
+    """Batch statistics mix the samples, so the per-sample gradient penalty would be a wrong number."""
+    with pytest.raises(ValueError, match="batch norm"):
+        gan.GANTrainer(models.DCGANGenerator(latent_dim=8, channels=1, image_size=16, base_width=8),
+                       models.DCGANDiscriminator(1, 16, 8), loss="wgan_gp")

@@ -22,6 +22,7 @@ from .. import nn, optim
 from ..autograd import no_grad
 from ..creation import tensor
 from ..data.dataset import Dataset
+from ..nn.norm import _BatchNorm
 from ..tensor import Tensor
 from ..train.callbacks import Callback, LambdaCallback
 from ..train.loop import TrainingLoop
@@ -142,6 +143,13 @@ class GANTrainer(TrainingLoop):
             raise ValueError("GANTrainer: label_smoothing has no meaning for the wgan_gp critic (it has no labels)")
         if not gp_weight >= 0:
             raise ValueError(f"GANTrainer: gp_weight must be >= 0, got {gp_weight}")
+        if loss == "wgan_gp":  # batch statistics mix the samples: the per-sample penalty would be a wrong number
+            batch_norms = [name or type(m).__name__ for name, m in discriminator.named_modules()
+                           if isinstance(m, _BatchNorm)]
+            if batch_norms:
+                raise ValueError(f"GANTrainer: the wgan_gp critic must not use batch norm (its gradient penalty is "
+                                 f"per sample), but the discriminator has {', '.join(batch_norms)}; use layer "
+                                 f"norm or none (Gulrajani et al., 2017)")
         if betas is None:  # DCGAN's Adam, or the WGAN-GP paper's (beta1 = 0, beta2 = 0.9)
             betas = (0.0, 0.9) if loss == "wgan_gp" else (0.5, 0.999)
         if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
