@@ -14,7 +14,14 @@ from . import autograd, backend, functional
 from .generator import Generator
 from .io import load, save
 from .kernels.parallel import get_num_threads, set_num_threads
-from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .backend import (
     Device,
     bool_,
@@ -83,3 +90,4 @@ def device(spec="cpu", index=None) -> Device:
 
 # The layers above the engine, reachable as deepgrad.nn / deepgrad.optim like torch.nn / torch.optim.
 from . import nn, optim  # noqa: E402
+from . import jit  # noqa: E402  (deepgrad.jit.trace: record a forward once, replay it on raw arrays)

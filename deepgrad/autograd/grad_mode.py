@@ -72,3 +72,57 @@ class enable_grad(_NoParamGradMode):
     """Context manager / decorator that re-enables graph recording inside ``no_grad``."""
 
     mode = True
+
+
+_inference = [False]  # inside an inference_mode(True) block: no graph, no saved tensors
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()``, like ``torch.is_inference_mode_enabled``.
+
+    >>> with inference_mode():
+    ...     is_inference_mode_enabled()
+    True
+    """
+    return _inference[0]
+
+
+class inference_mode(_GradMode):
+    """Context manager / decorator for forward passes that will never be differentiated, like
+    ``torch.inference_mode``: no graph is recorded and no op keeps what a backward would need (the fused
+    kernels skip their saved buffers, see ``kernels/recurrent.py``). ``inference_mode(False)`` turns it off
+    inside a block and switches graph recording back on, as torch does.
+
+    Unlike torch, a tensor made inside is an ordinary tensor (torch marks "inference tensors" and refuses to
+    save them for a later backward; deepgrad has no such mark): it behaves as one made under ``no_grad``.
+
+    >>> import deepgrad
+    >>> w = deepgrad.ones(3, requires_grad=True)
+    >>> with inference_mode():
+    ...     y = w * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)  # used bare, as ``@inference_mode``: ``mode`` is the decorated function
+
+    def __init__(self, mode: bool = True):
+        if not isinstance(mode, bool):  # the bare-decorator path of __new__ already built the context
+            return
+        self.on = mode
+
+    def _recreate_cm(self):
+        return inference_mode(self.on)
+
+    def __enter__(self):
+        self.prev = core._grad_enabled, _inference[0]
+        core._grad_enabled = not self.on
+        _inference[0] = self.on
+        return self
+
+    def __exit__(self, *exc):
+        core._grad_enabled, _inference[0] = self.prev
+        return False
