@@ -10,17 +10,21 @@ __version__ = "0.1.0"
 
 # Import order matters: tensor first (it pulls in autograd and the ops once Tensor exists).
 from .tensor import Tensor  # noqa: I001
-from . import autograd, backend, functional
+from . import autograd, backend, backends, cuda, functional, linalg
+from ._tensor_str import set_printoptions
 from .generator import Generator
 from .io import load, save
 from .kernels.parallel import get_num_threads, set_num_threads
-from .autograd import (
-    enable_grad,
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .modes import (
+    are_deterministic_algorithms_enabled,
+    compile,
+    get_float32_matmul_precision,
     inference_mode,
-    is_grad_enabled,
+    is_deterministic_algorithms_warn_only_enabled,
     is_inference_mode_enabled,
-    no_grad,
-    set_grad_enabled,
+    set_float32_matmul_precision,
+    use_deterministic_algorithms,
 )
 from .backend import (
     Device,
@@ -40,6 +44,7 @@ from .backend import (
 from .creation import (
     arange,
     as_tensor,
+    bernoulli,
     default_generator,
     empty,
     empty_like,
@@ -51,7 +56,10 @@ from .creation import (
     get_rng_state,
     is_tensor,
     linspace,
+    logspace,
     manual_seed,
+    multinomial,
+    normal,
     numel,
     ones,
     ones_like,
@@ -62,6 +70,7 @@ from .creation import (
     randn,
     randn_like,
     randperm,
+    scalar_tensor,
     set_rng_state,
     tensor,
     zeros,
@@ -78,16 +87,37 @@ bool = bool_  # noqa: A001
 short = int16
 
 
-class cuda:  # noqa: N801  (mirrors torch.cuda.is_available())
-    """GPU queries: ``deepgrad.cuda.is_available()``."""
-
-    is_available = staticmethod(cuda_is_available)
-
-
 def device(spec="cpu", index=None) -> Device:
     """A :class:`Device`: ``device("cuda:0")``."""
     return Device(spec, index)
 
+Size = tuple  # a tensor's shape is a tuple; torch.Size([2, 3]) == (2, 3) there too
+
 # The layers above the engine, reachable as deepgrad.nn / deepgrad.optim like torch.nn / torch.optim.
 from . import nn, optim  # noqa: E402
+
+# torch also has these nn functions at the top level, with the same signatures as torch.nn.functional's
+from .nn.functional import (  # noqa: E402
+    adaptive_avg_pool1d,
+    avg_pool1d,
+    celu,
+    channel_shuffle,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    cosine_similarity,
+    group_norm,
+    hardshrink,
+    layer_norm,
+    max_pool1d,
+    max_pool2d,
+    pairwise_distance,
+    pixel_shuffle,
+    pixel_unshuffle,
+    prelu,
+    rms_norm,
+    selu,
+    threshold,
+)
 from . import jit  # noqa: E402  (deepgrad.jit.trace: record a forward once, replay it on raw arrays)

@@ -398,9 +398,8 @@ def _default(value, default):
 @handles_errors("gan", "--out")
 def run_gan(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
     """Handler of ``deepgrad gan``; returns the exit status."""
-    from . import creation, gan
+    from . import gan
     from .io import atomic_write_bytes
-    from .models import DCGANDiscriminator, DCGANGenerator
     from .models.pretrained import save_model
 
     _check_gan_settings(args)
@@ -426,12 +425,10 @@ def run_gan(args: argparse.Namespace, parser: argparse.ArgumentParser | None = N
             arch, config = "mlp_generator", {"latent_dim": 8, "hidden": 128}
         else:
             data = gan.digit_images(args.image_size)
-            creation.manual_seed(args.seed)
             config = {"latent_dim": 32, "channels": 1, "image_size": args.image_size, "base_width": 32}
-            arch, pack = "dcgan_generator", _default(args.pack, 1)
-            trainer = gan.GANTrainer(DCGANGenerator(**config), DCGANDiscriminator(pack, args.image_size, 32),
-                                     lr=lr, d_lr=args.d_lr, pack=pack, seed=args.seed,
-                                     instance_noise=_default(args.instance_noise, 0.0), **options)
+            arch = "dcgan_generator"
+            trainer = gan.dcgan_trainer(seed=args.seed, pack=_default(args.pack, 1), lr=lr, d_lr=args.d_lr,
+                                        instance_noise=_default(args.instance_noise, 0.0), **config, **options)
         history = trainer.fit(data, steps=steps, batch_size=batch, sample_every=args.sample_every,
                               sample_dir=os.path.join(out, "samples"), progress=live,
                               callback=report if not (live or args.no_progress) else None,

@@ -96,6 +96,8 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     """Like :func:`tensor` but shares memory with ``data`` when no conversion is needed."""
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
+    if device is None and not isinstance(data, (Tensor, list, tuple, int, float, bool, np.ndarray, np.generic)):
+        device = backend.device_of(data)  # a CuPy array stays on its GPU, as torch.as_tensor keeps a CUDA array
     return Tensor(data, dtype=dtype, device=device)
 
 
@@ -182,6 +184,31 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad: boo
     return _finish(_xp(device).linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
 
 
+def logspace(start, end, steps: int, base: float = 10.0, dtype=None, device=None, requires_grad: bool = False):
+    """``steps`` values from ``base ** start`` to ``base ** end``, evenly spaced in the exponent."""
+    exponents = np.linspace(start, end, steps, dtype=np.float64)
+    return _finish(_xp(device).asarray((float(base) ** exponents).astype(_float_dtype(dtype))), requires_grad)
+
+
+def scalar_tensor(s, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A 0-d tensor holding ``s`` (in the default float dtype unless ``dtype`` says otherwise)."""
+    return _finish(_xp(device).asarray(s, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def new_like(t: Tensor, kind: str, size: tuple, *, fill_value=None, data=None, dtype=None, device=None,
+             requires_grad: bool = False, layout=None, pin_memory: bool = False) -> Tensor:
+    """``t.new_zeros/new_ones/new_empty/new_full/new_tensor``: a new tensor with ``t``'s dtype and device
+    unless given."""
+    dtype = t.dtype if dtype is None else dtype
+    device = t.device if device is None else device
+    if kind == "tensor":
+        return tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    if kind == "full":
+        return full(size[0], fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+    return {"zeros": zeros, "ones": ones, "empty": empty}[kind](*size, dtype=dtype, device=device,
+                                                              requires_grad=requires_grad)
+
+
 def _like(fn, t: Tensor, dtype, device, requires_grad, *args):
     return fn(*args, t.shape, dtype=t.dtype if dtype is None else dtype,
               device=t.device if device is None else device, requires_grad=requires_grad)
@@ -261,6 +288,47 @@ def randn_like(t: Tensor, dtype=None, device=None, requires_grad: bool = False) 
 def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
     return randint(low, high, t.shape, dtype=t.dtype if dtype is None else dtype,
                    device=t.device if device is None else device)
+
+
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
+    """1 with probability ``input`` (or ``p``) for each element, else 0, in input's dtype."""
+    probs = input.array if p is None else np.full(input.shape, p)
+    draws = rand(input.shape, dtype=backend.float64, generator=generator).array
+    draws = backend.move_to(draws, input.device)
+    return Tensor._make((draws < probs).astype(input.dtype), None)
+
+
+def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+    """``num_samples`` indices per row drawn with probabilities proportional to the row's weights."""
+    weights = backend.move_to(input.array, Device("cpu")).astype(np.float64)
+    rows = weights.reshape(-1, weights.shape[-1]) if weights.ndim else weights.reshape(1, 1)
+    if input.ndim not in (1, 2):
+        raise RuntimeError(f"prob_dist must be 1 or 2 dim, got {input.ndim}")
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if (rows.sum(axis=1) <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and num_samples > rows.shape[1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    g = _generator if generator is None else generator
+    out = np.stack([g.choice(rows.shape[1], size=num_samples, replace=replacement, p=r / r.sum()) for r in rows])
+    out = out.astype(np.int64).reshape(input.shape[:-1] + (num_samples,))
+    return Tensor._make(backend.move_to(out, input.device), None)
+
+
+def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad: bool = False):
+    """Normal samples with the given ``mean`` and ``std`` (numbers with a ``size``, or tensors broadcast)."""
+    if not isinstance(mean, Tensor) and not isinstance(std, Tensor):
+        if size is None:
+            raise TypeError("normal(): with a number mean and std, size must be given")
+        z = randn(_size((size,)), dtype=dtype, device=device, generator=generator)
+        return _finish(z.array * std + mean, requires_grad)
+    ref = mean if isinstance(mean, Tensor) else std
+    m = mean.array if isinstance(mean, Tensor) else mean
+    s = std.array if isinstance(std, Tensor) else std
+    shape = np.broadcast_shapes(np.shape(m), np.shape(s))
+    z = randn(shape, dtype=ref.dtype, device=ref.device, generator=generator)
+    return Tensor._make((z.array * s + m).astype(ref.dtype, copy=False), None)
 
 
 def is_tensor(obj) -> bool:

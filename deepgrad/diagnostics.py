@@ -25,6 +25,7 @@ import numpy as np
 
 from .autograd import is_grad_enabled
 from .backend import array_module
+from .creation import tensor
 from .nn import ReLU, Sigmoid, Tanh
 from .tensor import Tensor
 from .train.callbacks import Callback
@@ -316,7 +317,7 @@ def rnn_gradient_by_timestep(model, inputs, time_dim: int = 1, loss_fn=None) -> 
     >>> norms[0] / norms[-1]
     """
     data = inputs.array if isinstance(inputs, Tensor) else np.asarray(inputs)
-    x = Tensor._make(data.copy(), None).requires_grad_(True)
+    x = tensor(data, requires_grad=True)  # a copy: the caller's array stays untouched
     out = model(x)
     if isinstance(out, (tuple, list)):
         out = out[0]

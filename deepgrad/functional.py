@@ -8,15 +8,39 @@ tensor([0., 2.])
 
 from __future__ import annotations
 
+import builtins
+
 from . import backend
+from .dtype_info import can_cast, finfo, iinfo  # noqa: F401
 from .ops import activation as A
 from .ops import elementwise as E
 from .ops.arithmetic import add, binary, div, floor_divide, mul, pow, remainder, sub  # noqa: F401  (public)
+from .ops.binary_math import *  # noqa: F403  (each family module lists its public ops in __all__)
+from .ops.cumulative import *  # noqa: F403
+from .ops.diagonal import *  # noqa: F403
+from .ops.einsum import *  # noqa: F403
 from .ops.elementwise import clamp, where  # noqa: F401  (public)
+from .ops.index_ops import *  # noqa: F403
 from .ops.linalg import (  # noqa: F401
+    addbmm,
+    addmm,
+    addmv,
+    addr,
+    baddbmm,
+    bmm,
+    cdist,
+    cross,
+    dot,
+    ger,
+    inner,
+    kron,
     linear,
     matmul,
-    norm,  # noqa: F401
+    mm,
+    mv,
+    norm,
+    outer,
+    vdot,
 )
 from .ops.logical import (  # noqa: F401
     bitwise_and,
@@ -39,6 +63,9 @@ from .ops.logical import (  # noqa: F401
     lt,
     ne,
 )
+from .ops.math import *  # noqa: F403
+from .ops.promotion import promote_types, result_type  # noqa: F401
+from .ops.rearrange import *  # noqa: F403
 from .ops.reduce import (  # noqa: F401
     all,
     amax,
@@ -57,6 +84,8 @@ from .ops.reduce import (  # noqa: F401
     sum,
     var,
 )
+from .ops.reduce_extra import *  # noqa: F403
+from .ops.scatter import *  # noqa: F403
 from .ops.shape import (  # noqa: F401
     cat,
     chunk,
@@ -74,6 +103,7 @@ from .ops.shape import (  # noqa: F401
     unsqueeze,
     view,
 )
+from .ops.sorting import *  # noqa: F403
 from .tensor import Tensor
 
 
@@ -187,6 +217,137 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
 
 def clip(x: Tensor, min=None, max=None) -> Tensor:  # noqa: F811  (torch's argument names)
     return clamp(x, min, max)
+
+
+def is_nonzero(input: Tensor) -> bool:
+    """The truth value of a one-element tensor (an error for any other size, as torch)."""
+    if input.numel() != 1:
+        raise RuntimeError("Boolean value of Tensor with no values is ambiguous" if input.numel() == 0 else
+                           "Boolean value of Tensor with more than one value is ambiguous")
+    return bool(input.array.reshape(()))
+
+
+def clone(input: Tensor, *, memory_format=None) -> Tensor:
+    """A copy of ``input`` that stays in the graph (``torch.clone``)."""
+    return input.clone()
+
+
+def t(input: Tensor) -> Tensor:
+    """Transpose a matrix (tensors of fewer than 2 dims are returned as they are)."""
+    return input.t()
+
+
+def detach(input: Tensor) -> Tensor:
+    """``input.detach()``."""
+    return input.detach()
+
+
+def is_floating_point(input: Tensor) -> bool:
+    return input.is_floating_point()
+
+
+def is_complex(input: Tensor) -> bool:
+    return False  # deepgrad has no complex tensors
+
+
+def rsub(input: Tensor, other, *, alpha=1) -> Tensor:
+    """``other - alpha * input``."""
+    return sub(other, input, alpha=alpha) if isinstance(other, Tensor) else add(neg(input) * alpha, other)
+
+
+def cov(input: Tensor, *, correction: int = 1, fweights: Tensor | None = None, aweights: Tensor | None = None):
+    """The covariance matrix of the variables in the rows of ``input`` (observations in columns), with
+    torch's frequency and observation weights."""
+    from .ops.elementwise import cast as _cast
+    from .ops.linalg import mm as _mm
+
+    if input.ndim > 2:
+        raise ValueError(f"cov(): expected input to have two or fewer dimensions but got an input with {input.ndim} "
+                         f"dimensions")
+    x = input.reshape(1, -1) if input.ndim < 2 else input
+    if x.array.dtype.kind != "f":
+        x = _cast(x, backend.get_default_dtype())
+    n = x.shape[1]
+    w = None
+    if fweights is not None:
+        w = fweights
+    if aweights is not None:
+        w = aweights if w is None else w * aweights
+    if w is None:
+        mean_ = mean(x, 1, keepdim=True)
+        total = n - correction
+        centred = x - mean_
+        out = _mm(centred, centred.t()) / builtins.max(total, 0)
+    else:
+        w = w.to(x.dtype)
+        w_sum = sum(w)
+        mean_ = sum(x * w, 1, keepdim=True) / w_sum
+        norm_factor = w_sum - correction if aweights is None or correction == 0 else \
+            w_sum - correction * sum(w * aweights.to(x.dtype)) / w_sum
+        centred = x - mean_
+        out = _mm(centred * w, centred.t()) / norm_factor
+    return out.squeeze() if input.ndim < 2 else out
+
+
+def corrcoef(input: Tensor) -> Tensor:
+    """Pearson correlation coefficients of the variables in the rows of ``input``, clipped to [-1, 1]."""
+    c = cov(input)
+    if c.ndim == 0:
+        return c / c
+    d = c.diagonal()
+    stddev = sqrt(d)
+    c = c / stddev.reshape(-1, 1)
+    c = c / stddev.reshape(1, -1)
+    return clamp(c, -1, 1)
+
+
+def inverse(input: Tensor) -> Tensor:
+    """``linalg.inv``."""
+    from .linalg import inv
+
+    return inv(input)
+
+
+def det(input: Tensor) -> Tensor:
+    """``linalg.det``."""
+    from .linalg import det as _det
+
+    return _det(input)
+
+
+def logdet(input: Tensor) -> Tensor:
+    """log(det(input)) (NaN for a negative determinant)."""
+    from .linalg import logdet as _logdet
+
+    return _logdet(input)
+
+
+def slogdet(input: Tensor):
+    """``linalg.slogdet``: (sign, log|det|)."""
+    from .linalg import slogdet as _slogdet
+
+    return _slogdet(input)
+
+
+def matrix_power(input: Tensor, n: int) -> Tensor:
+    """``linalg.matrix_power``."""
+    from .linalg import matrix_power as _matrix_power
+
+    return _matrix_power(input, n)
+
+
+def cholesky(input: Tensor, upper: bool = False) -> Tensor:
+    """``linalg.cholesky`` (torch's older name)."""
+    from .linalg import cholesky as _cholesky
+
+    return _cholesky(input, upper=upper)
+
+
+concat = concatenate = cat  # torch's aliases
+divide = true_divide = div
+sgn = sign
+absolute, multiply, subtract, negative = abs, mul, sub, neg
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
 
 
 # What ``from deepgrad.functional import *`` (and so ``deepgrad.*``) exports: every public op above.

@@ -160,6 +160,24 @@ class Tensor:
     def is_floating_point(self) -> bool:
         return self.array.dtype.kind == "f"
 
+    # torch's other queries; deepgrad has no sparse, quantized, complex, meta or XPU/MPS tensors
+    is_xpu = is_mps = is_sparse = is_quantized = is_meta = is_nested = property(lambda self: False)
+    is_cpu = property(lambda self: self.device.type == "cpu")
+    nbytes = property(lambda self: int(self.array.nbytes))
+    itemsize = property(lambda self: self.array.itemsize)
+    retains_grad = property(lambda self: self._retains_grad)
+    ndimension, nelement = dim, numel
+    def is_complex(self) -> bool: return False
+    def is_signed(self) -> bool: return self.array.dtype.kind in "if"
+    def is_nonzero(self) -> bool: return _F.is_nonzero(self)
+    def is_same_size(self, other) -> bool: return self.shape == other.shape
+    def get_device(self) -> int: return -1 if self.device.type == "cpu" else self.device.index
+    def data_ptr(self) -> int: return int(self.array.__array_interface__["data"][0]) if self.device.type == "cpu" \
+        else int(self.array.data.ptr)
+    def stride(self, dim=None):
+        strides = tuple(s // self.array.itemsize for s in self.array.strides)
+        return strides if dim is None else strides[dim]
+
     def __len__(self) -> int:
         if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -273,6 +291,17 @@ class Tensor:
     def bool(self) -> Tensor:
         return self.to(backend.bool_)
 
+    def short(self) -> Tensor: return self.to(backend.int16)
+    def char(self) -> Tensor: return self.to(backend.int8)
+    def byte(self) -> Tensor: return self.to(backend.uint8)
+    def type_as(self, other) -> Tensor: return self.to(other.dtype)
+    # new tensors on this one's device and (by default) dtype
+    def new_zeros(self, *size, **kw): return _C.new_like(self, "zeros", size, **kw)
+    def new_ones(self, *size, **kw): return _C.new_like(self, "ones", size, **kw)
+    def new_empty(self, *size, **kw): return _C.new_like(self, "empty", size, **kw)
+    def new_full(self, size, fill_value, **kw): return _C.new_like(self, "full", (size,), fill_value=fill_value, **kw)
+    def new_tensor(self, data, **kw): return _C.new_like(self, "tensor", (), data=data, **kw)
+
     # ------------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.array.dtype.kind not in "fc":
@@ -305,7 +334,7 @@ class Tensor:
         self.requires_grad = False
         return self
 
-    def clone(self) -> Tensor:
+    def clone(self, *, memory_format=None) -> Tensor:
         return _elementwise.Clone.apply(self)
 
     def contiguous(self, memory_format=None) -> Tensor:
@@ -365,9 +394,11 @@ class Tensor:
     def __sub__(self, other): return _F.sub(self, other)
     def __rsub__(self, other): return _arith.rsub(self, other)
     def sub(self, other, *, alpha=1): return _F.sub(self, other, alpha=alpha)
+    subtract = sub
     def __mul__(self, other): return _F.mul(self, other)
     __rmul__ = __mul__
     def mul(self, other): return _F.mul(self, other)
+    multiply = mul
     def __truediv__(self, other): return _F.div(self, other)
     def __rtruediv__(self, other): return _arith.rdiv(self, other)
     def div(self, other, *, rounding_mode=None): return _F.div(self, other, rounding_mode=rounding_mode)
@@ -384,11 +415,40 @@ class Tensor:
     def __matmul__(self, other): return _F.matmul(self, other)
     def __rmatmul__(self, other): return _F.matmul(other, self)
     def matmul(self, other): return _F.matmul(self, other)
-    mm = bmm = matmul
+    def mm(self, mat2): return _F.mm(self, mat2)
+    def bmm(self, mat2): return _F.bmm(self, mat2)
+    def mv(self, vec): return _F.mv(self, vec)
+    def dot(self, other): return _F.dot(self, other)
+    vdot = dot
+    def outer(self, vec2): return _F.outer(self, vec2)
+    ger = outer
+    def inner(self, other): return _F.inner(self, other)
+    def kron(self, other): return _F.kron(self, other)
+    def cross(self, other, dim=None): return _F.cross(self, other, dim)
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1): return _F.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+    def addbmm(self, b1, b2, *, beta=1, alpha=1): return _F.addbmm(self, b1, b2, beta=beta, alpha=alpha)
+    def baddbmm(self, b1, b2, *, beta=1, alpha=1): return _F.baddbmm(self, b1, b2, beta=beta, alpha=alpha)
+    def addmv(self, mat, vec, *, beta=1, alpha=1): return _F.addmv(self, mat, vec, beta=beta, alpha=alpha)
+    def addr(self, vec1, vec2, *, beta=1, alpha=1): return _F.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+    def addcmul(self, tensor1, tensor2, *, value=1): return _F.addcmul(self, tensor1, tensor2, value=value)
+    def addcdiv(self, tensor1, tensor2, *, value=1): return _F.addcdiv(self, tensor1, tensor2, value=value)
+    def diag(self, diagonal=0): return _F.diag(self, diagonal)
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1): return _F.diag_embed(self, offset, dim1, dim2)
+    def diagflat(self, offset=0): return _F.diagflat(self, offset)
+    def diagonal(self, offset=0, dim1=0, dim2=1): return _F.diagonal(self, offset, dim1, dim2)
+    def trace(self): return _F.trace(self)
+    def inverse(self): return _F.inverse(self)
+    def det(self): return _F.det(self)
+    def logdet(self): return _F.logdet(self)
+    def slogdet(self): return _F.slogdet(self)
+    def matrix_power(self, n): return _F.matrix_power(self, n)
+    def cholesky(self, upper=False): return _F.cholesky(self, upper)
+    def tril(self, diagonal=0): return _F.tril(self, diagonal)
+    def triu(self, diagonal=0): return _F.triu(self, diagonal)
     def __neg__(self): return _F.neg(self)
     neg = negative = __neg__
     def __abs__(self): return _F.abs(self)
-    abs = __abs__
+    abs = absolute = __abs__
     def __pos__(self): return self
 
     # comparisons, bitwise and logical ops (no gradient; see ops/logical.py)
@@ -425,6 +485,15 @@ class Tensor:
     def isnan(self): return _L.isnan(self)
     def isinf(self): return _L.isinf(self)
     def isfinite(self): return _L.isfinite(self)
+    def isposinf(self): return _F.isposinf(self)
+    def isneginf(self): return _F.isneginf(self)
+    def isreal(self): return _F.isreal(self)
+    def signbit(self): return _F.signbit(self)
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False): return _F.isclose(self, other, rtol, atol,
+                                                                                          equal_nan)
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False): return _F.allclose(self, other, rtol, atol,
+                                                                                            equal_nan)
+    def equal(self, other): return _F.equal(self, other)
 
     # elementwise maths and activations
     def exp(self): return _F.exp(self)
@@ -437,6 +506,7 @@ class Tensor:
     def sigmoid(self): return _F.sigmoid(self)
     def relu(self): return _F.relu(self)
     def sign(self): return _F.sign(self)
+    sgn = sign
     def square(self): return _F.square(self)
     def clamp(self, min=None, max=None): return _F.clamp(self, min, max)
     clip = clamp
@@ -447,6 +517,56 @@ class Tensor:
     def softmax(self, dim, dtype=None): return _F.softmax(self, dim, dtype)
     def log_softmax(self, dim, dtype=None): return _F.log_softmax(self, dim, dtype)
     def norm(self, p=2, dim=None, keepdim=False, dtype=None): return _F.norm(self, p, dim, keepdim, dtype)
+    def floor(self): return _F.floor(self)
+    def ceil(self): return _F.ceil(self)
+    def trunc(self): return _F.trunc(self)
+    fix = trunc
+    def round(self, decimals=0): return _F.round(self, decimals=decimals)
+    def frac(self): return _F.frac(self)
+    def rsqrt(self): return _F.rsqrt(self)
+    def reciprocal(self): return _F.reciprocal(self)
+    def log2(self): return _F.log2(self)
+    def log10(self): return _F.log10(self)
+    def exp2(self): return _F.exp2(self)
+    def expm1(self): return _F.expm1(self)
+    def tan(self): return _F.tan(self)
+    def asin(self): return _F.asin(self)
+    def acos(self): return _F.acos(self)
+    def atan(self): return _F.atan(self)
+    def sinh(self): return _F.sinh(self)
+    def cosh(self): return _F.cosh(self)
+    def asinh(self): return _F.asinh(self)
+    def acosh(self): return _F.acosh(self)
+    def atanh(self): return _F.atanh(self)
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+    def erf(self): return _F.erf(self)
+    def erfc(self): return _F.erfc(self)
+    def erfinv(self): return _F.erfinv(self)
+    def lgamma(self): return _F.lgamma(self)
+    def digamma(self): return _F.digamma(self)
+    def sinc(self): return _F.sinc(self)
+    def deg2rad(self): return _F.deg2rad(self)
+    def rad2deg(self): return _F.rad2deg(self)
+    def logit(self, eps=None): return _F.logit(self, eps)
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None): return _F.nan_to_num(self, nan, posinf, neginf)
+    def positive(self): return _F.positive(self)
+    def atan2(self, other): return _F.atan2(self, other)
+    arctan2 = atan2
+    def hypot(self, other): return _F.hypot(self, other)
+    def logaddexp(self, other): return _F.logaddexp(self, other)
+    def logaddexp2(self, other): return _F.logaddexp2(self, other)
+    def xlogy(self, other): return _F.xlogy(self, other)
+    def copysign(self, other): return _F.copysign(self, other)
+    def fmod(self, other): return _F.fmod(self, other)
+    def fmax(self, other): return _F.fmax(self, other)
+    def fmin(self, other): return _F.fmin(self, other)
+    def lerp(self, end, weight): return _F.lerp(self, end, weight)
+    def float_power(self, exponent): return _F.float_power(self, exponent)
+    def ldexp(self, other): return _F.ldexp(self, other)
+    def gcd(self, other): return _F.gcd(self, other)
+    def lcm(self, other): return _F.lcm(self, other)
+    def clamp_min(self, min): return _F.clamp_min(self, min)
+    def clamp_max(self, max): return _F.clamp_max(self, max)
 
     # reductions (``axis=`` is accepted for ``dim=``, as in torch)
     def sum(self, *args, **kwargs): return _F.sum(self, *args, **kwargs)
@@ -462,7 +582,37 @@ class Tensor:
     def logsumexp(self, *args, **kwargs): return _F.logsumexp(self, *args, **kwargs)
     def all(self, *args, **kwargs): return _F.all(self, *args, **kwargs)
     def any(self, *args, **kwargs): return _F.any(self, *args, **kwargs)
-    def gather(self, dim, index): return _F.gather(self, dim, index)
+    def gather(self, dim, index, *, sparse_grad=False): return _F.gather(self, dim, index, sparse_grad=sparse_grad)
+    def prod(self, dim=None, keepdim=False, *, dtype=None): return _F.prod(self, dim, keepdim, dtype=dtype)
+    def nansum(self, *args, **kwargs): return _F.nansum(self, *args, **kwargs)
+    def nanmean(self, *args, **kwargs): return _F.nanmean(self, *args, **kwargs)
+    def aminmax(self, *, dim=None, keepdim=False): return _F.aminmax(self, dim=dim, keepdim=keepdim)
+    def count_nonzero(self, dim=None): return _F.count_nonzero(self, dim)
+    def median(self, dim=None, keepdim=False): return _F.median(self, dim, keepdim)
+    def nanmedian(self, dim=None, keepdim=False): return _F.nanmedian(self, dim, keepdim)
+    def mode(self, dim=-1, keepdim=False): return _F.mode(self, dim, keepdim)
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _F.quantile(self, q, dim, keepdim, interpolation=interpolation)
+    def kthvalue(self, k, dim=-1, keepdim=False): return _F.kthvalue(self, k, dim, keepdim)
+    def cumsum(self, dim, *, dtype=None): return _F.cumsum(self, dim, dtype=dtype)
+    def cumprod(self, dim, *, dtype=None): return _F.cumprod(self, dim, dtype=dtype)
+    def logcumsumexp(self, dim): return _F.logcumsumexp(self, dim)
+    def cummax(self, dim): return _F.cummax(self, dim)
+    def cummin(self, dim): return _F.cummin(self, dim)
+    def diff(self, n=1, dim=-1, prepend=None, append=None): return _F.diff(self, n, dim, prepend, append)
+    def sort(self, dim=-1, descending=False, *, stable=False): return _F.sort(self, dim, descending, stable)
+    def argsort(self, dim=-1, descending=False, *, stable=False): return _F.argsort(self, dim, descending, stable)
+    def msort(self): return _F.msort(self)
+    def topk(self, k, dim=-1, largest=True, sorted=True): return _F.topk(self, k, dim, largest, sorted)
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return _F.unique(self, sorted, return_inverse, return_counts, dim)
+    def unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+        return _F.unique_consecutive(self, return_inverse, return_counts, dim)
+    def bincount(self, weights=None, minlength=0): return _F.bincount(self, weights, minlength)
+    def histc(self, bins=100, min=0, max=0): return _F.histc(self, bins, min, max)
+    def cov(self, *, correction=1, fweights=None, aweights=None):
+        return _F.cov(self, correction=correction, fweights=fweights, aweights=aweights)
+    def corrcoef(self): return _F.corrcoef(self)
 
     # shapes and indexing (views share memory: see autograd's views)
     def reshape(self, *shape): return _F.reshape(self, *shape)
@@ -481,6 +631,44 @@ class Tensor:
     def split(self, split_size_or_sections, dim=0): return _F.split(self, split_size_or_sections, dim)
     def chunk(self, chunks, dim=0): return _F.chunk(self, chunks, dim)
     def unbind(self, dim=0): return _F.unbind(self, dim)
+    def flip(self, *dims): return _F.flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
+    def fliplr(self): return _F.fliplr(self)
+    def flipud(self): return _F.flipud(self)
+    def roll(self, shifts, dims=None): return _F.roll(self, shifts, dims)
+    def rot90(self, k=1, dims=(0, 1)): return _F.rot90(self, k, dims)
+    def narrow(self, dim, start, length): return _F.narrow(self, dim, start, length)
+    def select(self, dim, index): return _F.select(self, dim, index)
+    def movedim(self, source, destination): return _F.movedim(self, source, destination)
+    moveaxis = movedim
+    def swapaxes(self, axis0, axis1): return _F.swapaxes(self, axis0, axis1)
+    swapdims = swapaxes
+    def tile(self, *dims): return _F.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
+    def broadcast_to(self, size): return _F.broadcast_to(self, size)
+    def unflatten(self, dim, sizes): return _F.unflatten(self, dim, sizes)
+    def ravel(self): return _F.ravel(self)
+    def unfold(self, dimension, size, step): return _rearrange.unfold(self, dimension, size, step)
+    def tensor_split(self, indices_or_sections, dim=0): return _F.tensor_split(self, indices_or_sections, dim)
+    def hsplit(self, sections): return _F.hsplit(self, sections)
+    def vsplit(self, sections): return _F.vsplit(self, sections)
+    def dsplit(self, sections): return _F.dsplit(self, sections)
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        return _F.repeat_interleave(self, repeats, dim, output_size=output_size)
+    def index_select(self, dim, index): return _F.index_select(self, dim, index)
+    def index_add(self, dim, index, source, *, alpha=1): return _F.index_add(self, dim, index, source, alpha=alpha)
+    def index_copy(self, dim, index, source): return _F.index_copy(self, dim, index, source)
+    def index_fill(self, dim, index, value): return _F.index_fill(self, dim, index, value)
+    def index_put(self, indices, values, accumulate=False): return _F.index_put(self, indices, values, accumulate)
+    def scatter(self, dim, index, src=None, *, value=None, reduce=None):
+        return _F.scatter(self, dim, index, src, value=value, reduce=reduce)
+    def scatter_add(self, dim, index, src): return _F.scatter_add(self, dim, index, src)
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return _F.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+    def masked_select(self, mask): return _F.masked_select(self, mask)
+    def masked_scatter(self, mask, source): return _F.masked_scatter(self, mask, source)
+    def take(self, index): return _F.take(self, index)
+    def take_along_dim(self, indices, dim=None): return _F.take_along_dim(self, indices, dim)
+    def nonzero(self, *, as_tuple=False): return _F.nonzero(self, as_tuple=as_tuple)
+    def argwhere(self): return _F.argwhere(self)
     def __getitem__(self, index): return _shape.getitem(self, index)
     def __setitem__(self, index, value): _shape.setitem(self, index, value)
 
@@ -507,6 +695,55 @@ class Tensor:
     def copy_(self, src, non_blocking=False): return _I.copy_(self, src)
     def uniform_(self, a=0.0, b=1.0, generator=None): return _I.random_(self, "uniform", a, b, generator)
     def normal_(self, mean=0.0, std=1.0, generator=None): return _I.random_(self, "normal", mean, std, generator)
+    # the newer ops' in-place forms (ops/inplace_extra.py)
+    def masked_fill_(self, mask, value): return _IX.masked_fill_(self, mask, value)
+    def index_put_(self, indices, values, accumulate=False): return _IX.index_put_(self, indices, values, accumulate)
+    def scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+        return _IX.scatter_(self, dim, index, src if src is not None else value, reduce=reduce)
+    def scatter_add_(self, dim, index, src): return _IX.scatter_add_(self, dim, index, src)
+    def scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+        return _IX.scatter_reduce_(self, dim, index, src, reduce, include_self=include_self)
+    def index_add_(self, dim, index, source, *, alpha=1): return _IX.index_add_(self, dim, index, source, alpha=alpha)
+    def index_copy_(self, dim, index, source): return _IX.index_copy_(self, dim, index, source)
+    def index_fill_(self, dim, index, value): return _IX.index_fill_(self, dim, index, value)
+    def masked_scatter_(self, mask, source): return _IX.masked_scatter_(self, mask, source)
+    def fill_diagonal_(self, fill_value, wrap=False): return _IX.fill_diagonal_(self, fill_value, wrap)
+    def tril_(self, diagonal=0): return _IX.tril_(self, diagonal)
+    def triu_(self, diagonal=0): return _IX.triu_(self, diagonal)
+    def cumsum_(self, dim, *, dtype=None): return _IX.cumsum_(self, dim, dtype=dtype)
+    def cumprod_(self, dim, *, dtype=None): return _IX.cumprod_(self, dim, dtype=dtype)
+    def clamp_min_(self, min): return _IX.clamp_min_(self, min)
+    def clamp_max_(self, max): return _IX.clamp_max_(self, max)
+    def copysign_(self, other): return _IX.copysign_(self, other)
+    def fmod_(self, other): return _IX.fmod_(self, other)
+    def remainder_(self, other): return _IX.remainder_(self, other)
+    def floor_divide_(self, other): return _IX.floor_divide_(self, other)
+    def hypot_(self, other): return _IX.hypot_(self, other)
+    def atan2_(self, other): return _IX.atan2_(self, other)
+    def xlogy_(self, other): return _IX.xlogy_(self, other)
+    def lerp_(self, end, weight): return _IX.lerp_(self, end, weight)
+    def addcmul_(self, tensor1, tensor2, *, value=1): return _IX.addcmul_(self, tensor1, tensor2, value=value)
+    def addcdiv_(self, tensor1, tensor2, *, value=1): return _IX.addcdiv_(self, tensor1, tensor2, value=value)
+    def addmm_(self, mat1, mat2, *, beta=1, alpha=1): return _IX.addmm_(self, mat1, mat2, beta=beta, alpha=alpha)
+    def baddbmm_(self, b1, b2, *, beta=1, alpha=1): return _IX.baddbmm_(self, b1, b2, beta=beta, alpha=alpha)
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None): return _IX.nan_to_num_(self, nan, posinf, neginf)
+    def round_(self, decimals=0): return _IX.round_(self, decimals=decimals)
+    def floor_(self): return _IX.floor_(self)
+    def ceil_(self): return _IX.ceil_(self)
+    def trunc_(self): return _IX.trunc_(self)
+    def frac_(self): return _IX.frac_(self)
+    def sign_(self): return _IX.sign_(self)
+    def square_(self): return _IX.square_(self)
+    def reciprocal_(self): return _IX.reciprocal_(self)
+    def rsqrt_(self): return _IX.rsqrt_(self)
+    def log1p_(self): return _IX.log1p_(self)
+    def log2_(self): return _IX.log2_(self)
+    def expm1_(self): return _IX.expm1_(self)
+    def sin_(self): return _IX.sin_(self)
+    def cos_(self): return _IX.cos_(self)
+    def tan_(self): return _IX.tan_(self)
+    def erf_(self): return _IX.erf_(self)
+    def erfinv_(self): return _IX.erfinv_(self)
 
     def __repr__(self) -> str:
         return _tensor_str.format_tensor(self)
@@ -518,9 +755,12 @@ class Tensor:
 # in-place machinery) can only be imported once the class exists; the methods above look them up at call time.
 from . import _tensor_str  # noqa: E402
 from . import autograd as _autograd  # noqa: E402
+from . import creation as _C  # noqa: E402
 from . import functional as _F  # noqa: E402
 from .ops import arithmetic as _arith  # noqa: E402
 from .ops import elementwise as _elementwise  # noqa: E402
 from .ops import inplace as _I  # noqa: E402
+from .ops import inplace_extra as _IX  # noqa: E402
 from .ops import logical as _L  # noqa: E402
+from .ops import rearrange as _rearrange  # noqa: E402
 from .ops import shape as _shape  # noqa: E402

@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from deepgrad.models import pretrained  # noqa: E402
-from deepgrad.transfer import read_safetensors  # noqa: E402
+from deepgrad.models.loading import read_safetensors  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import pytest
 
 import deepgrad as dg
 from deepgrad import models
-from deepgrad.transfer import PretrainedLoadError, load_pretrained
+from deepgrad.models.loading import PretrainedLoadError, load_pretrained
 
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
@@ -284,11 +284,11 @@ def test_char_language_model_learns_and_samples():
 
 # ----------------------------------------------------------------------------- pretrained registry
 def _digits_accuracy(name, model):
-    from deepgrad.models._fit import accuracy
     from deepgrad.models.pretrained import load_entry_data
+    from deepgrad.train import model_accuracy
 
     _, _, xte, yte = load_entry_data(models.pretrained_info(name))
-    return accuracy(model, xte, yte)
+    return model_accuracy(model, xte, yte)
 
 
 @pytest.mark.parametrize("name", ["lenet5_digits", "vgg11_bn_digits"])
@@ -334,7 +334,7 @@ def test_reproduce_lenet_weights_from_scratch(tmp_path):
     done = subprocess.run([sys.executable, "-c", script, str(out)], env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    from deepgrad.transfer import read_safetensors
+    from deepgrad.models.loading import read_safetensors
 
     info = models.pretrained_info("lenet5_digits")
     assert abs(float(done.stdout.split()[-1]) - info.test_accuracy) <= 1e-4

@@ -246,14 +246,19 @@ def test_whole_network_parity_and_safetensors_both_ways(tmp_path):
 
 def test_conv2d_bad_input_errors_name_layer_and_shapes():
     conv = nn.Conv2d(3, 8, kernel_size=5)
-    with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8, kernel_size=\(5, 5\)\).*3 channels.*\(2, 4, 9, 9\)"):
+    # one check, the op's (torch's wording), with the layer's name in front
+    with pytest.raises(RuntimeError, match=r"^Conv2d\(3, 8, kernel_size=\(5, 5\)\): conv2d: .*input\(2, 4, 9, 9\) to "
+                                           r"have 3 channels, but got 4"):
         conv(dg.randn(2, 4, 9, 9))
-    with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8.*kernel size \(5, 5\).*larger than the padded input \(4, 4\)"
-                       ):
+    with pytest.raises(RuntimeError, match=r"^Conv2d\(3, 8.*padded input size per channel: \(4, 4\); kernel size "
+                                           r"\(dilated\): \(5, 5\)"):
         conv(dg.randn(2, 3, 4, 4))
-    with pytest.raises(RuntimeError, match=r"Conv2d\(3, 8.*4-D input.*got shape \(2, 3\)"):
+    with pytest.raises(RuntimeError, match=r"^Conv2d\(3, 8.*4-D \(batched\) input.*got shape \(2, 3\)"):
         conv(dg.randn(2, 3))
-    with pytest.raises(RuntimeError, match=r"Linear\(in_features=4.*\(\.\.\., 4\).*\(2, 5\)"):
+    with pytest.raises(RuntimeError, match=r"^ConvTranspose2d\(3, 8.*got shape \(3,\)"):
+        nn.ConvTranspose2d(3, 8, 3)(dg.randn(3), output_size=(5, 5))
+    with pytest.raises(RuntimeError, match=r"^Linear\(in_features=4, out_features=2\): linear: input of shape \(2, 5\) "
+                                           r".*\(expected input \(\.\.\., 4\)\)"):
         nn.Linear(4, 2)(dg.randn(2, 5))
     with pytest.raises(ValueError, match=r"BatchNorm2d\(3\).*4-D.*\(2, 3\)"):
         nn.BatchNorm2d(3)(dg.randn(2, 3))

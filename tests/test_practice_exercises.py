@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from deepgrad.autograd import is_grad_enabled
 from deepgrad.practice import all_exercises, judge_source
 
 IDS = list(all_exercises())
@@ -19,7 +20,7 @@ IDS = list(all_exercises())
 
 def test_bank_covers_the_issue_and_every_exercise_ships_mutants():
     bank = all_exercises()
-    assert len(bank) >= 40
+    assert len(bank) >= 46
     for ex in bank.values():
         assert ex.statement and ex.starter and ex.solution and ex.hints, ex.id
         assert ex.difficulty in (1, 2, 3) and ex.topic and ex.question, ex.id
@@ -28,7 +29,15 @@ def test_bank_covers_the_issue_and_every_exercise_ships_mutants():
         sources = {m.apply(ex.solution) for m in ex.mutants}  # raises when an edit does not match exactly once
         assert ex.solution not in sources and len(sources) == len(ex.mutants), ex.id
     topics = {ex.topic for ex in bank.values()}
-    assert {"backprop", "cnns", "pooling", "rnns", "overfitting", "transfer-learning", "gans"} <= topics
+    assert {"backprop", "cnns", "pooling", "rnns", "overfitting", "transfer-learning", "gans", "transformers"} <= topics
+    # issue 20's exercises, mapped to guide topic 15 (the topic `deepgrad practice stats` lists them under)
+    from deepgrad.guide import TOPICS
+    from deepgrad.practice.cli import GUIDE_TOPICS
+
+    for ex_id in ("attention-forward", "attention-backward", "multi-head-split", "layernorm-backward",
+                  "positional-encoding", "softmax-backward"):
+        assert bank[ex_id].topic == "transformers", ex_id
+    assert list(TOPICS)[14] == "transformers" and tuple(TOPICS) == GUIDE_TOPICS
 
 
 def test_the_reference_passes_and_every_mutant_fails_for_every_exercise():
@@ -58,6 +67,9 @@ def test_the_reference_passes_and_every_mutant_fails_for_every_exercise():
         elif mutant.mentions and mutant.mentions not in v.report:
             wrong.append(f"{ex.id}: mutant '{mutant.bug}' failed without '{mutant.mentions}':\n{v.report}")
     assert not wrong, "\n\n".join(wrong)
+    # grading flips deepgrad's process-wide grad mode (no_grad for finite differences): two judges in two threads
+    # must leave it as they found it
+    assert is_grad_enabled()
     print(f"{len(jobs)} checks in {time.perf_counter() - t0:.1f} s")
 
 

@@ -29,12 +29,6 @@ from .core import (  # noqa: F401
     version_counter,
 )
 from .engine import backward, grad  # noqa: F401
-from .grad_mode import (  # noqa: F401
-    enable_grad,
-    inference_mode,
-    is_inference_mode_enabled,
-    no_grad,
-    set_grad_enabled,
-)
+from .grad_mode import enable_grad, inference_mode, is_inference_mode_enabled, no_grad, set_grad_enabled  # noqa: F401
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck  # noqa: F401
 from .views import regenerate_view, replay_view  # noqa: F401

@@ -10,17 +10,29 @@ that gives a tensor a new node never reroutes gradients of ops recorded before i
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 from ..tensor import Tensor
 from . import views
 
-_grad_enabled = True  # switched by grad_mode's context managers; read by every op
+
+class _ThreadState(threading.local):
+    """Grad mode is per thread, as in torch: a ``no_grad`` block in one thread (a data-loading worker,
+    a judge grading in the background) never switches recording off in another, and a new thread
+    starts with recording on."""
+
+    def __init__(self):  # run once per thread; an instance attribute is found faster than a class default
+        self.grad_enabled = True
+        self.inference = False  # inside inference_mode(): no graph, and fused kernels keep no saved buffers
+
+
+state = _ThreadState()  # switched by grad_mode's context managers; read by every op
 
 
 def is_grad_enabled() -> bool:
-    """True when ops record the graph."""
-    return _grad_enabled
+    """True when ops record the graph (in this thread)."""
+    return state.grad_enabled
 
 
 OUT = -1  # in a Function's ``saved`` spec: the op's output
@@ -149,7 +161,7 @@ class Function:
             return _apply_multi(cls, inputs, params)
         fn = cls()
         out = fn.forward(*[t.array for t in inputs], **params)
-        if _grad_enabled:
+        if state.grad_enabled:
             for t in inputs:
                 if t.requires_grad:
                     fn.next = tuple([_edge(t) for t in inputs])
@@ -253,7 +265,7 @@ def _apply_multi(cls, inputs, params):
     """``apply`` for an op with several outputs (and optional ``None`` inputs)."""
     fn = cls()
     outs = fn.forward(*[None if t is None else t.array for t in inputs], **params)
-    if not _grad_enabled or not any(t is not None and t.requires_grad for t in inputs):
+    if not state.grad_enabled or not any(t is not None and t.requires_grad for t in inputs):
         return tuple(Tensor._make(o, None) for o in outs)
     fn.next = tuple([None if t is None else _edge(t) for t in inputs])
     fn.n_outputs = len(outs)

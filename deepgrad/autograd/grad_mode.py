@@ -19,12 +19,12 @@ class _GradMode(contextlib.ContextDecorator):
         return type(self)()
 
     def __enter__(self):
-        self.prev = core._grad_enabled
-        core._grad_enabled = self.mode
+        self.prev = core.state.grad_enabled
+        core.state.grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc):
-        core._grad_enabled = self.prev
+        core.state.grad_enabled = self.prev
         return False
 
 
@@ -36,20 +36,20 @@ class set_grad_enabled(_GradMode):
     """
 
     def __init__(self, mode: bool):
-        self.prev = core._grad_enabled
+        self.prev = core.state.grad_enabled
         self.mode = bool(mode)
-        core._grad_enabled = self.mode  # takes effect as a plain call too, like torch
+        core.state.grad_enabled = self.mode  # takes effect as a plain call too, like torch
 
     def __call__(self, func):
         # Used as ``@set_grad_enabled(False)``: the call above must not outlive decoration.
-        core._grad_enabled = self.prev
+        core.state.grad_enabled = self.prev
         return super().__call__(func)
 
     def _recreate_cm(self):
         return set_grad_enabled(self.mode)
 
     def __enter__(self):  # ``prev`` was taken in __init__, before the mode changed
-        core._grad_enabled = self.mode
+        core.state.grad_enabled = self.mode
         return self
 
 
@@ -74,34 +74,25 @@ class enable_grad(_NoParamGradMode):
     mode = True
 
 
-_inference = [False]  # inside an inference_mode(True) block: no graph, no saved tensors
-
-
 def is_inference_mode_enabled() -> bool:
-    """True inside ``inference_mode()``, like ``torch.is_inference_mode_enabled``.
-
-    >>> with inference_mode():
-    ...     is_inference_mode_enabled()
-    True
-    """
-    return _inference[0]
+    """True inside ``inference_mode()`` (in this thread), like ``torch.is_inference_mode_enabled``."""
+    return core.state.inference
 
 
-class inference_mode(_GradMode):
+class inference_mode(_GradMode):  # noqa: N801  (torch's name)
     """Context manager / decorator for forward passes that will never be differentiated, like
-    ``torch.inference_mode``: no graph is recorded and no op keeps what a backward would need (the fused
-    kernels skip their saved buffers, see ``kernels/recurrent.py``). ``inference_mode(False)`` turns it off
-    inside a block and switches graph recording back on, as torch does.
+    ``torch.inference_mode``: no graph is recorded, so no op keeps what a backward would need.
+    ``inference_mode(False)`` leaves inference mode and switches graph recording on, as torch does.
 
-    Unlike torch, a tensor made inside is an ordinary tensor (torch marks "inference tensors" and refuses to
-    save them for a later backward; deepgrad has no such mark): it behaves as one made under ``no_grad``.
+    Unlike torch, a tensor made inside is an ordinary tensor (torch marks "inference tensors" and refuses
+    to save them for a later backward; deepgrad has no such mark): it behaves as one made under ``no_grad``.
 
-    >>> import deepgrad
-    >>> w = deepgrad.ones(3, requires_grad=True)
-    >>> with inference_mode():
+    >>> import deepgrad as dg
+    >>> w = dg.ones(3, requires_grad=True)
+    >>> with dg.inference_mode():
     ...     y = w * 2
-    >>> y.requires_grad
-    False
+    >>> y.requires_grad, dg.is_inference_mode_enabled()
+    (False, False)
     """
 
     def __new__(cls, mode=True):
@@ -110,19 +101,17 @@ class inference_mode(_GradMode):
         return cls()(mode)  # used bare, as ``@inference_mode``: ``mode`` is the decorated function
 
     def __init__(self, mode: bool = True):
-        if not isinstance(mode, bool):  # the bare-decorator path of __new__ already built the context
-            return
-        self.on = mode
+        if isinstance(mode, bool):  # the bare-decorator path of __new__ already built the context
+            self.on = mode
 
     def _recreate_cm(self):
         return inference_mode(self.on)
 
     def __enter__(self):
-        self.prev = core._grad_enabled, _inference[0]
-        core._grad_enabled = not self.on
-        _inference[0] = self.on
+        self.prev = core.state.grad_enabled, core.state.inference
+        core.state.grad_enabled, core.state.inference = not self.on, self.on
         return self
 
     def __exit__(self, *exc):
-        core._grad_enabled, _inference[0] = self.prev
+        core.state.grad_enabled, core.state.inference = self.prev
         return False

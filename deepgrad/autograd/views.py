@@ -44,12 +44,12 @@ def as_view(out: Tensor, src: Tensor, cls, params) -> None:
         base, chain, kind = src, ((cls, params),), "default"
     else:
         base, chain, kind = sv.base, sv.chain + ((cls, params),), sv.kind
-    if not core._grad_enabled:
+    if not core.state.grad_enabled:
         kind = "no_grad"
     elif cls.view_kind is not None:
         kind = cls.view_kind
     out._view = _ViewInfo(base, chain, vc.value, kind)
-    if core._grad_enabled and not base.requires_grad:
+    if core.state.grad_enabled and not base.requires_grad:
         views = vc.views
         if views is None:
             views = vc.views = []

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import backend
 from ..backend import array_module
+from ..creation import as_tensor
 from ..tensor import Tensor
 
 
@@ -50,17 +51,17 @@ def _stack(arrays: list, what: str) -> Tensor:
     if arrays[0].dtype == object or arrays[0].dtype.kind in "USV":
         raise TypeError(f"default_collate: cannot batch {what}s of dtype {arrays[0].dtype}; "
                         f"batch must contain tensors, numpy arrays, numbers, dicts or lists")
-    return Tensor._make(array_module(arrays[0]).stack(arrays), None)
+    return as_tensor(array_module(arrays[0]).stack(arrays))
 
 
 def _numbers(batch: list) -> Tensor:
     if all(isinstance(b, (bool, np.bool_)) for b in batch):
-        return Tensor._make(np.array(batch, dtype=np.bool_), None)
+        return as_tensor(np.array(batch, dtype=np.bool_))
     if all(isinstance(b, np.generic) for b in batch):
-        return Tensor._make(np.array(batch), None)  # NumPy scalars keep their dtype
+        return as_tensor(np.array(batch))  # NumPy scalars keep their dtype
     if all(isinstance(b, (int, np.integer)) for b in batch):
-        return Tensor._make(np.array(batch, dtype=np.int64), None)
-    return Tensor._make(np.array(batch, dtype=backend.get_default_dtype()), None)
+        return as_tensor(np.array(batch, dtype=np.int64))
+    return as_tensor(np.array(batch, dtype=backend.get_default_dtype()))
 
 
 def default_collate(batch: Sequence):
@@ -104,9 +105,9 @@ def default_convert(data):
     """Convert NumPy arrays (recursively in tuples/lists/dicts) to Tensors without batching."""
     kind = _kind(data)
     if kind == "ndarray" and data.dtype != object and data.dtype.kind not in "USV":
-        return Tensor._make(data, None)
+        return as_tensor(data)
     if kind == "number" and isinstance(data, np.generic):
-        return Tensor._make(np.asarray(data), None)
+        return as_tensor(np.asarray(data))
     if kind == "mapping":
         return {k: default_convert(v) for k, v in data.items()}
     if kind == "namedtuple":

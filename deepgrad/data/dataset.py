@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..creation import as_tensor
 from ..tensor import Tensor
 from ._random import GeneratorLike, as_generator, resolve
 
@@ -68,10 +69,10 @@ class TensorDataset(Dataset):
             raise ValueError(f"TensorDataset: size mismatch between tensors: all must share the first dimension "
                              f"(number of samples), got sizes {sizes} ({shapes})")
         self._arrays = arrays
-        self.tensors = tuple(Tensor._make(a, None) for a in arrays)
+        self.tensors = tuple(as_tensor(a) for a in arrays)
 
     def __getitem__(self, index):
-        return tuple(Tensor._make(a[index], None) for a in self._arrays)
+        return tuple(as_tensor(a[index]) for a in self._arrays)
 
     def __len__(self) -> int:
         return self._arrays[0].shape[0]
@@ -79,7 +80,7 @@ class TensorDataset(Dataset):
     def _fetch_batch(self, indices):
         """A whole collated batch by fancy indexing (what per-sample fetch + default_collate would give)."""
         idx = np.asarray(indices, dtype=np.int64)
-        return [Tensor._make(a[idx], None) for a in self._arrays]
+        return [as_tensor(a[idx]) for a in self._arrays]
 
 
 class Subset(Dataset):

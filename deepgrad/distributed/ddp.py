@@ -41,6 +41,7 @@ import numpy as np
 
 from ..autograd import AccumulateGrad, is_grad_enabled
 from ..backend import array_module
+from ..creation import as_tensor
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import collectives
@@ -309,7 +310,7 @@ class DistributedDataParallel(Module):
                     p.grad = None  # the engine stores the returned average as the new .grad
                     result = avg
                 elif p.grad is None:
-                    p.grad = Tensor._make(avg.copy(), None)
+                    p.grad = as_tensor(avg.copy())
                 else:
                     p.grad.array[...] = avg
         self.__dict__["_round_open"] = False

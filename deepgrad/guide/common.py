@@ -1,5 +1,6 @@
 """Small helpers the interview-guide topics share: the digits data as arrays, a one-call training run
-with :class:`deepgrad.train.Trainer`, accuracy, image shifts, timing and image-grid figures.
+with :class:`deepgrad.train.Trainer`, timing and image-grid figures; ``accuracy`` and ``shift`` are the
+library's (:func:`deepgrad.train.metrics.model_accuracy`, :func:`deepgrad.data.transforms.functional.shift`).
 
 Kept deliberately thin: a topic should still read as "build a model, train it, measure it".
 """
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import deepgrad as dg
 from deepgrad import nn, optim
 from deepgrad.data import DataLoader, TensorDataset
 from deepgrad.data.datasets import load_digits
+from deepgrad.data.transforms.functional import shift  # noqa: F401  (translate images by whole pixels)
 from deepgrad.train import Trainer
+from deepgrad.train.metrics import model_accuracy as accuracy  # noqa: F401  (fraction classified right)
 
 
 @dataclass
@@ -50,28 +52,6 @@ def fit(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, lr: float =
     scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if anneal else None
     trainer = Trainer(model, nn.CrossEntropyLoss(), opt, scheduler, device=device, progress=False)
     return trainer.fit(loader, epochs=epochs)
-
-
-def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, device: str = "cpu", batch_size: int = 512) -> float:
-    """Fraction of ``x`` classified as ``y`` (eval mode, no gradients)."""
-    model.eval()
-    correct = 0
-    with dg.no_grad():
-        for i in range(0, len(x), batch_size):
-            logits = model(dg.tensor(x[i:i + batch_size], device=device))
-            correct += int((logits.argmax(dim=1).cpu().numpy() == y[i:i + batch_size]).sum())
-    model.train()
-    return correct / len(x)
-
-
-def shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """Translate images ``(..., H, W)`` by ``dy`` rows and ``dx`` columns, filling with 0 (the background)."""
-    out = np.zeros_like(images)
-    h, w = images.shape[-2:]
-    src_y, dst_y = slice(max(0, -dy), h - max(0, dy)), slice(max(0, dy), h - max(0, -dy))
-    src_x, dst_x = slice(max(0, -dx), w - max(0, dx)), slice(max(0, dx), w - max(0, -dx))
-    out[..., dst_y, dst_x] = images[..., src_y, src_x]
-    return out
 
 
 def n_params(model: nn.Module) -> int:

@@ -16,7 +16,8 @@ import numpy as np
 
 import deepgrad as dg
 from deepgrad import nn
-from deepgrad.gan import GANTrainer, make_ring, mode_coverage, ring_centers, ring_trainer, sliced_wasserstein
+from deepgrad.data.datasets import make_ring, ring_centers
+from deepgrad.gan import GANTrainer, mode_coverage, ring_trainer, sliced_wasserstein
 from deepgrad.models import DCGANDiscriminator, DCGANGenerator
 
 from .common import digits, fit, image_grid

@@ -26,6 +26,7 @@ from .gan2d import MLPDiscriminator, MLPGenerator
 from .googlenet import GoogLeNet, GoogLeNetOutputs, googlenet
 from .inception import Inception3, InceptionOutputs, inception_v3
 from .lenet import LeNet5
+from .loading import LoadReport, PretrainedLoadError, load_pretrained
 from .mlp import MLP
 from .pretrained import (
     ARCHITECTURES,
@@ -56,5 +57,5 @@ __all__ = [
     "TransformerClassifier", "TransformerLanguageModel", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "DCGANGenerator", "DCGANDiscriminator", "dcgan_init_", "MLPGenerator", "MLPDiscriminator",
     "ARCHITECTURES", "PRETRAINED", "build_model", "list_pretrained", "load_model", "pretrained_info", "save_model",
-    "weights_path",
+    "weights_path", "load_pretrained", "LoadReport", "PretrainedLoadError",
 ]

@@ -28,6 +28,7 @@ from .gan2d import MLPDiscriminator, MLPGenerator
 from .googlenet import googlenet
 from .inception import inception_v3
 from .lenet import LeNet5
+from .loading import PretrainedLoadError, load_pretrained, safetensors_metadata
 from .mlp import MLP
 from .resnet import resnet18, resnet34, resnet50, resnet_cifar
 from .sequence import CharLanguageModel, Forecaster, SequenceClassifier
@@ -131,8 +132,6 @@ def load_model(name_or_path: str | os.PathLike) -> nn.Module:
     """A model with weights: a shipped name (:func:`list_pretrained`) or a safetensors file written by
     :func:`save_model` (or ``deepgrad train``). Keys and shapes must match exactly; for other files build
     the model yourself and call :func:`deepgrad.transfer.load_pretrained`."""
-    from ..transfer import PretrainedLoadError, load_pretrained, safetensors_metadata
-
     key = os.fspath(name_or_path)
     if key in PRETRAINED:
         entry = PRETRAINED[key]
@@ -167,7 +166,8 @@ def reproduce(name: str, path: str | os.PathLike | None = None, epochs: int | No
     Runs on one thread: OpenBLAS rounds a GEMM differently with more threads, and over a training
     run that drift grows, so a pinned thread count makes the result the same on every machine
     with the same BLAS, whatever its cores."""
-    from ._fit import accuracy, fit_classifier
+    from ..train.metrics import model_accuracy
+    from ._fit import fit_classifier
 
     threads = get_num_threads()
     set_num_threads(1)
@@ -180,7 +180,7 @@ def reproduce(name: str, path: str | os.PathLike | None = None, epochs: int | No
         model = build_model(entry.arch, **entry.config)
         xtr, ytr, xte, yte = load_entry_data(entry)
         fit_classifier(model, xtr, ytr, recipe.pop("epochs"), **recipe)
-        acc = accuracy(model, xte, yte)
+        acc = model_accuracy(model, xte, yte)
         save_model(model.eval(), entry.path if path is None else path, entry.arch, entry.config,
                    {"deepgrad.name": name, "deepgrad.test_accuracy": f"{acc:.4f}",
                     "deepgrad.description": entry.description})

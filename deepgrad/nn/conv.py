@@ -59,30 +59,13 @@ class _ConvNd(Module):
     def reset_parameters(self) -> None:
         init.default_init_(self.weight, self.bias)
 
-    def _check_input(self, x: Tensor) -> None:
-        n, name = self._dims, self._describe()
-        spatial = "L" if n == 1 else "H, W"
-        if x.ndim not in (n + 1, n + 2):
-            raise RuntimeError(
-                f"{name}: expected a {n + 2}-D input (N, {self.in_channels}, {spatial}) or an unbatched "
-                f"{n + 1}-D input ({self.in_channels}, {spatial}), got shape {tuple(x.shape)}"
-            )
-        channels = x.shape[-n - 1]
-        if channels != self.in_channels:
-            raise RuntimeError(
-                f"{name}: expected input with {self.in_channels} channels, i.e. shape "
-                f"(N, {self.in_channels}, {spatial}), got {tuple(x.shape)} with {channels} channels"
-            )
-        if self._transposed or self.padding == "same":
-            return
-        pad = (0,) * n if self.padding == "valid" else self.padding
-        padded = tuple(s + 2 * p for s, p in zip(x.shape[-n:], pad))
-        reach = tuple(d * (k - 1) + 1 for d, k in zip(self.dilation, self.kernel_size))
-        if any(r > s for r, s in zip(reach, padded)):
-            raise RuntimeError(
-                f"{name}: kernel size {self.kernel_size} (dilated extent {reach}) is larger than the "
-                f"padded input {padded} (input {tuple(x.shape)}, padding {pad})"
-            )
+    def _conv(self, fn, x: Tensor, *args) -> Tensor:
+        """``fn(x, weight, bias, *args)``; a bad input is refused by the op (one check, torch's wording) and the
+        message names this layer."""
+        try:
+            return fn(x, self.weight, self.bias, *args)
+        except RuntimeError as e:
+            raise RuntimeError(f"{self._describe()}: {e}") from None
 
     def _describe(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size})"
@@ -113,8 +96,7 @@ class Conv1d(_ConvNd):
                          padding_mode, device=device, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        return F.conv1d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv(F.conv1d, x, self.stride, self.padding, self.dilation, self.groups)
 
 
 class Conv2d(_ConvNd):
@@ -132,8 +114,7 @@ class Conv2d(_ConvNd):
                          padding_mode, device=device, dtype=dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        self._check_input(x)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._conv(F.conv2d, x, self.stride, self.padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):
@@ -159,9 +140,8 @@ class ConvTranspose2d(_ConvNd):
                 )
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
-        self._check_input(x)
         output_padding = self.output_padding
-        if output_size is not None:
+        if output_size is not None and x.ndim in (3, 4):  # other inputs: the op refuses them
             target = tuple(output_size)[-2:]
             output_padding = []
             for i in range(2):
@@ -176,5 +156,5 @@ class ConvTranspose2d(_ConvNd):
                     )
                 output_padding.append(extra)
             output_padding = tuple(output_padding)
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, output_padding,
-                                  self.groups, self.dilation)
+        return self._conv(F.conv_transpose2d, x, self.stride, self.padding, output_padding, self.groups,
+                          self.dilation)

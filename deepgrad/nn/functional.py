@@ -6,6 +6,8 @@
 (1, 4, 8, 8)
 """
 
+import numpy as np
+
 from .. import functional as _F
 from ..functional import (  # noqa: F401
     elu,
@@ -21,6 +23,7 @@ from ..functional import (  # noqa: F401
     tanh,
 )
 from ..functional import flatten as _flatten
+from ..ops import pool as _pool
 from ..ops.attention import scaled_dot_product_attention  # noqa: F401
 from ..ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d  # noqa: F401
 from ..ops.dropout import (  # noqa: F401
@@ -32,6 +35,7 @@ from ..ops.dropout import (  # noqa: F401
     feature_alpha_dropout,
 )
 from ..ops.embedding import embedding  # noqa: F401
+from ..ops.interpolate import interpolate, upsample, upsample_bilinear, upsample_nearest  # noqa: F401
 from ..ops.loss import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -52,8 +56,6 @@ from ..ops.pool import (  # noqa: F401
     adaptive_max_pool2d,
     avg_pool1d,
     avg_pool2d,
-    max_pool1d,
-    max_pool2d,
     max_unpool2d,
     sum_pool1d,
     sum_pool2d,
@@ -76,10 +78,39 @@ from ._composite import (  # noqa: F401
 flatten = _flatten
 
 
+def _integer_max_pool(pool, name: str):
+    """torch pools integer tensors with max (no gradient); the pooling kernels are float, so an integer input
+    is pooled in float64, which holds every int32 exactly (int64 up to 2**53, checked)."""
+
+    def op(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
+           return_indices: bool = False):
+        if not isinstance(input, Tensor) or input.array.dtype.kind not in "iub":
+            return pool(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+        if input.array.dtype.kind == "b" or name == "max_pool1d":  # torch has no integer max_pool1d kernel
+            from ..ops.promotion import torch_name
+
+            kernel = "max_pool1d_impl" if name == "max_pool1d" else name
+            raise NotImplementedError(f'"{kernel}" not implemented for \'{torch_name(input.dtype)}\'')
+        if input.array.dtype.itemsize == 8 and input.numel() and int(abs(input.array).max()) > 2 ** 53:
+            raise RuntimeError(f"{name}: int64 values beyond 2**53 cannot be pooled exactly by deepgrad")
+        out = pool(input.to(np.float64), kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+        if return_indices:
+            return out[0].to(input.dtype), out[1]
+        return out.to(input.dtype)
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = pool.__doc__
+    return op
+
+
+max_pool1d = _integer_max_pool(_pool.max_pool1d, "max_pool1d")
+max_pool2d = _integer_max_pool(_pool.max_pool2d, "max_pool2d")
+
+
 def one_hot(tensor, num_classes: int = -1):
     """Integer class indices -> int64 one-hot vectors along a new last dim."""
     from ..backend import array_module, int64
-    from ..tensor import Tensor
+    from ..creation import as_tensor
 
     idx = tensor.array
     if idx.dtype.kind not in "iu":
@@ -89,7 +120,7 @@ def one_hot(tensor, num_classes: int = -1):
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         raise RuntimeError(f"one_hot: class values must be in [0, {num_classes}), got [{idx.min()}, {idx.max()}]")
     xp = array_module(idx)
-    return Tensor._make((idx[..., None] == xp.arange(num_classes)).astype(int64), None)
+    return as_tensor((idx[..., None] == xp.arange(num_classes)).astype(int64))
 
 
 # ----------------------------------------------------------------------------- activations built from ops

@@ -1,6 +1,8 @@
-"""Constant padding as modules: ZeroPad1d/2d and ConstantPad1d/2d (torch.nn's names).
+"""Padding as modules (torch.nn's names): ZeroPad1d/2d/3d and ConstantPad1d/2d/3d, and the modes that copy
+the input's own values: ReflectionPad1d/2d/3d, ReplicationPad1d/2d/3d and CircularPad1d/2d/3d.
 
-``padding`` is an int (every side) or a tuple (left, right[, top, bottom]), as ``F.pad`` reads it.
+``padding`` is an int (every side) or a tuple (left, right[, top, bottom[, front, back]]), as ``F.pad``
+reads it.
 
 >>> ZeroPad2d((1, 1, 2, 0))(deepgrad.ones(1, 1, 2, 2)).shape
 (1, 1, 4, 4)
@@ -15,8 +17,9 @@ from .module import Module
 
 class _ConstantPadNd(Module):
     _sides = 2
+    _mode = "constant"
 
-    def __init__(self, padding, value: float):
+    def __init__(self, padding, value: float = 0.0):
         super().__init__()
         if isinstance(padding, int):
             padding = (padding,) * self._sides
@@ -27,9 +30,13 @@ class _ConstantPadNd(Module):
         self.padding, self.value = padding, value
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._mode != "constant":
+            return F.pad(x, self.padding, self._mode)
         return F.pad(x, self.padding, "constant", self.value)
 
     def extra_repr(self) -> str:
+        if self._mode != "constant":
+            return f"{self.padding}"
         return f"padding={self.padding}, value={self.value}"
 
 
@@ -67,3 +74,40 @@ class ZeroPad2d(ConstantPad2d):
 
     def extra_repr(self) -> str:
         return f"{self.padding}"
+
+
+class ConstantPad3d(_ConstantPadNd):
+    """Pad the last three dims with ``value``: (left, right, top, bottom, front, back)."""
+
+    _sides = 6
+
+    def __init__(self, padding, value: float):
+        super().__init__(padding, value)
+
+
+class ZeroPad3d(ConstantPad3d):
+    """Pad the last three dims with zeros."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+def _copying(name: str, mode: str, sides: int, doc: str):
+    cls = type(name, (_ConstantPadNd,), {"_sides": sides, "_mode": mode, "__doc__": doc,
+                                         "__init__": lambda self, padding: _ConstantPadNd.__init__(self, padding)})
+    cls.__module__ = __name__
+    return cls
+
+
+ReflectionPad1d = _copying("ReflectionPad1d", "reflect", 2, "Pad the last dim with its reflection: (left, right).")
+ReflectionPad2d = _copying("ReflectionPad2d", "reflect", 4, "Pad the last two dims with their reflection.")
+ReflectionPad3d = _copying("ReflectionPad3d", "reflect", 6, "Pad the last three dims with their reflection.")
+ReplicationPad1d = _copying("ReplicationPad1d", "replicate", 2, "Pad the last dim by repeating its edge values.")
+ReplicationPad2d = _copying("ReplicationPad2d", "replicate", 4, "Pad the last two dims by repeating their edges.")
+ReplicationPad3d = _copying("ReplicationPad3d", "replicate", 6, "Pad the last three dims by repeating their edges.")
+CircularPad1d = _copying("CircularPad1d", "circular", 2, "Pad the last dim by wrapping around.")
+CircularPad2d = _copying("CircularPad2d", "circular", 4, "Pad the last two dims by wrapping around.")
+CircularPad3d = _copying("CircularPad3d", "circular", 6, "Pad the last three dims by wrapping around.")

@@ -15,10 +15,11 @@ import warnings
 import numpy as np
 
 from ..backend import module_for_device
-from ..creation import default_generator, empty
+from ..creation import empty
 from ..functional import cat, stack
 from ..ops import recurrent as R
 from ..tensor import Tensor
+from . import functional as F
 from . import init
 from .module import Module, Parameter
 from .rnn_utils import PackedSequence
@@ -124,12 +125,6 @@ class RNNBase(Module):
         return f"{type(self).__name__}({self.extra_repr()})"
 
     # ------------------------------------------------------------------ forward
-    def _dropout(self, x: Tensor) -> Tensor:
-        p = self.dropout
-        keep = default_generator().random(x.shape) >= p
-        mask = keep.astype(x.dtype) * (0.0 if p == 1 else 1.0 / (1.0 - p))
-        return x * Tensor._make(module_for_device(x.device).asarray(mask), None)
-
     def _states(self, hx, batch: int, is_batched: bool, input_shape: tuple, sorted_indices):
         """Validated initial states (h0[, c0]) as 3-D tensors in the sorted batch order, or None."""
         if hx is None:
@@ -238,7 +233,7 @@ class RNNBase(Module):
                 h_list.append(h)
             layer_input = outputs[0] if directions == 1 else cat(outputs, dim=-1)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = self._dropout(layer_input)
+                layer_input = F.dropout(layer_input, self.dropout)
         return layer_input, stack(h_list, 0), (stack(c_list, 0) if c_list else None)
 
 

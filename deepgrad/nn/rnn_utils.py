@@ -19,6 +19,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import array_module
+from ..creation import as_tensor
 from ..functional import pad, stack
 from ..tensor import Tensor
 
@@ -30,7 +31,7 @@ def invert_permutation(permutation: Tensor | None) -> Tensor | None:
     perm = np.asarray(permutation.tolist() if isinstance(permutation, Tensor) else permutation, dtype=np.int64)
     out = np.empty_like(perm)
     out[perm] = np.arange(perm.size)
-    return Tensor._make(out, None)
+    return as_tensor(out)
 
 
 class PackedSequence(namedtuple("PackedSequence", ["data", "batch_sizes", "sorted_indices", "unsorted_indices"])):
@@ -44,7 +45,7 @@ class PackedSequence(namedtuple("PackedSequence", ["data", "batch_sizes", "sorte
         if unsorted_indices is None:
             unsorted_indices = invert_permutation(sorted_indices)
         if batch_sizes is not None and not isinstance(batch_sizes, Tensor):
-            batch_sizes = Tensor._make(np.asarray(batch_sizes, dtype=np.int64), None)
+            batch_sizes = as_tensor(np.asarray(batch_sizes, dtype=np.int64))
         return super().__new__(cls, data, batch_sizes, sorted_indices, unsorted_indices)
 
     def to(self, *args, **kwargs) -> PackedSequence:
@@ -150,14 +151,14 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     else:
         order = np.argsort(-lens, kind="stable")
         lens = lens[order]
-        sorted_indices = Tensor._make(order, None)
+        sorted_indices = as_tensor(order)
         idx = order if array_module(input.array) is np else _to_device(order, input)
         input = input[idx] if batch_first else input[:, idx]
     if batch_first:
         input = input.transpose(0, 1)
     index, batch_sizes = _row_index(lens, input.shape[1])
     data = _PackRows.apply(input, index=_to_device(index, input))
-    return PackedSequence(data, Tensor._make(batch_sizes.astype(np.int64), None), sorted_indices, None)
+    return PackedSequence(data, as_tensor(batch_sizes.astype(np.int64)), sorted_indices, None)
 
 
 def _to_device(index: np.ndarray, like: Tensor):
@@ -187,7 +188,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
         order = _lengths_array(unsorted_indices)
         padded = padded[_to_device(order, data)] if batch_first else padded[:, _to_device(order, data)]
         lengths = lengths[order]
-    return padded, Tensor._make(lengths.astype(np.int64), None)
+    return padded, as_tensor(lengths.astype(np.int64))
 
 
 def pad_sequence(sequences, batch_first: bool = False, padding_value: float = 0.0,

@@ -35,7 +35,7 @@ import numpy as np
 from ..backend import array_module, move_to
 from ..nn.module import Module
 from ..tensor import Tensor
-from . import ops_attention, ops_nn, ops_recurrent, ops_shape, ops_tensor  # noqa: F401  (register the converters)
+from . import ops_attention, ops_extra, ops_nn, ops_recurrent, ops_shape, ops_tensor  # noqa: F401  (register them)
 from .graph import FUNCTION_CONVERTERS, MODULE_CONVERTERS, GraphBuilder, OpContext, _scope_tag, host, onnx_dtype
 from .trace import ExportError, Record, flatten_tensors, trace
 

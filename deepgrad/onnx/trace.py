@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 
 from ..autograd import Function, enable_grad
+from ..creation import as_tensor
 from ..nn.module import Module
 from ..ops import inplace as _inplace
 from ..ops.elementwise import Clone
@@ -166,7 +167,7 @@ def trace(model: Module, inputs: list, module_inputs: dict) -> tuple[list[Record
     fed = []
     with enable_grad():
         for x in inputs:
-            t = Tensor._make(x, None)
+            t = as_tensor(x)
             if x.dtype.kind == "f":
                 t = Clone.apply(t.requires_grad_(True))  # a fresh array: the caller's example stays untouched
             fed.append(t)

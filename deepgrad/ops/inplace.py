@@ -108,7 +108,7 @@ observers: list = []
 def inplace(t: Tensor, compute, name: str, *args, fast=None) -> Tensor:
     """``t <- compute(t, *args)`` in place; ``fast(array, *args)`` does it on raw arrays when no graph is
     recorded (else the result is computed and copied in)."""
-    if core._grad_enabled and (t.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
+    if core.state.grad_enabled and (t.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)
                                    or (t._view is not None and t._view.base.requires_grad)):
         return _recorded(t, compute, name, args)
     if fast is not None and not observers:
@@ -307,7 +307,7 @@ def _binary_inplace(outofplace, ufunc, name: str):
             needs_graph = other.requires_grad or t.requires_grad
         else:
             needs_graph = t.requires_grad
-        if not kw and not (core._grad_enabled and (needs_graph or t._view is not None)) and not observers:
+        if not kw and not (core.state.grad_enabled and (needs_graph or t._view is not None)) and not observers:
             try:
                 ufunc(t.array, other.array if isinstance(other, Tensor) else other, out=t.array)
             except (TypeError, ValueError) as e:
@@ -379,7 +379,7 @@ def random_(t: Tensor, kind: str, a: float, b: float, generator=None) -> Tensor:
     """``uniform_(a, b)`` / ``normal_(mean=a, std=b)``: fresh draws written into ``t``."""
     from .. import creation
 
-    if t.requires_grad and t.grad_fn is None and core._grad_enabled:
+    if t.requires_grad and t.grad_fn is None and core.state.grad_enabled:
         raise RuntimeError(f"{kind}_: a leaf Variable that requires grad is being used in an in-place operation.")
     with autograd.no_grad():
         draw = creation.rand if kind == "uniform" else creation.randn

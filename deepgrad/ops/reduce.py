@@ -411,8 +411,9 @@ def log_softmax(x: Tensor, dim: int, dtype=None) -> Tensor:
     return LogSoftmax.apply(x, dim=axis)
 
 
-def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
-    """Values of ``x`` at ``index`` along ``dim`` (torch.gather)."""
+def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
+    """Values of ``x`` at ``index`` along ``dim`` (torch.gather). ``sparse_grad`` is accepted: deepgrad's
+    gradient is always dense (torch's sparse one holds the same values)."""
     (axis,) = normalize_dims(dim, x.ndim, "gather")
     if index.ndim != x.ndim:
         raise RuntimeError(

@@ -1,4 +1,4 @@
-"""Shape ops: reshape, permute, expand, repeat, indexing, cat/stack/split, pad.
+"""Shape ops: reshape, permute, expand, repeat, indexing, cat/stack/split (padding: padding.py).
 
 These move or select elements without arithmetic; their backward puts each gradient
 element back where its input element came from (summing where one input fed many outputs).
@@ -16,6 +16,7 @@ from ..autograd import Function, track_saved
 from ..backend import array_module
 from ..tensor import Tensor
 from .elementwise import unbroadcast
+from .padding import Pad, pad  # noqa: F401  (re-exported: padding lives in padding.py)
 from .reduce import normalize_dims
 
 
@@ -147,27 +148,6 @@ class Stack(Function):
         return tuple(array_module(g).moveaxis(g, self.dim, 0))
 
 
-class Pad(Function):
-    """Constant padding; negative amounts crop, as in torch."""
-
-    saved = ()
-
-    def forward(self, x, pairs, value):
-        self.shape, self.pairs = x.shape, pairs
-        crop = tuple(slice(-lo if lo < 0 else 0, n + hi if hi < 0 else n) for (lo, hi), n in zip(pairs, x.shape))
-        x = x[crop]
-        widths = [(lo if lo > 0 else 0, hi if hi > 0 else 0) for lo, hi in pairs]
-        return array_module(x).pad(x, widths, mode="constant", constant_values=value)
-
-    def backward(self, g):
-        inner = tuple(
-            slice(lo if lo > 0 else 0, g.shape[i] - (hi if hi > 0 else 0)) for i, (lo, hi) in enumerate(self.pairs)
-        )
-        g = g[inner]
-        widths = [(-lo if lo < 0 else 0, -hi if hi < 0 else 0) for lo, hi in self.pairs]
-        return array_module(g).pad(g, widths) if any(w != (0, 0) for w in widths) else g
-
-
 # ----------------------------------------------------------------------------- public API
 def _result_dtype(tensors) -> np.dtype:
     """torch's promotion for joining tensors: the highest category (bool < int < float) wins,
@@ -200,7 +180,9 @@ def reshape(x: Tensor, *shape) -> Tensor:
 def view(x: Tensor, *shape) -> Tensor:
     """``reshape`` that never copies: torch's error when the strides cannot give the new shape."""
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int, np.integer)):
-        raise NotImplementedError("view(dtype) is not supported by deepgrad; use .to(dtype)")
+        from .rearrange import view_dtype  # view(dtype): the same memory read as another dtype
+
+        return view_dtype(x, shape[0])
     out = reshape(x, *shape)
     if out is not x and out.array.size and not out._is_view():
         raise RuntimeError("view size is not compatible with input tensor's size and stride (at least one dimension "
@@ -526,20 +508,3 @@ def unbind(x: Tensor, dim: int = 0) -> tuple:
     """The slices along ``dim``, with that dim removed."""
     (axis,) = normalize_dims(dim, x.ndim, "unbind")
     return tuple(SplitPiece.apply(x, index=(slice(None),) * axis + (i, Ellipsis)) for i in range(x.shape[axis]))
-
-
-def pad(x: Tensor, pad: tuple, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """Pad the last ``len(pad) // 2`` dims: ``pad = (left_last, right_last, left_prev, ...)``."""
-    if mode != "constant":
-        raise ValueError(f"pad: mode {mode!r} is not supported; deepgrad pads with mode='constant'")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise RuntimeError(
-            f"pad: padding length {len(pad)} must be even and at most 2 * {x.ndim} for shape {tuple(x.shape)}"
-        )
-    pairs = [(0, 0)] * x.ndim
-    for i in range(len(pad) // 2):
-        pairs[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    for (lo, hi), n in zip(pairs, x.shape):
-        if n + lo + hi < 0:
-            raise RuntimeError(f"pad: padding {tuple(pad)} would give a negative size for shape {tuple(x.shape)}")
-    return Pad.apply(x, pairs=tuple(pairs), value=value)

@@ -20,6 +20,8 @@ class ReduceLROnPlateau(LRScheduler):
     >>> sched.step(val_loss)          # once per epoch, with the monitored metric
     """
 
+    needs_metric = True
+
     def __init__(
         self,
         optimizer: Optimizer,
@@ -133,6 +135,8 @@ class OneCycleLR(LRScheduler):
 
     >>> sched = OneCycleLR(opt, max_lr=0.1, epochs=10, steps_per_epoch=len(loader))
     """
+
+    interval = "step"
 
     def __init__(
         self,

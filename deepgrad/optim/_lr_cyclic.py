@@ -23,6 +23,8 @@ class CyclicLR(LRScheduler):
     >>> sched = CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4)
     """
 
+    interval = "step"
+
     def __init__(self, optimizer: Optimizer, base_lr: float | list[float], max_lr: float | list[float],
                  step_size_up: int = 2000, step_size_down: int | None = None, mode: str = "triangular",
                  gamma: float = 1.0, scale_fn: Callable[[float], float] | None = None, scale_mode: str = "cycle",

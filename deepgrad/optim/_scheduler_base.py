@@ -37,8 +37,15 @@ class LRScheduler(abc.ABC):
 
     Construction performs the first step (``last_epoch`` becomes 0). Call ``step()`` after
     ``optimizer.step()``.
+
+    ``interval`` is the cadence a training loop steps it at: ``"epoch"`` (after each epoch) or ``"step"``
+    (after each optimizer step, e.g. OneCycleLR and CyclicLR, whose schedules count batches);
+    ``needs_metric`` is true for a scheduler whose ``step`` takes the monitored value (ReduceLROnPlateau).
+    :class:`deepgrad.train.Trainer` reads both; set ``interval`` on an instance to override it.
     """
 
+    interval: str = "epoch"
+    needs_metric: bool = False
     _get_lr_called_within_step = False
     _is_initial = False
 

@@ -76,6 +76,19 @@ CONCEPTS = [
     Card("concept:stride", "conv-parameters", "What do stride and padding do to a convolution's output?",
          "out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1: stride downsamples, 'same' "
          "padding (k // 2 for odd k, stride 1) keeps the size."),
+    Card("concept:attention-vs-rnn", "transformers", "Why did transformers replace RNNs for sequences?",
+         "Attention connects every position to every other in one step (a path of length 1), so a far-back token "
+         "is read directly instead of surviving every later state update, and all positions are computed at once "
+         "with matrix products instead of T sequential steps. The price: time and memory grow as T squared."),
+    Card("concept:attention-scale", "transformers", "Why does scaled dot-product attention divide the scores by "
+         "sqrt(d_k)?", "A dot product of d_k roughly unit-variance terms has variance about d_k: without the scale the "
+         "scores grow with the head size, the softmax saturates to nearly one-hot weights, and its gradients vanish."),
+    Card("concept:positional", "transformers", "Why does a transformer need positional encodings?",
+         "Self-attention treats its inputs as a set: permuting the tokens permutes the outputs the same way. "
+         "Sinusoidal (or learned) position codes added to the embeddings make the order visible."),
+    Card("concept:causal-mask", "transformers", "What does the causal mask in a decoder do, and why?",
+         "It stops position i from attending to positions after i (their scores are -inf before the softmax), so "
+         "a language model trained on whole sequences at once never sees the tokens it must predict."),
 ]
 
 

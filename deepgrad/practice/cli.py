@@ -14,7 +14,8 @@ from datetime import datetime
 from .exercise import DIFFICULTY
 
 GUIDE_TOPICS = ("deep-learning", "why-now", "prerequisites", "cnns", "cnn-architecture", "conv-parameters", "pooling",
-                "rnns", "backprop", "cnn-vs-rnn", "applications", "overfitting", "transfer-learning", "gans")
+                "rnns", "backprop", "cnn-vs-rnn", "applications", "overfitting", "transfer-learning", "gans",
+                "transformers")
 
 
 def add_practice_parser(subparsers) -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,12 @@ from .exercise import FD, Case, Exercise, compare
 from .sandbox import Limits, RunResult  # noqa: F401 - part of the judge's API
 
 MAX_SOURCE_BYTES = 1 << 20
+
+# deepgrad's grad mode is one switch for the whole process (torch's is per thread), and grading flips it: the
+# finite-difference forwards run under no_grad. Two judges grading at once in two threads would turn off each
+# other's autograd references, and could leave grad mode off for good (each restores the mode it saw on entry).
+# Grading is short beside the sandboxed run, so it takes turns; the sandboxed runs still overlap.
+_GRADING = threading.Lock()
 
 
 @dataclass
@@ -231,11 +238,12 @@ def _verdict(ex: Exercise, cases: list[Case], run: RunResult) -> Verdict:
         status = {"timeout": "timeout", "cpu": "timeout", "crashed": "crashed"}.get(run.status, "error")
         return Verdict(ex.id, False, status, 0, n, "\n".join(lines), run.wall, reason=_first_line(reason))
     failures = []
-    for i, case in enumerate(cases):
-        result = run.results[i] if i < len(run.results) else None
-        problems = ["no result came back for this case"] if result is None else grade_case(ex, case, result)
-        if problems:
-            failures.append((i, problems))
+    with _GRADING:
+        for i, case in enumerate(cases):
+            result = run.results[i] if i < len(run.results) else None
+            problems = ["no result came back for this case"] if result is None else grade_case(ex, case, result)
+            if problems:
+                failures.append((i, problems))
     if len(run.results) > n:
         failures.append((n - 1, [f"{len(run.results)} results came back for {n} cases"]))
     if not failures:

@@ -1,5 +1,5 @@
-"""``deepgrad.train``: the training loop (Trainer), metrics, callbacks, checkpoints with exact resume,
-history, progress bars and history plots.
+"""``deepgrad.train``: the training loop (TrainingLoop, and Trainer on it), metrics, callbacks, checkpoints with
+exact resume, history, progress bars and plots.
 
 >>> from deepgrad.train import Trainer, EarlyStopping, ModelCheckpoint, plot_history
 >>> trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), 1e-3), metrics=["accuracy"],
@@ -20,6 +20,7 @@ from .callbacks import (
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .guards import NonFiniteGradientError, check_finite_gradients
 from .history import History
+from .loop import NonFiniteLossError, TrainingLoop
 from .metrics import (
     Accuracy,
     ConfusionMatrix,
@@ -33,18 +34,20 @@ from .metrics import (
     accuracy,
     confusion_matrix,
     get_metric,
+    model_accuracy,
     precision_recall_f1,
     top_k_accuracy,
 )
 from .plots import plot_history
 from .progress import ProgressBar
-from .trainer import NonFiniteLossError, Trainer
+from .trainer import Trainer
 
 __all__ = [
-    "Trainer", "NonFiniteLossError", "NonFiniteGradientError", "check_finite_gradients", "History", "plot_history",
+    "Trainer", "TrainingLoop", "NonFiniteLossError", "NonFiniteGradientError", "check_finite_gradients", "History",
+    "plot_history",
     "Callback", "LambdaCallback", "EarlyStopping", "ModelCheckpoint", "HistoryLogger", "CSVLogger", "JSONLogger",
     "ProgressBar", "save_checkpoint", "load_checkpoint", "CheckpointError",
     "Metric", "Accuracy", "TopKAccuracy", "MeanSquaredError", "MeanAbsoluteError", "ConfusionMatrix",
     "Precision", "Recall", "F1Score", "get_metric",
-    "accuracy", "top_k_accuracy", "confusion_matrix", "precision_recall_f1",
+    "accuracy", "model_accuracy", "top_k_accuracy", "confusion_matrix", "precision_recall_f1",
 ]

@@ -221,7 +221,7 @@ class HistoryLogger(Callback):
         self.format = format
 
     def on_epoch_end(self, epoch, logs):
-        history = self.trainer.history
+        history = self.trainer.epoch_history
         history.to_csv(self.path) if self.format == "csv" else history.to_json(self.path)
 
 

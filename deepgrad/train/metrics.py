@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd import no_grad
+from ..creation import tensor
 from ..tensor import Tensor
 
 
@@ -53,6 +55,23 @@ def accuracy(output, target, threshold: float = 0.0) -> float:
     pred, target = predicted_labels(output, threshold), _labels(target, "accuracy")
     _check_count("accuracy", pred, target)
     return float((pred == target).mean()) if target.size else float("nan")
+
+
+def model_accuracy(model, x: np.ndarray, y: np.ndarray, device=None, batch_size: int = 512) -> float:
+    """:func:`accuracy` of ``model`` on the arrays ``x``, ``y``: forward passes of ``batch_size`` samples in
+    eval mode without gradients (on ``device`` when given); the model's mode is restored after.
+
+    >>> model_accuracy(model, split.x_test, split.y_test)
+    0.975
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            outputs = [_host(model(tensor(x[i:i + batch_size], device=device))) for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return accuracy(np.concatenate(outputs) if outputs else np.zeros((0, 1)), y)
 
 
 def top_k_accuracy(output, target, k: int = 5) -> float:

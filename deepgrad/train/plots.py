@@ -1,4 +1,8 @@
-"""plot_history: training curves as a PNG (matplotlib's Agg canvas, no pyplot and no global backend change)."""
+"""Figures of training runs, written as PNG files with matplotlib's Agg canvas (no pyplot, no global backend
+change) and atomically (a kill mid-write never leaves a truncated PNG): ``plot_history`` (per-epoch curves),
+``plot_losses`` (a GAN's two losses per step), ``save_image_grid`` (generated images) and ``save_scatter``
+(2-D samples against the data).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,27 @@ import io
 import math
 import os
 
+import numpy as np
+
 from ..io import atomic_write_bytes
 from .history import History
+
+
+def _figure(width: float, height: float):
+    """A matplotlib Figure on its own Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save_png(fig, path: str | os.PathLike) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write_bytes(path, buf.getvalue())
+    return os.fspath(path)
 
 
 def _panels(history: History, keys: list[str] | None) -> list[str]:
@@ -25,8 +48,6 @@ def plot_history(history: History | dict, path: str | os.PathLike, keys: list[st
 
     >>> plot_history(trainer.fit(train, val, epochs=10), "history.png")
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     if isinstance(history, dict):
@@ -38,8 +59,7 @@ def plot_history(history: History | dict, path: str | os.PathLike, keys: list[st
     n = len(names) + (lr is not None)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(4.6 * cols, 3.6 * rows), dpi=100)
-    FigureCanvasAgg(fig)
+    fig = _figure(4.6 * cols, 3.6 * rows)
     epochs = history.epochs
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -64,11 +84,7 @@ def plot_history(history: History | dict, path: str | os.PathLike, keys: list[st
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = os.fspath(path)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    atomic_write_bytes(path, buf.getvalue())  # a kill mid-write never leaves a truncated PNG
-    return path
+    return _save_png(fig, path)
 
 
 def _from_columns(columns: dict) -> History:
@@ -79,3 +95,71 @@ def _from_columns(columns: dict) -> History:
     for i in range(length):
         h.append(epochs[i], {k: v[i] for k, v in columns.items() if k != "epoch" and i < len(v)})
     return h
+
+
+# ----------------------------------------------------------------------------- generated samples
+def image_grid(images: np.ndarray, nrow: int | None = None, padding: int = 1,
+               value_range: tuple[float, float] = (-1.0, 1.0)) -> np.ndarray:
+    """Tile (N, C, H, W) images into one (H', W') or (H', W', 3) array in [0, 1], ``nrow`` per row."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"image_grid: expected images (N, 1 or 3, H, W), got shape {images.shape}")
+    lo, hi = value_range
+    images = np.clip((images - lo) / (hi - lo), 0.0, 1.0)
+    n, c, h, w = images.shape
+    nrow = nrow or int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / nrow))
+    grid = np.ones((c, rows * (h + padding) + padding, nrow * (w + padding) + padding), dtype=np.float32)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        y, x = padding + r * (h + padding), padding + col * (w + padding)
+        grid[:, y:y + h, x:x + w] = images[i]
+    return grid[0] if c == 1 else grid.transpose(1, 2, 0)
+
+
+def save_image_grid(images: np.ndarray, path: str | os.PathLike, nrow: int | None = None,
+                    value_range: tuple[float, float] = (-1.0, 1.0), min_size: int = 320) -> str:
+    """Write ``images`` (N, C, H, W) as a PNG grid (pixels enlarged to at least ``min_size`` across)."""
+    from matplotlib.image import imsave
+
+    grid = image_grid(images, nrow, value_range=value_range)
+    scale = max(1, int(math.ceil(min_size / grid.shape[1])))
+    grid = np.repeat(np.repeat(grid, scale, axis=0), scale, axis=1)  # crisp pixels, no interpolation
+    buf = io.BytesIO()
+    imsave(buf, grid, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    atomic_write_bytes(path, buf.getvalue())
+    return os.fspath(path)
+
+
+def save_scatter(samples: np.ndarray, path: str | os.PathLike, real: np.ndarray | None = None,
+                 centers: np.ndarray | None = None, title: str | None = None) -> str:
+    """A PNG scatter plot of 2-D ``samples`` over the ``real`` data (and mixture ``centers``)."""
+    fig = _figure(4.5, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.3, color="tab:blue", label="real")
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, alpha=0.5, color="tab:orange", label="generated")
+    if centers is not None:
+        ax.scatter(centers[:, 0], centers[:, 1], marker="x", color="black", label="modes")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save_png(fig, path)
+
+
+def plot_losses(history: dict[str, list[float]], path: str | os.PathLike, smooth: int = 20) -> str:
+    """A PNG of a GAN's discriminator and generator losses per step (moving average over ``smooth`` steps)."""
+    fig = _figure(6, 3.5)
+    ax = fig.add_subplot(1, 1, 1)
+    for key in ("d_loss", "g_loss"):
+        v = np.asarray(history[key], dtype=np.float64)
+        k = max(1, min(smooth, len(v)))
+        ax.plot(np.arange(k, len(v) + 1), np.convolve(v, np.ones(k) / k, mode="valid"), label=key)
+    ax.set_xlabel("generator step")
+    ax.set_title("GAN losses")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return _save_png(fig, path)

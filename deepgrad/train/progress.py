@@ -45,10 +45,11 @@ def _fit(head: str, fields: list[tuple[int, int, str]], width: int) -> str:
 
 
 def epoch_summary(epoch: int, epochs: int, logs: dict[str, Any], seconds: float | None = None,
-                  width: int = 80) -> str:
+                  width: int = 80, head: str | None = None) -> str:
     """An epoch's numbers in lines of at most ``width`` columns: one line when every validation number fits
     on it, else the training numbers on one line and the validation numbers on a second, aligned under them.
-    What does not fit is dropped: time and lr first, then metrics, the losses last.
+    What does not fit is dropped: time and lr first, then metrics, the losses last. ``head`` replaces the
+    leading ``Epoch {epoch}/{epochs}``.
 
     >>> epoch_summary(3, 10, {"loss": 0.31, "accuracy": 0.912, "val_loss": 0.35, "val_accuracy": 0.905})
     'Epoch 3/10  loss 0.31  acc 0.912  val_loss 0.35  val_acc 0.905'
@@ -60,7 +61,7 @@ def epoch_summary(epoch: int, epochs: int, logs: dict[str, Any], seconds: float 
         (val if name.startswith("val_") else train).append((priority, position, f"{_short(name)} {_fmt(value)}"))
     if seconds is not None:
         train.append((3, len(scalars), f"{seconds:.1f}s"))
-    head = f"Epoch {epoch}/{epochs}"
+    head = f"Epoch {epoch}/{epochs}" if head is None else head
     one_line = _fit(head, train + val, width)
     if all(text in one_line.split("  ") for _, _, text in val):
         return one_line
@@ -121,8 +122,8 @@ class ProgressBar(Callback):
 
         # leave=False: the bar is erased when the epoch ends and the summary line takes its place
         self._bar = tqdm(total=logs.get("batches"), initial=logs.get("start_batch", 0),
-                         desc=f"Epoch {epoch + 1}/{self._epochs}", file=self.stream, leave=False,
-                         ncols=self.width, unit="batch", disable=False)
+                         desc=self._label(epoch), file=self.stream, leave=False, ncols=self.width,
+                         unit=getattr(self.trainer, "progress_unit", "batch"), disable=False)
 
     def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
         if self._bar is None:
@@ -136,7 +137,12 @@ class ProgressBar(Callback):
         self.close()
         if self.leave:
             self._write(epoch_summary(epoch + 1, self._epochs, logs, time.perf_counter() - self._started,
-                                      self.width))
+                                      self.width, self._label(epoch)))
+
+    def _label(self, epoch: int) -> str:
+        """The trainer's name for 0-based ``epoch`` (``Epoch 3/10``; a GAN run counts steps)."""
+        label = getattr(self.trainer, "progress_label", None)
+        return label(epoch + 1, self._epochs) if label is not None else f"Epoch {epoch + 1}/{self._epochs}"
 
     def close(self) -> None:
         """Close a bar left open by a run that stopped mid-epoch."""

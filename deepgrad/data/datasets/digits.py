@@ -61,3 +61,18 @@ def load_digits(test_size: float = 0.2, seed: int = 0, size: int = 8, normalize:
         ds.mean, ds.std = mean, std
         out.append(ds)
     return out[0], out[1]
+
+
+def digit_images(image_size: int = 16) -> np.ndarray:
+    """All 1797 digits as (N, 1, image_size, image_size) float32 in [-1, 1] (the range of a tanh generator),
+    bilinearly resized from 8x8: the real images of a GAN.
+
+    >>> digit_images(8).shape
+    (1797, 1, 8, 8)
+    """
+    from sklearn.datasets import load_digits as _sk_digits
+
+    x = (_sk_digits().images.astype(np.float32) / np.float32(16.0))[:, None]
+    if image_size != 8:
+        x = F.resize(x, (image_size, image_size))
+    return np.ascontiguousarray(np.clip(x, 0.0, 1.0) * 2.0 - 1.0, dtype=np.float32)

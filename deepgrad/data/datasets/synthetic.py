@@ -75,6 +75,23 @@ def make_gaussian_mixture(n: int = 600, centers: int | np.ndarray = 3, dim: int 
     return ds
 
 
+def ring_centers(modes: int = 8, radius: float = 2.0) -> np.ndarray:
+    """``modes`` points evenly spaced on a circle of ``radius``: (modes, 2)."""
+    angles = 2 * np.pi * np.arange(modes) / modes
+    return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def make_ring(n: int = 2000, modes: int = 8, radius: float = 2.0, std: float = 0.05,
+              seed: int | None = 0) -> np.ndarray:
+    """``n`` points (float32 array (n, 2)) from equal-weight Gaussians (``std``) centred on a ring: the standard
+    mode-collapse testbed for GANs.
+
+    >>> make_ring(1000).shape
+    (1000, 2)
+    """
+    return make_gaussian_mixture(n, centers=ring_centers(modes, radius), std=std, seed=seed).tensors[0].numpy()
+
+
 def make_adding_problem(n: int = 1000, seq_len: int = 50, seed: int | None = 0) -> TensorDataset:
     """The adding problem (Hochreiter & Schmidhuber): inputs ``(n, T, 2)``, target ``(n, 1)``.
 

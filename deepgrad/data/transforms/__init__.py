@@ -20,6 +20,7 @@ from .transforms import (
     RandomHorizontalFlip,
     RandomResizedCrop,
     RandomRotation,
+    RandomShift,
     RandomTransform,
     RandomVerticalFlip,
     Resize,
@@ -31,5 +32,5 @@ from .transforms import (
 __all__ = [
     "CenterCrop", "ColorJitter", "Compose", "GaussianNoise", "Lambda", "Normalize", "Pad", "RandomAffine",
     "RandomApply", "RandomCrop", "RandomErasing", "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation",
-    "RandomTransform", "RandomVerticalFlip", "Resize", "ToArray", "ToTensor", "Transform", "functional",
+    "RandomShift", "RandomTransform", "RandomVerticalFlip", "Resize", "ToArray", "ToTensor", "Transform", "functional",
 ]

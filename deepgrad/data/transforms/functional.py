@@ -133,6 +133,24 @@ def crop(img: np.ndarray, top: int, left: int, height: int, width: int) -> np.nd
     return img[..., top:top + height, left:left + width].copy()
 
 
+def shift(img: np.ndarray, dy: int, dx: int, fill: float = 0.0) -> np.ndarray:
+    """Translate the last two axes by ``dy`` whole rows (down when positive) and ``dx`` columns (right); the
+    pixels that come in take ``fill``.
+
+    >>> shift(np.arange(1.0, 10.0).reshape(3, 3), 1, -1)
+    array([[0., 0., 0.],
+           [2., 3., 0.],
+           [5., 6., 0.]])
+    """
+    _check_image(img, "shift")
+    h, w = img.shape[-2:]
+    dy, dx = max(-h, min(h, int(dy))), max(-w, min(w, int(dx)))  # past the edge: nothing of the image is left
+    out = np.full_like(img, fill)
+    out[..., max(0, dy):h + min(0, dy), max(0, dx):w + min(0, dx)] = \
+        img[..., max(0, -dy):h - max(0, dy), max(0, -dx):w - max(0, dx)]
+    return out
+
+
 def _size2(size, op: str) -> tuple[int, int]:
     if isinstance(size, (int, np.integer)):
         size = (int(size), int(size))

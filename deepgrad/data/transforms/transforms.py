@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ...creation import as_tensor
 from ...tensor import Tensor
 from .._random import GeneratorLike, as_generator, resolve
 from . import functional as F
@@ -31,7 +32,7 @@ class Transform:
         if isinstance(img, Tensor):
             if not isinstance(img.array, np.ndarray):
                 raise TypeError(f"{type(self).__name__}: transforms work on CPU data; got a tensor on {img.device}")
-            return Tensor._make(self.apply(img.array), None)
+            return as_tensor(self.apply(img.array))
         return self.apply(np.asarray(img) if not isinstance(img, np.ndarray) else img)
 
     def apply(self, img: np.ndarray) -> np.ndarray:
@@ -113,7 +114,7 @@ class ToTensor(ToArray):
 
     def __call__(self, img):
         data = img.array if isinstance(img, Tensor) else img
-        return Tensor._make(F.to_array(data), None)
+        return as_tensor(F.to_array(data))
 
 
 class Normalize(Transform):
@@ -180,6 +181,37 @@ class RandomHorizontalFlip(RandomTransform):
 
     def apply(self, img):
         return F.hflip(img) if self.rng.random() < self.p else img
+
+
+class RandomShift(RandomTransform):
+    """Translate by a random whole-pixel offset (dy, dx), each uniform in [-max_shift, max_shift]; the pixels
+    that come in take ``fill`` (default: the input's minimum, the background of standardised images, where
+    zeros would be bright). With ``per_sample`` the input is a batch ``(N, ..., H, W)`` and each image gets its
+    own offset (one draw of all 2N offsets); otherwise the whole input moves by one offset.
+
+    >>> RandomShift(2, per_sample=True, generator=0)(batch).shape == batch.shape
+    True
+    """
+
+    def __init__(self, max_shift: int, fill: float | None = None, per_sample: bool = False,
+                 generator: GeneratorLike = None):
+        super().__init__(generator)
+        if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+            raise ValueError(f"RandomShift: max_shift must be a non-negative integer, got {max_shift!r}")
+        self.max_shift, self.fill, self.per_sample = int(max_shift), fill, per_sample
+
+    def apply(self, img):
+        F._check_image(img, "RandomShift", min_ndim=3 if self.per_sample else 2)
+        s = self.max_shift
+        fill = float(img.min()) if self.fill is None else self.fill
+        if not self.per_sample:
+            dy, dx = self.rng.integers(0, 2 * s + 1, size=2)
+            return F.shift(img, s - dy, s - dx, fill)
+        offsets = self.rng.integers(0, 2 * s + 1, size=(2, len(img)))  # where each image's window starts
+        out = np.empty_like(img)
+        for i in range(len(img)):
+            out[i] = F.shift(img[i], s - offsets[0, i], s - offsets[1, i], fill)
+        return out
 
 
 class RandomVerticalFlip(RandomTransform):

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from ...ops.inplace import write
 from ...ops.shape import cat
-from ...optim.clip_grad import clip_grad_norm_, clip_grad_value_  # noqa: F401
 from ...tensor import Tensor
 from .. import init
 from ..module import Module
 from . import rnn  # noqa: F401  (torch's nn.utils.rnn path)
+from .clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm  # noqa: F401
 from .spectral_norm import remove_spectral_norm, spectral_norm  # noqa: F401
 from .weight_norm import remove_weight_norm, weight_norm  # noqa: F401
 

@@ -12,13 +12,13 @@ import importlib
 from ..exercise import Exercise
 
 _FAMILIES = ("activations", "mlp", "training", "schedules", "conv", "pooling", "cnn_head", "norm", "random_layers",
-             "recurrent", "workflows")
+             "recurrent", "workflows", "attention", "transformer")
 
 # Every deepgrad module a reference or a statistical judge imports: the judge imports them all BEFORE the
 # candidate runs, so nothing is read from disk after it ran (a test checks that this list is complete).
 REFERENCE_MODULES = ("autograd", "tensor", "functional", "nn", "nn.functional", "nn.init", "ops.dropout",
                      "ops.embedding", "ops.recurrent", "optim", "optim.clip_grad", "optim.lr_scheduler",
-                     "regularization", "train.callbacks", "data.transforms.functional")
+                     "regularization", "train.callbacks", "data.transforms.functional", "models.transformer")
 
 _BANK: dict[str, Exercise] | None = None
 
