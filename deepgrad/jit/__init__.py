@@ -21,8 +21,10 @@ What tracing detects, and raises :class:`TraceError` for:
 What it cannot detect: control flow on Python state that is not a tensor (a counter, ``self.training`` flipped
 after tracing, a module swapped), a branch on the input's values that the shuffled input happens to take the same
 way, and state written outside the ops (raw NumPy writes into a tensor's array, a new array assigned to an
-attribute that is not a parameter or buffer). Parameters and buffers are read live at every replay (an optimizer
-step or ``load_state_dict`` is seen); the model's structure is frozen. Randomness inside an op (dropout in
+attribute that is not a parameter or buffer). Parameters and buffers are read live at every replay from their
+module's registry (an optimizer step, ``load_state_dict`` or a replaced ``Parameter`` is seen; one of another
+shape or dtype is refused); a module switched between ``train()`` and ``eval()`` since tracing is refused; the
+rest of the model's structure is frozen. Randomness inside an op (dropout in
 training mode) is drawn afresh at every replay, but the check refuses it since the two runs differ: trace models
 in ``eval()`` mode (or pass ``check=False``).
 
@@ -128,6 +130,10 @@ class TracedModule:
 
     def __init__(self, model: Module, program: Program):
         self.model, self.program = model, program
+        # train()/eval() changes what a forward computes (dropout, batch norm's statistics): the recording holds
+        # the mode it was traced in, so a module switched since is refused rather than run the old way.
+        self.modes = [(name, m, m.training) for name, m in model.named_modules()] if isinstance(model, Module) \
+            else []
 
     def __call__(self, *inputs: Tensor):
         specs = self.program.input_specs
@@ -145,6 +151,12 @@ class TracedModule:
                     f"{type(self.model).__name__} was traced for shape {shape} and dtype {dtype} on {where}: "
                     f"trace again with an example of the new shape")
             arrays.append(a)
+        for name, m, training in self.modes:
+            if m.training is not training:
+                raise RuntimeError(
+                    f"jit.trace: module '{name or type(m).__name__}' of {type(self.model).__name__} was traced in "
+                    f"{'train' if training else 'eval'} mode but is in {'train' if m.training else 'eval'} mode "
+                    f"now: trace again in the mode you want to run")
         with inference_mode():
             outs = self.program.run(arrays)
         return _unflatten(self.program.tree, [Tensor._make(a, None) for a in outs])

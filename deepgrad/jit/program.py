@@ -68,12 +68,18 @@ class Program:
     """Slots and steps of one traced forward (see the module docstring); :meth:`run` replays it."""
 
     def __init__(self, arrays: list, kinds: list, input_slots: list, tensors: dict, snapshots: dict, steps: list,
-                 tree, out_slots: list):
+                 tree, out_slots: list, owners: dict | None = None):
         self.size = len(arrays)
         self.steps = steps
         self.input_slots = input_slots
         self.input_specs = [(tuple(arrays[s].shape), arrays[s].dtype, type(arrays[s])) for s in input_slots]
         self.externals = [(s, tensors[s]) for s in range(self.size) if kinds[s] in ("state", "const")]
+        owners = owners or {}
+        # Constants are read through the tensor the trace met; parameters and buffers through their module's
+        # registry: [slot, registry, key, qualified name, tensor, traced shape, traced dtype, array type].
+        self.consts = [(s, t) for s, t in self.externals if s not in owners]
+        self.state = [[s, *owners[s], t, tuple(arrays[s].shape), arrays[s].dtype, type(arrays[s])]
+                      for s, t in self.externals if s in owners]
         self.snapshots = snapshots
         self.tree, self.out_slots = tree, out_slots
         written = [arrays[step.outs] for step in steps if step.op is None]
@@ -84,7 +90,9 @@ class Program:
         self._calls = [self._compile(step, arrays) for step in steps]
         # An output that shares memory with a buffer or an external is copied out: the next replay (or the
         # caller's own in-place update) would change it under the caller's feet.
-        fixed = list(self.buffers.values()) + [arrays[s] for s, _ in self.externals] + \
+        # Judged on the traced arrays, whose aliasing the replay repeats (a view there is a view here): the value a
+        # buffered step computed at trace time stands for its buffer.
+        fixed = [arrays[s] for s in self.buffers] + [arrays[s] for s, _ in self.externals] + \
             [arrays[s] for s in input_slots]
         self.copy_out = [any(shares(arrays[s], f) for f in fixed) for s in out_slots]
 
@@ -108,8 +116,23 @@ class Program:
         v = [None] * self.size
         for s, a in zip(self.input_slots, arrays):
             v[s] = a
-        for s, t in self.externals:
+        for s, t in self.consts:
             v[s] = t.array
+        for entry in self.state:
+            s, registry, key, _, t, shape, dtype, kind = entry
+            now = registry.get(key)
+            if now is not t:  # replaced after tracing: read the new one (checked below), or refuse if removed
+                if now is None:
+                    raise RuntimeError(f"jit.trace: '{entry[3]}' was removed from the model after tracing; "
+                                       f"trace again")
+                entry[4] = t = now
+            a = t.array
+            if a.shape != shape or a.dtype != dtype or type(a) is not kind:
+                raise RuntimeError(
+                    f"jit.trace: '{entry[3]}' has shape {tuple(a.shape)} and dtype {a.dtype} now, but was traced "
+                    f"with shape {shape} and dtype {dtype}: the recording (and its buffers) no longer fit; "
+                    f"trace again")
+            v[s] = a
         for s, snapshot in self.restores:
             v[s][...] = snapshot
         for kind, call, ins, outs in self._calls:

@@ -57,6 +57,16 @@ class Recorder:
         self.root = type(model).__name__
         self.state_arrays = [t.array for t in list(model.parameters()) + list(model.buffers()) if t is not None]
         self.state = {id(a) for a in self.state_arrays}
+        # Where each parameter and buffer lives (its module's registry and key), so that the replay reads the
+        # tensor registered there *now*: a parameter replaced after tracing (``m.weight = Parameter(...)``) is
+        # seen, and one of another shape or dtype is refused (see Program.run).
+        self.owners: dict[int, tuple] = {}
+        for prefix, module in model.named_modules():
+            for registry in ("_parameters", "_buffers"):
+                for key, t in module.__dict__[registry].items():
+                    if t is not None:
+                        self.owners.setdefault(id(t.array), (module.__dict__[registry], key,
+                                                             f"{prefix}.{key}" if prefix else key))
         self.slot_of: dict[int, int] = {}
         self.arrays: list = [None]  # slot -> array at trace time; slot 0 always holds None (an absent input)
         self.kinds: list = ["none"]  # "input", "state", "const", "computed"
@@ -121,7 +131,9 @@ class Recorder:
 
     def on_python_value(self, t: Tensor, what: str) -> None:
         slot = self.slot_of.get(id(t.array))
-        if slot is not None and self.kinds[slot] == "computed":
+        # An array no recorded op made and no parameter, buffer or known constant holds came from an op the trace
+        # does not see (a comparison, argmax: they build no graph node), possibly from the input: refused too.
+        if slot is None or self.kinds[slot] in ("computed", "input"):
             raise TraceError(
                 f"jit.trace: {what} in {self.scope()} turns a value the forward computed (shape {tuple(t.shape)}) "
                 f"into a Python value: the replay would freeze whatever branch or number it gave at trace time "
@@ -196,5 +208,6 @@ class Recorder:
                     f"jit.trace: the model's output of shape {tuple(t.shape)} was not computed by deepgrad ops "
                     f"from the input (a tensor made outside the ops, e.g. from NumPy): it cannot be replayed")
             out_slots.append(slot)
+        owners = {s: self.owners[id(a)] for s, (a, k) in enumerate(zip(self.arrays, self.kinds)) if k == "state"}
         return Program(self.arrays, self.kinds, self.input_slots, self.tensors, self.snapshots, self.steps,
-                       tree, out_slots)
+                       tree, out_slots, owners)
