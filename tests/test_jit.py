@@ -79,7 +79,8 @@ def test_trace_leaves_the_example_and_parameters_untouched():
     assert all(np.array_equal(v.array, state[k]) for k, v in model.state_dict().items())
 
 
-@pytest.mark.parametrize("bad, what", [((3, 1, 28, 28), r"shape \(3, 1, 28, 28\)"), ((1, 1, 32, 32), r"shape \(1, 1, 32, 32\)")])
+@pytest.mark.parametrize("bad, what", [((3, 1, 28, 28), r"shape \(3, 1, 28, 28\)"),
+                                       ((1, 1, 32, 32), r"shape \(1, 1, 32, 32\)")])
 def test_another_shape_is_refused_naming_jit_and_both_shapes(bad, what):
     traced = dg.jit.trace(LeNet5().eval(), dg.randn(1, 1, 28, 28))
     with pytest.raises(RuntimeError, match=rf"jit\.trace: input 0 has {what}.*traced for shape \(1, 1, 28, 28\)"):
