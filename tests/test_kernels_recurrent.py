@@ -111,4 +111,4 @@ def test_lstm_inference_kernel_matches_the_reference_and_keeps_nothing(variant, 
             _close(a, b, f"output {k}")
         training = K.lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed)[:3]
         for k, (a, b) in enumerate(zip(got, training)):
-            _close(a, b, f"output {k} against the training kernel")
+            np.testing.assert_array_equal(a, b, err_msg=f"output {k} against the training kernel")

@@ -12,9 +12,11 @@ So deepgrad owns the threads: on first use it takes NumPy's BLAS thread count
 ONE thread from then on. Leaving the BLAS multi-threaded beside our threads was measured to
 lose everything: after each threaded GEMM, OpenBLAS's idle workers spin for ~0.1 s and take the
 cores our threads need (small-VGG step on 2 cores: 125 ms that way, 76 ms with a one-thread
-BLAS, 131 ms on one core). Big GEMMs are split across the threads by :func:`matmul`; the
-recurrent kernels, whose per-step GEMMs are too short to split, lend the BLAS the threads for
-their time loops (:func:`blas_threads`). :func:`set_num_threads` changes the count, as in torch.
+BLAS, 131 ms on one core). Big GEMMs are split across the threads by :func:`matmul`. The
+recurrent kernels' per-step GEMMs run on the one-thread BLAS too: lending the BLAS the threads for
+their time loops (:func:`blas_threads`, still here for code that wants it) made every short call wait
+for a descheduled BLAS worker whenever the other core was busy (see kernels/recurrent.py).
+:func:`set_num_threads` changes the count, as in torch.
 
 >>> out = numpy.empty((64, 10))
 >>> _ = parallel_for(64, lambda lo, hi: numpy.copyto(out[lo:hi], 1.0))   # one range per thread
