@@ -184,3 +184,31 @@ def test_replay_records_no_graph():
     traced = dg.jit.trace(model, dg.randn(4, 3))
     out = traced(dg.randn(4, 3, requires_grad=True))
     assert not out.requires_grad and out.grad_fn is None
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                    dict(kernel_size=(2, 3), stride=(1, 2), dilation=2, ceil_mode=True)])
+def test_max_pool_replay_kernel_equals_the_forward_with_nans_and_infinities(kwargs):
+    """The replay swaps max pooling's forward for a values-only kernel (kernels.pool.max_pool2d_values)."""
+    from deepgrad.jit.program import LOWER
+    from deepgrad.ops.pool import MaxPool
+
+    model = nn.Sequential(nn.MaxPool2d(**kwargs), nn.ReLU()).eval()
+    x = dg.randn(3, 2, 9, 11)
+    x.array[0, 0, ::3, ::2], x.array[1, 1, 4, 5], x.array[2, 0, 0, 0] = np.nan, np.inf, -np.inf
+    traced = dg.jit.trace(model, x, check=False)  # NaN positions move in a shuffled copy: compare directly
+    assert any(step.op is MaxPool for step in traced.program.steps) and MaxPool in LOWER
+    with dg.no_grad():
+        eager = model(x)
+    np.testing.assert_array_equal(traced(x).array, eager.array)  # NaN where eager has NaN, values equal elsewhere
+    assert np.isnan(eager.array).any()
+
+
+def test_max_pool_indices_are_refused_not_replayed_wrong():
+    """max_pool2d's indices come out beside the op (not as an op output): the trace says it cannot replay them."""
+    class WithIndices(nn.Module):
+        def forward(self, x):
+            return nn.functional.max_pool2d(x, 2, return_indices=True)
+
+    with pytest.raises(TraceError, match=r"output of shape \(1, 2, 3, 3\) was not computed by deepgrad ops"):
+        dg.jit.trace(WithIndices(), dg.randn(1, 2, 6, 6))

@@ -19,7 +19,9 @@ from typing import NamedTuple
 
 from ..backend import array_module
 from ..kernels.parallel import matmul as pmatmul
+from ..kernels.pool import max_pool2d_values
 from ..ops.linalg import Linear, MatMul
+from ..ops.pool import MaxPool
 
 
 class Step(NamedTuple):
@@ -63,6 +65,20 @@ INTO = {Linear: (_linear_into, lambda arrays: arrays[0].ndim >= 1),
         MatMul: (_matmul_into, _matmul_fits)}
 
 
+# ----------------------------------------------------------------------------- ops replayed by another kernel
+# A forward that computes something only its backward needs gets a kernel that skips it (the same output values,
+# bit for bit; each is tested against the op's forward): op -> make(params) -> kernel(*inputs), or None to keep
+# the op's forward.
+def _max_pool_values(params: dict):
+    if params.get("sink") is not None:  # return_indices=True: the winning offsets are an output
+        return None
+    geom = params["geom"]
+    return lambda x: max_pool2d_values(x.reshape(geom.x_shape), geom).reshape(geom.public_out_shape)
+
+
+LOWER = {MaxPool: _max_pool_values}
+
+
 # ----------------------------------------------------------------------------- the program
 class Program:
     """Slots and steps of one traced forward (see the module docstring); :meth:`run` replays it."""
@@ -102,6 +118,11 @@ class Program:
             return 2, None, step.ins, step.outs
         fn = step.op()
         call = functools.partial(fn.forward, **step.params) if step.params else fn.forward
+        lower = LOWER.get(step.op)
+        if lower is not None:
+            kernel = lower(step.params)
+            if kernel is not None:
+                return (1 if type(step.outs) is tuple else 0), kernel, step.ins, step.outs
         into = INTO.get(step.op)
         if into is not None and type(step.outs) is int and into[1]([arrays[i] for i in step.ins]):
             out = arrays[step.outs]
