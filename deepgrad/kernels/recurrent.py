@@ -296,6 +296,10 @@ def lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, 
         xp.empty((batch, hidden), dtype)
     m_buf = xp.empty((batch, hidden), dtype) if w_hr is not None else None
     w_hr_t = w_hr.T if w_hr is not None else None
+    if not packed and w_hr is None:  # the common case: every step's views made up front, no slicing in the loop
+        _lstm_infer_padded(xp, acts, out, first, cell, w_hh_st, scale, offset, tmp, tmp_h, tanh_c, steps, batch,
+                           hidden)
+        return out, _final(out, None, steps), cell
     previous = None
     for o, b in steps:
         hp = hstate[:b] if packed else (first if previous is None else out[previous:previous + b])
@@ -321,6 +325,30 @@ def lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, 
             hstate[:b] = y
         previous = o
     return out, _final(out, hstate, steps), cell
+
+
+def _lstm_infer_padded(xp, acts, out, h, cell, w_hh_st, scale, offset, tmp, tmp_h, tanh_c, steps, batch, hidden):
+    """:func:`lstm_infer`'s loop for a padded batch without projection: the same calls in the same order, on
+    per-step views that NumPy's iterator hands out (a step's gates, its four gate blocks, its output) instead of
+    ~8 Python slicings per step, which cost ~15% of a batch-1 step."""
+    seq = len(steps)
+    acts3, out3 = acts.reshape(seq, batch, 4 * hidden), out.reshape(seq, batch, hidden)
+    blocks = acts.reshape(seq, batch, 4, hidden).transpose(2, 0, 1, 3)  # (gate, step, batch, hidden) views
+    views = zip(acts3, blocks[0], blocks[1], blocks[2], blocks[3], out3)
+    if steps[0][0] != 0:  # reversed: the steps run from the last row block back
+        views = zip(acts3[::-1], blocks[0][::-1], blocks[1][::-1], blocks[2][::-1], blocks[3][::-1], out3[::-1])
+    for gates, i, f, g, o, y in views:
+        xp.matmul(h, w_hh_st, out=tmp)
+        gates += tmp
+        xp.tanh(gates, out=gates)
+        gates *= scale
+        gates += offset
+        xp.multiply(f, cell, out=cell)
+        xp.multiply(i, g, out=tmp_h)
+        cell += tmp_h
+        xp.tanh(cell, out=tanh_c)
+        xp.multiply(o, tanh_c, out=y)
+        h = y
 
 
 # ----------------------------------------------------------------------------- GRU
