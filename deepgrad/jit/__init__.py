@@ -3,18 +3,24 @@
 ``deepgrad.jit.trace(model, example)`` runs ``model(example)`` under :func:`deepgrad.inference_mode` while recording
 every op (``Function.apply``) with its parameters and every in-place write, and returns a :class:`TracedModule`.
 Calling it replays the recorded ops straight on arrays (:class:`~deepgrad.jit.program.Program`): no Tensor
-objects, module calls, argument checks or graph per op, and the dense layers write into buffers allocated once.
-Replayed outputs are identical (bit for bit) to ``model(x)`` under ``inference_mode`` for inputs of the traced
-shape and dtype; another shape or dtype is refused with an error (trace again).
+objects, module calls, argument checks or graph per op; the dense layers write into buffers allocated once, and
+ops whose forward computes something only a backward needs run a kernel that skips it (max pooling's winning
+offsets; the LSTM runs its no-save kernel under inference mode anyway). Replayed outputs are identical (bit for
+bit) to ``model(x)`` under ``inference_mode`` for inputs of the traced shape and dtype; another shape or dtype is
+refused with an error naming both (trace again). Like ``torch.jit.trace``, a trace records one path through the
+forward; unlike it, deepgrad refuses the paths it can see would not replay instead of warning.
 
 What tracing detects, and raises :class:`TraceError` for:
 
-- a computed value turned into a Python value during the forward (``if x.sum() > 0``, ``.item()``,
+- a value the forward computed from the input turned into a Python value (``if x.sum() > 0``, ``.item()``,
   ``.tolist()``, ``.numpy()``): the replay could not follow the branch it chooses;
 - with ``check=True`` (the default), a second trace on the example's values shuffled: a different op sequence,
   different op parameters or a different constant (a value made outside the ops from the input's values, or from
   randomness) means the forward depends on the input in a way the recording cannot replay; the replay on that
-  second input must also equal the eager forward bit for bit;
+  second input must also equal the eager forward bit for bit. Ops that build no graph node (comparisons,
+  ``argmax``, max pooling's ``return_indices``) are not recorded: their results are such constants, so a forward
+  that feeds them from the input is refused here (unless the shuffled copy happens to give them the same values), or,
+  for an output, because no recorded op computed it;
 - an indexed assignment (``x[i] = v``) with no graph into a value the ops already use, and an output the ops did
   not compute.
 
