@@ -212,3 +212,24 @@ def test_max_pool_indices_are_refused_not_replayed_wrong():
 
     with pytest.raises(TraceError, match=r"output of shape \(1, 2, 3, 3\) was not computed by deepgrad ops"):
         dg.jit.trace(WithIndices(), dg.randn(1, 2, 6, 6))
+
+
+def test_replays_from_several_threads_each_get_their_own_result():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 8)).eval()
+    traced = dg.jit.trace(model, dg.randn(4, 16))
+    inputs = [dg.randn(4, 16, generator=dg.Generator().manual_seed(k)) for k in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda x: [traced(x).array for _ in range(20)], inputs))
+    for x, outs in zip(inputs, results):
+        with dg.no_grad():
+            want = model(x).array
+        assert all(np.array_equal(o, want) for o in outs)
+
+
+def test_only_modules_are_traced():
+    with pytest.raises(TypeError, match=r"jit\.trace: model must be a deepgrad\.nn\.Module, got function"):
+        dg.jit.trace(lambda x: x * 2, dg.randn(2))
+    with pytest.raises(TypeError, match=r"jit\.trace: example must be a Tensor or a tuple of Tensors"):
+        dg.jit.trace(nn.Linear(2, 2), np.zeros((1, 2), np.float32))

@@ -44,16 +44,24 @@ True
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from ..autograd.grad_mode import inference_mode
 from ..backend import array_module
+from ..creation import as_tensor, from_numpy
 from ..nn.module import Module
 from ..tensor import Tensor
 from .program import Program
 from .recorder import Recorder, TraceError, flatten
 
 __all__ = ["TraceError", "TracedModule", "trace"]
+
+
+def _wrap(array) -> Tensor:
+    """A tensor sharing ``array``'s memory (NumPy or CuPy), with no graph."""
+    return from_numpy(array) if type(array) is np.ndarray else as_tensor(array)
 
 
 def _inputs(example) -> list[Tensor]:
@@ -66,7 +74,7 @@ def _inputs(example) -> list[Tensor]:
 
 def _record(model, arrays: list) -> tuple[Program, object]:
     """Run ``model`` on fresh tensors holding ``arrays`` while recording: (program, eager output)."""
-    fed = [Tensor._make(a, None) for a in arrays]
+    fed = [_wrap(a) for a in arrays]
     with inference_mode(), Recorder(model, fed) as rec:
         out = model(*fed)
     return rec.program(out), out
@@ -136,10 +144,10 @@ class TracedModule:
 
     def __init__(self, model: Module, program: Program):
         self.model, self.program = model, program
+        self._lock = threading.Lock()  # one replay at a time: the buffers and the ops' instances are shared
         # train()/eval() changes what a forward computes (dropout, batch norm's statistics): the recording holds
         # the mode it was traced in, so a module switched since is refused rather than run the old way.
-        self.modes = [(name, m, m.training) for name, m in model.named_modules()] if isinstance(model, Module) \
-            else []
+        self.modes = [(name, m, m.training) for name, m in model.named_modules()]
 
     def __call__(self, *inputs: Tensor):
         specs = self.program.input_specs
@@ -163,9 +171,9 @@ class TracedModule:
                     f"jit.trace: module '{name or type(m).__name__}' of {type(self.model).__name__} was traced in "
                     f"{'train' if training else 'eval'} mode but is in {'train' if m.training else 'eval'} mode "
                     f"now: trace again in the mode you want to run")
-        with inference_mode():
+        with self._lock, inference_mode():
             outs = self.program.run(arrays)
-        return _unflatten(self.program.tree, [Tensor._make(a, None) for a in outs])
+        return _unflatten(self.program.tree, [_wrap(a) for a in outs])
 
     forward = __call__
 
@@ -181,8 +189,9 @@ def trace(model: Module, example, *, check: bool = True) -> TracedModule:
     >>> dg.jit.trace(net, dg.randn(1, 1, 5, 5))
     TracedModule(Sequential, 2 ops)
     """
-    if not callable(model):
-        raise TypeError(f"jit.trace: model must be callable (a Module), got {type(model).__name__}")
+    if not isinstance(model, Module):  # a Module: its parameters are what the replay reads live (see above)
+        raise TypeError(f"jit.trace: model must be a deepgrad.nn.Module, got {type(model).__name__} (wrap a function "
+                        f"in a Module whose parameters it uses)")
     examples = _inputs(example)
     arrays = [t.array.copy() for t in examples]  # the caller's example is never written by the trace
     program, _ = _record(model, arrays)
