@@ -93,8 +93,9 @@ def device(spec="cpu", index=None) -> Device:
 
 Size = tuple  # a tensor's shape is a tuple; torch.Size([2, 3]) == (2, 3) there too
 
-# The layers above the engine, reachable as deepgrad.nn / deepgrad.optim like torch.nn / torch.optim.
-from . import nn, optim  # noqa: E402
+# The layers above the engine, reachable as deepgrad.nn / deepgrad.optim like torch.nn / torch.optim, and
+# deepgrad.jit.trace (record a forward once, replay it on raw arrays).
+from . import jit, nn, optim  # noqa: E402
 
 # torch also has these nn functions at the top level, with the same signatures as torch.nn.functional's
 from .nn.functional import (  # noqa: E402

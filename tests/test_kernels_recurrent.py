@@ -88,3 +88,27 @@ def test_the_kernels_compute_only_the_gradients_asked_for():
     need = (False, False, False, False, True, False, False, False)  # W_hh only, no upstream h_n / c_n grads
     grads = K.lstm_backward(rng.standard_normal((rows, H)), None, None, saved, need)
     assert [k for k, gr in enumerate(grads) if gr is not None] == [4]
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("kind", ["padded", "packed"])
+@pytest.mark.parametrize("variant", ["bias", "nobias", "proj"])
+def test_lstm_inference_kernel_matches_the_reference_and_keeps_nothing(variant, kind, reverse):
+    rng = np.random.default_rng(hash((variant, kind, reverse)) % 2**32)
+    steps, batch, packed, rows = _schedule(kind, reverse)
+    width = P if variant == "proj" else H
+    x2 = rng.standard_normal((rows, I))
+    w_ih, w_hh = rng.standard_normal((4 * H, I)) * 0.6, rng.standard_normal((4 * H, width)) * 0.6
+    b_ih, b_hh = (None, None) if variant == "nobias" else (rng.standard_normal(4 * H), rng.standard_normal(4 * H))
+    w_hr = rng.standard_normal((P, H)) * 0.6 if variant == "proj" else None
+    for given in (False, True):  # zero and given initial states (packed: the reverse pass starts later rows late)
+        h0 = rng.standard_normal((batch, width)) if given else None
+        c0 = rng.standard_normal((batch, H)) if given else None
+        got = K.lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed)
+        want = R.lstm_forward_reference(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch)[:3]
+        assert len(got) == 3  # (out, h_n, c_n): no saved state
+        for k, (a, b) in enumerate(zip(got, want)):
+            _close(a, b, f"output {k}")
+        training = K.lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed)[:3]
+        for k, (a, b) in enumerate(zip(got, training)):
+            np.testing.assert_array_equal(a, b, err_msg=f"output {k} against the training kernel")

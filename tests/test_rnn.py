@@ -199,3 +199,28 @@ def test_backward_twice_with_retain_graph_and_hooks():
     h.sum().backward()
     np.testing.assert_allclose(x.grad.array, first, rtol=1e-6)
     assert np.abs(first).sum() > 0
+
+
+LSTM_CASES = [(m, L, bi, v) for m, L, bi, v in CASES if m.startswith("lstm") and L < 3]
+
+
+@pytest.mark.parametrize("mode,layers,bidirectional,variant", LSTM_CASES)
+def test_lstm_inference_path_parity(mode, layers, bidirectional, variant):
+    """Under no_grad / inference_mode the LSTM runs its inference kernel (nothing saved): torch's numbers."""
+    batch_first, with_state, lengths = VARIANTS[variant]
+    m, tm = make_pair(mode, seed=layers, num_layers=layers, bidirectional=bidirectional, batch_first=batch_first)
+    rng = np.random.default_rng(10 + variant)
+    x = rng.standard_normal((B, T, I) if batch_first else (T, B, I)).astype(np.float32)
+    dirs, width = (2 if bidirectional else 1), (m.proj_size or H)
+    states = [rng.standard_normal(s).astype(np.float32) for s in [(layers * dirs, B, width), (layers * dirs, B, H)]]
+    with torch.no_grad():
+        out_t, hx_t = run(tm, torch, torch.tensor(x), lengths,
+                          tuple(torch.tensor(s) for s in states) if with_state else None, batch_first)
+    for mode_ctx in (dg.no_grad, dg.inference_mode):
+        with mode_ctx():
+            out_d, hx_d = run(m, dg, dg.tensor(x), lengths,
+                              tuple(dg.tensor(s) for s in states) if with_state else None, batch_first)
+        assert not out_d.requires_grad
+        close(out_d, out_t, f"{mode_ctx.__name__}: output")
+        for k, (a, b) in enumerate(zip(hx_d, hx_t)):
+            close(a, b, f"{mode_ctx.__name__}: final state {k}")

@@ -12,9 +12,11 @@ So deepgrad owns the threads: on first use it takes NumPy's BLAS thread count
 ONE thread from then on. Leaving the BLAS multi-threaded beside our threads was measured to
 lose everything: after each threaded GEMM, OpenBLAS's idle workers spin for ~0.1 s and take the
 cores our threads need (small-VGG step on 2 cores: 125 ms that way, 76 ms with a one-thread
-BLAS, 131 ms on one core). Big GEMMs are split across the threads by :func:`matmul`; the
-recurrent kernels, whose per-step GEMMs are too short to split, lend the BLAS the threads for
-their time loops (:func:`blas_threads`). :func:`set_num_threads` changes the count, as in torch.
+BLAS, 131 ms on one core). Big GEMMs are split across the threads by :func:`matmul`. The
+recurrent kernels' per-step GEMMs run on the one-thread BLAS too: lending the BLAS the threads for
+their time loops (:func:`blas_threads`, still here for code that wants it) made every short call wait
+for a descheduled BLAS worker whenever the other core was busy (see kernels/recurrent.py).
+:func:`set_num_threads` changes the count, as in torch.
 
 >>> out = numpy.empty((64, 10))
 >>> _ = parallel_for(64, lambda lo, hi: numpy.copyto(out[lo:hi], 1.0))   # one range per thread
@@ -180,23 +182,27 @@ def over_batch(x, body) -> list:
 PARALLEL_MIN_MACS = 1 << 22
 
 
-def matmul(a, b):
+def matmul(a, b, out=None):
     """``a @ b`` for NumPy arrays, big products split across deepgrad's threads (rows of ``a``, or
     columns of ``b`` when ``a`` is short), each part a one-thread BLAS call into one output.
 
-    2-D operands, and an N-D ``a`` times a 2-D ``b``; anything else is a plain ``a @ b``.
+    2-D operands, and an N-D ``a`` times a 2-D ``b``; anything else is a plain ``a @ b``. ``out`` (a C-contiguous
+    array of the result's shape and dtype) receives the product instead of a new array: the same calls, so the
+    same bits (the replay of :mod:`deepgrad.jit` writes into buffers it allocated once).
     """
     if a.size * b.shape[-1] < PARALLEL_MIN_MACS or _state["threads"] == 1:  # most calls: out at once
-        return a @ b
+        return a @ b if out is None else numpy.matmul(a, b, out=out)
     if (type(a) is not numpy.ndarray or type(b) is not numpy.ndarray or b.ndim != 2 or a.ndim < 2
             or a.shape[-1] != b.shape[0] or get_num_threads() == 1):
-        return a @ b
+        return a @ b if out is None else numpy.matmul(a, b, out=out)  # (CuPy takes NumPy's ufunc call)
     lead = a.shape[:-1]
     m, (k, n) = math.prod(lead), b.shape
     a2 = a.reshape(m, k)  # a view when a's rows are contiguous, else one copy
-    out = numpy.empty((m, n), dtype=numpy.result_type(a.dtype, b.dtype))
+    if out is None:
+        out = numpy.empty(lead + (n,), dtype=numpy.result_type(a.dtype, b.dtype))
+    o2 = out.reshape(m, n)
     if m >= n or m >= 64:
-        parallel_for(m, lambda lo, hi: numpy.matmul(a2[lo:hi], b, out=out[lo:hi]), min_items=16)
+        parallel_for(m, lambda lo, hi: numpy.matmul(a2[lo:hi], b, out=o2[lo:hi]), min_items=16)
     else:
-        parallel_for(n, lambda lo, hi: numpy.matmul(a2, b[:, lo:hi], out=out[:, lo:hi]), min_items=16)
-    return out.reshape(lead + (n,))
+        parallel_for(n, lambda lo, hi: numpy.matmul(a2, b[:, lo:hi], out=o2[:, lo:hi]), min_items=16)
+    return out

@@ -98,6 +98,26 @@ def _window_max_cpu(xpad, geom: PoolGeometry, best, arg, nan_rule: bool) -> None
         np.maximum(arg, np.multiply(take, k, dtype=arg.dtype), out=arg)
 
 
+def max_pool2d_values(x4, geom: PoolGeometry):
+    """The window maxima of :func:`max_pool2d_forward` without the winning offsets, for a forward nothing will
+    differentiate (the replay of :mod:`deepgrad.jit`): one ``maximum`` per kernel offset instead of four calls.
+    The same values bit for bit: ``maximum`` is what the forward uses, and it propagates a NaN as torch's rule
+    (a NaN wins) does."""
+    xpad = pad_or_crop(x4, geom.pads, value=-math.inf)
+    best = array_module(x4).empty(geom.out_shape, dtype=x4.dtype)
+    slices = [_slice(k, geom) for k in range(geom.kernel[0] * geom.kernel[1])]
+    xp = array_module(x4)
+
+    def body(lo, hi):
+        part, out = xpad[lo:hi], best[lo:hi]
+        out[...] = part[slices[0]]
+        for s in slices[1:]:
+            xp.maximum(out, part[s], out=out)
+
+    over_batch(xpad, body)
+    return best
+
+
 def max_pool2d_forward_reference(x4, geom: PoolGeometry) -> tuple:
     """:func:`max_pool2d_forward` as plain selects over the window slices (any backend)."""
     xp = array_module(x4)

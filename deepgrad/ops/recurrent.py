@@ -16,6 +16,7 @@ lengths, as torch's PackedSequence). Weights have torch's shapes and gate order.
 from __future__ import annotations
 
 from ..autograd import OUT, Function
+from ..autograd.core import state as autograd_state
 from ..kernels import recurrent as K
 from ..tensor import Tensor
 
@@ -60,6 +61,10 @@ class LSTMSequence(_Recurrence):
 
     def forward(self, x, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed):
         self.x_shape = x.shape
+        if not autograd_state.grad_enabled:  # no_grad / inference_mode: no backward will come, keep nothing
+            out, h_n, c_n = K.lstm_infer(x.reshape(-1, x.shape[-1]), h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps,
+                                         batch, reverse, packed)
+            return out.reshape(x.shape[:-1] + (w_hh.shape[1],)), h_n, c_n
         out, h_n, c_n, self.state = K.lstm_forward(x.reshape(-1, x.shape[-1]), h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr,
                                                    steps, batch, reverse, packed)
         return out.reshape(x.shape[:-1] + (w_hh.shape[1],)), h_n, c_n
