@@ -24,6 +24,7 @@ from .core import (  # noqa: F401
     RemovableHandle,
     _edge,
     _VersionCounter,
+    bump_all,
     is_grad_enabled,
     track_saved,
     version_counter,

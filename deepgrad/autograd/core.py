@@ -72,6 +72,27 @@ class _VersionCounter:
                 del recent[:8]
 
 
+def bump_all(tensors) -> None:
+    """Count one in-place write to each of ``tensors`` (an optimizer step writing its parameters): one
+    :meth:`_VersionCounter.bump` each, as one write event."""
+    global _epoch
+    _epoch += 1
+    epoch = _epoch
+    for t in tensors:
+        vc = t._vc
+        if vc is None:
+            vc = t._vc = _VersionCounter()
+        vc.value += 1
+        vc.epoch = epoch
+        recent = vc.recent
+        if recent is None:
+            vc.recent = [epoch]
+        else:
+            recent.append(epoch)
+            if len(recent) > 16:
+                del recent[:8]
+
+
 def version_counter(t: Tensor) -> _VersionCounter:
     """``t``'s version counter, created on first need (most tensors never need one)."""
     vc = t._vc
@@ -285,12 +306,12 @@ def _save(fn, cls, inputs, out, params) -> None:
     n = len(nxt)
     key = 1 if n == 1 else (nxt[0] is not None) | ((nxt[1] is not None) << 1) if n == 2 else \
         sum(1 << k for k, e in enumerate(nxt) if e is not None)
+    if callable(cls.saved):  # the spec depends on the op's parameters: cached under the spec it gives
+        key = (key, cls.saved(params))
     plan = cls._saved_cache.get(key)
     if plan is None:
         which = _which_saved(cls, inputs, nxt, params)
-        plan = (tuple(i for i in which if i != OUT), OUT in which)
-        if not callable(cls.saved):
-            cls._saved_cache[key] = plan
+        plan = cls._saved_cache[key] = (tuple(i for i in which if i != OUT), OUT in which)
     picks, keeps_out = plan
     if picks:
         fn.saved_picks = tuple(i for i in picks if inputs[i] is not None)

@@ -88,6 +88,8 @@ def _pair(name: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _promote(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    if input.array.dtype == target.array.dtype:  # the common case: nothing to promote
+        return input, target
     dtype = result_type(input, target)
     return (E.cast(input, dtype) if input.array.dtype != dtype else input,
             E.cast(target, dtype) if target.array.dtype != dtype else target)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import enable_grad, version_counter
+from ..autograd import bump_all, enable_grad
 from ..backend import array_module, device_of, move_to
 from ..tensor import Tensor
 
@@ -147,10 +147,7 @@ class Optimizer(abc.ABC):
             def marked_step(self, *args, **kwargs):
                 self._opt_called = True
                 loss = step(self, *args, **kwargs)
-                for group in self.param_groups:
-                    for p in group["params"]:
-                        if p.grad is not None:
-                            version_counter(p).bump()
+                bump_all([p for group in self.param_groups for p in group["params"] if p.grad is not None])
                 return loss
 
             marked_step._marks_called = True
