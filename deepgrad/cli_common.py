@@ -23,6 +23,10 @@ class CommandError(Exception):
     """A user error: ``main`` prints ``deepgrad CMD: <message>`` on one line and exits with ``status``.
 
     >>> raise CommandError("--lr must be a positive number, got -1: give e.g. --lr 1e-3")
+    Traceback (most recent call last):
+    deepgrad.cli_common.CommandError: --lr must be a positive number, got -1: give e.g. --lr 1e-3
+    >>> CommandError("no such file").status   # the exit status main() returns
+    2
     """
 
     def __init__(self, message: str, status: int = 2):
@@ -167,8 +171,14 @@ def read_json_config(path: str, what: str = "config file", max_depth: int = MAX_
     """The JSON object in ``path``; a file that is missing, not JSON, nested deeper than ``max_depth`` or not
     an object raises :class:`CommandError` naming the file and the fault.
 
+    >>> import pathlib
+    >>> run = pathlib.Path("runs/lenet5-digits"); run.mkdir(parents=True)
+    >>> _ = (run / "run.json").write_text('{"args": {"epochs": 10}}')
     >>> read_json_config("runs/lenet5-digits/run.json", "run settings")["args"]["epochs"]
     10
+    >>> read_json_config("runs/nowhere/run.json", "run settings")
+    Traceback (most recent call last):
+    deepgrad.cli_common.CommandError: runs/nowhere/run.json: no such run settings
     """
     from .train.checkpoint import nesting_depth
 

@@ -66,6 +66,8 @@ class GradientFlowMonitor(Callback):
     (above ``exploding_ratio``) times the last layer's is flagged; ``exploding_norm`` flags any layer
     norm above it. ``every_n_steps`` thins the recording when used as a callback.
 
+    >>> model = deepgrad.nn.Sequential(deepgrad.nn.Linear(4, 8), deepgrad.nn.Tanh(), deepgrad.nn.Linear(8, 1))
+    >>> x = deepgrad.randn(16, 4)
     >>> monitor = GradientFlowMonitor(model)
     >>> model(x).sum().backward(); monitor.step()
     >>> monitor.verdict().status
@@ -313,8 +315,10 @@ def rnn_gradient_by_timestep(model, inputs, time_dim: int = 1, loss_fn=None) -> 
     output is a sequence along ``time_dim``) or of the whole output. For a vanilla RNN the norm decays
     geometrically toward early time steps when gradients vanish through time.
 
+    >>> rnn = deepgrad.nn.RNN(4, 16, batch_first=True)
     >>> norms = rnn_gradient_by_timestep(rnn, deepgrad.randn(8, 50, 4))   # batch_first input
-    >>> norms[0] / norms[-1]
+    >>> norms.shape, bool(norms[0] / norms[-1] < 1e-6)   # 50 steps back, the gradient has vanished
+    ((50,), True)
     """
     data = inputs.array if isinstance(inputs, Tensor) else np.asarray(inputs)
     x = tensor(data, requires_grad=True)  # a copy: the caller's array stays untouched

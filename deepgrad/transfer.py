@@ -2,12 +2,19 @@
 intermediate activations, give shallower layers smaller learning rates, and load pretrained weights with
 a readable report of what did and did not fit.
 
+>>> from deepgrad.models.pretrained import weights_path
 >>> model = deepgrad.models.vgg11_bn(num_classes=10, width=1 / 8, hidden=64, input_size=8, in_channels=1)
->>> report = load_pretrained(model, "vgg_digits.safetensors")      # -> LoadReport (missing/unexpected/...)
->>> freeze(model)                       # everything frozen ...
+>>> report = load_pretrained(model, weights_path("vgg11_bn_digits"))   # -> LoadReport (missing/unexpected/...)
+>>> report.ok
+True
+>>> len(freeze(model))                  # everything frozen (38 tensors) ...
+38
 >>> head = replace_head(model, 5)       # ... except a fresh 5-way head
 >>> unfreeze(model, names=["features.25"])   # fine-tune the top conv block too
+['features.25.weight', 'features.25.bias']
 >>> handles = keep_frozen_bn_eval(model)     # frozen BatchNorm keeps its running statistics
+>>> [name for name, p in model.named_parameters() if p.requires_grad]
+['features.25.weight', 'features.25.bias', 'classifier.6.weight', 'classifier.6.bias']
 
 The measured few-shot experiment (:func:`few_shot_experiment`) lives here too. Loading weights
 (:func:`load_pretrained`, :class:`LoadReport`) lives in :mod:`deepgrad.models.loading` and is re-exported here.
@@ -269,6 +276,7 @@ def feature_extractor(model: nn.Module, layers: Sequence[str] | Mapping[str, str
     """A module returning the named intermediate activations of ``model``: a list of submodule names, or
     ``{submodule name: output name}`` (torchvision's ``return_nodes`` style).
 
+    >>> from deepgrad.models import resnet18
     >>> feats = feature_extractor(resnet18(), ["layer1", "layer4"])(deepgrad.randn(1, 3, 64, 64))
     >>> feats["layer4"].shape
     (1, 512, 2, 2)
@@ -286,7 +294,11 @@ def discriminative_param_groups(model: nn.Module, lr: float, decay: float = 0.5,
     "fc"]``); an int splits the parameter-owning layers into that many contiguous chunks; ``None`` uses
     the top-level children. Frozen parameters are left out. Each group carries a ``"name"``.
 
+    >>> from deepgrad import nn, optim
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> opt = optim.SGD(discriminative_param_groups(model, lr=1e-2, decay=0.3), lr=1e-2, momentum=0.9)
+    >>> [(group["name"], round(group["lr"], 6)) for group in opt.param_groups]   # input to output
+    [('0', 0.0009), ('2', 0.003), ('4', 0.01)]
     """
     if not 0 < decay <= 1:
         raise ValueError(f"discriminative_param_groups: decay must be in (0, 1], got {decay}")

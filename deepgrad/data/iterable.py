@@ -7,6 +7,7 @@ turn; a dataset that should not be read k times splits itself with :func:`get_wo
 gives the same batches in the same order: the k worker streams are advanced in turn in the loading thread
 (each with its worker info set), so shard-by-worker code ports unchanged; it is not parallel.
 
+>>> from deepgrad.data import DataLoader
 >>> class Count(IterableDataset):
 ...     def __iter__(self):
 ...         info = get_worker_info()

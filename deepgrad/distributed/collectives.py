@@ -60,6 +60,7 @@ def init_process_group(backend: str = "mpi", device_id: int | None = None) -> No
     >>> dist.init_process_group("mpi")
     >>> dist.get_rank(), dist.get_world_size()
     (0, 1)
+    >>> dist.destroy_process_group()
     """
     global _group
     if _group is not None:
@@ -146,8 +147,13 @@ def _contiguous(tensor: Tensor):
 def all_reduce(tensor: Tensor, op: str = ReduceOp.SUM, async_op: bool = False) -> Work | None:
     """Reduce ``tensor`` over all ranks, in place; with ``async_op`` return a :class:`Work` to ``wait()`` on.
 
+    >>> import deepgrad.distributed as dist
+    >>> dist.init_process_group("mpi")   # a world of one under plain python; K ranks under `deepgrad launch -n K`
     >>> t = deepgrad.tensor([float(dist.get_rank())])
     >>> dist.all_reduce(t)          # every rank now holds 0 + 1 + ... + (world_size - 1)
+    >>> t
+    tensor([0.])
+    >>> dist.destroy_process_group()
     """
     _check_tensor(tensor, "all_reduce")
     if op not in _backends._OPS:

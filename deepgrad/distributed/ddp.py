@@ -93,10 +93,16 @@ def _reachable_leaf_nodes(outputs) -> set[int]:
 class DistributedDataParallel(Module):
     """Data-parallel training: wrap the model on every rank after :func:`init_process_group`.
 
-    >>> dist.init_process_group("mpi")
-    >>> model = DistributedDataParallel(Net())            # rank 0's weights now on every rank
+    >>> import deepgrad.distributed as dist
+    >>> dist.init_process_group("mpi")   # a world of one under plain python; K ranks under `deepgrad launch -n K`
+    >>> model = DistributedDataParallel(deepgrad.nn.Linear(3, 1))   # rank 0's weights now on every rank
+    >>> loss_fn, optimizer = deepgrad.nn.MSELoss(), deepgrad.optim.SGD(model.parameters(), lr=0.1)
+    >>> x_shard, y_shard = deepgrad.randn(4, 3), deepgrad.randn(4, 1)   # this rank's part of the batch
     >>> loss_fn(model(x_shard), y_shard).backward()       # .grad holds the average over ranks
     >>> optimizer.step()
+    >>> model.module.weight.grad.shape
+    (1, 3)
+    >>> dist.destroy_process_group()
     """
 
     def __init__(self, module: Module, *, broadcast_buffers: bool = True, bucket_cap_mb: float = 25.0,
@@ -333,9 +339,16 @@ class DistributedDataParallel(Module):
     def no_sync(self):
         """Accumulate gradients locally: backwards of forwards run inside skip the all-reduce.
 
+        >>> import deepgrad.distributed as dist
+        >>> dist.init_process_group("mpi")   # a world of one here
+        >>> model, loss_fn = DistributedDataParallel(deepgrad.nn.Linear(3, 1)), deepgrad.nn.MSELoss()
+        >>> (x1, y1), (x2, y2) = [(deepgrad.randn(4, 3), deepgrad.randn(4, 1)) for _ in range(2)]
         >>> with model.no_sync():
         ...     loss_fn(model(x1), y1).backward()
         >>> loss_fn(model(x2), y2).backward()   # averages the gradients of both micro-batches
+        >>> model.module.weight.grad.shape
+        (1, 3)
+        >>> dist.destroy_process_group()
         """
         previous = self.require_backward_grad_sync
         self.__dict__["require_backward_grad_sync"] = False

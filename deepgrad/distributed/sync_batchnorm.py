@@ -94,8 +94,16 @@ class SyncBatchNorm(_BatchNorm):
 
     Input: ``(N, C, *)``. Convert a model's BatchNorm layers with :meth:`convert_sync_batchnorm`.
 
+    >>> import deepgrad.distributed as dist
+    >>> dist.init_process_group("mpi")   # a world of one here
+    >>> model = deepgrad.nn.Sequential(deepgrad.nn.Conv2d(1, 4, 3), deepgrad.nn.BatchNorm2d(4))
     >>> model = SyncBatchNorm.convert_sync_batchnorm(model)
-    >>> model = DistributedDataParallel(model)
+    >>> model = dist.DistributedDataParallel(model)
+    >>> model.module[1]
+    SyncBatchNorm(4, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    >>> model(deepgrad.randn(2, 1, 5, 5)).shape   # statistics over every rank's batch
+    (2, 4, 3, 3)
+    >>> dist.destroy_process_group()
     """
 
     def forward(self, x: Tensor) -> Tensor:

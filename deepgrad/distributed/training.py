@@ -1,11 +1,20 @@
 """Trainer integration: :class:`DistributedCallback` makes a :class:`~deepgrad.train.Trainer` rank-aware.
 
->>> dist.init_process_group("mpi")
->>> model = DistributedDataParallel(Net())
->>> loader = DataLoader(train_set, batch_size=32, sampler=DistributedSampler(train_set))
+>>> import deepgrad.distributed as dist
+>>> from deepgrad import nn, optim
+>>> from deepgrad.data import DataLoader
+>>> from deepgrad.data.datasets import make_xor
+>>> from deepgrad.train import Trainer
+>>> dist.init_process_group("mpi")   # a world of one under plain python; K ranks under `deepgrad launch -n K`
+>>> model = dist.DistributedDataParallel(nn.Linear(2, 2))
+>>> train_set, val_loader = make_xor(16), DataLoader(make_xor(16, seed=1), batch_size=8)
+>>> loader = DataLoader(train_set, batch_size=8, sampler=dist.DistributedSampler(train_set))
+>>> loss_fn, optimizer = nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1)
 >>> trainer = Trainer(model, loss_fn, optimizer, metrics=["accuracy"], log_dir="runs/a",
 ...                   callbacks=[DistributedCallback()])
->>> trainer.fit(loader, val_loader, epochs=5)
+>>> len(trainer.fit(loader, val_loader, epochs=5))   # epochs in the history, the same on every rank
+5
+>>> dist.destroy_process_group()
 
 What it does on every rank: calls ``set_epoch`` on the loader's DistributedSampler at each epoch start;
 completes the DDP gradient averaging after backward (parameters without gradient); reduces the epoch's

@@ -1,8 +1,11 @@
 """Ready-made GAN set-ups: an MLP GAN for 2-D mixtures (:func:`ring_trainer`) and a DCGAN for small images
 (:func:`dcgan_trainer`), each seeded, each what ``deepgrad gan`` trains.
 
+>>> from deepgrad.data.datasets import make_ring
 >>> trainer = ring_trainer(seed=0)
->>> trainer.fit(make_ring(2000, std=0.05, seed=0), steps=2000, batch_size=256, lr_end_factor=0.1)
+>>> history = trainer.fit(make_ring(2000, std=0.05, seed=0), steps=5, batch_size=256, lr_end_factor=0.1)
+>>> len(history["d_loss"]), trainer.sample(3).shape   # `deepgrad gan` trains 2000 steps; 5 here
+(5, (3, 2))
 """
 
 from __future__ import annotations

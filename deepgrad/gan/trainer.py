@@ -5,9 +5,13 @@ Trainer step (a non-finite loss or gradient stops training before the optimizer 
 progress bar, callbacks and the per-epoch history (a ``fit`` call is one epoch of ``steps`` steps), and the
 trainer keeps the per-step losses in ``history``.
 
+>>> import os
+>>> from deepgrad.data.datasets import digit_images
+>>> from deepgrad.models import DCGANDiscriminator, DCGANGenerator
 >>> trainer = GANTrainer(DCGANGenerator(latent_dim=32, image_size=8), DCGANDiscriminator(image_size=8))
->>> history = trainer.fit(digit_images(8), steps=600, batch_size=64, sample_every=100, sample_dir="samples")
->>> history["d_loss"][-1], trainer.sample(16).shape
+>>> history = trainer.fit(digit_images(8), steps=4, batch_size=64, sample_every=2, sample_dir="samples")
+>>> len(history["d_loss"]), trainer.sample(16).shape, sorted(os.listdir("samples"))
+(4, (16, 1, 8, 8), ['step000002.png', 'step000004.png'])
 """
 
 from __future__ import annotations

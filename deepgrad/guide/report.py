@@ -1,7 +1,17 @@
 """The interview lab's HTML report: one self-contained page (figures embedded as base64 PNG data URIs,
 inline CSS, no scripts or external resources) that works offline and reads well on a phone.
 
+>>> from deepgrad.guide import Context, TopicResult, load
+>>> pooling = load("pooling")
+>>> result = TopicResult("pooling", pooling.NUMBER, pooling.QUESTION, pooling.ANSWER)
+>>> pooling.worked_example(Context(result, log=lambda line: None))   # part of the topic; usually guide.run_topics
+>>> results = [result]
 >>> path = write_report(results, "guide-report", quick=True, seed=0)   # -> guide-report/index.html
+>>> path
+'guide-report/index.html'
+>>> with open(path, encoding="utf-8") as page:   # one self-contained page holding the topic's evidence
+...     "max pooling" in page.read()
+True
 """
 
 from __future__ import annotations

@@ -2,9 +2,17 @@
 match, with a readable report of what did and did not fit (:class:`LoadReport`). No pickle, no code from the
 file ever runs. Public as :func:`deepgrad.transfer.load_pretrained` too.
 
->>> report = load_pretrained(model, "vgg_digits.safetensors")      # -> LoadReport (missing/unexpected/...)
+>>> def mlp(classes):
+...     return deepgrad.nn.Sequential(deepgrad.nn.Linear(4, 8), deepgrad.nn.ReLU(), deepgrad.nn.Linear(8, classes))
+>>> deepgrad.save(mlp(10).state_dict(), "mlp_digits.safetensors")
+>>> report = load_pretrained(mlp(10), "mlp_digits.safetensors")      # -> LoadReport (missing/unexpected/...)
 >>> report.ok
 True
+>>> load_pretrained(mlp(3), "mlp_digits.safetensors")   # a new 3-class head: loads the body, reports the head
+load_pretrained: mlp_digits.safetensors -> Sequential: loaded 2 of 4 model tensors
+  shape mismatch, not loaded (file vs model) (2):
+    2.weight: (10, 8) vs (3, 8)
+    2.bias: (10,) vs (3,)
 """
 
 from __future__ import annotations

@@ -4,7 +4,12 @@ by architecture name, and saving/loading models with their architecture in the f
 >>> list_pretrained()
 ['lenet5_digits', 'vgg11_bn_digits']
 >>> model = load_model("lenet5_digits")          # built and loaded, strict
+>>> info = pretrained_info("lenet5_digits")
+>>> save_model(model, "runs/lenet/model.safetensors", info.arch, info.config)
+'runs/lenet/model.safetensors'
 >>> model = load_model("runs/lenet/model.safetensors")   # any file written by save_model / `deepgrad train`
+>>> type(model).__name__, model.training
+('LeNet5', False)
 
 Every shipped file is re-made from scratch, seeded, by ``python scripts/train_pretrained.py`` (which calls
 :func:`reproduce`).

@@ -1,8 +1,10 @@
 """Export deepgrad models to ONNX (the ``onnx`` package is needed: ``pip install deepgrad[onnx]``).
 
 >>> model = deepgrad.models.LeNet5()
->>> deepgrad.onnx.export(model, deepgrad.randn(1, 1, 28, 28), "lenet.onnx",
-...                      dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+>>> proto = deepgrad.onnx.export(model, deepgrad.randn(1, 1, 28, 28), "lenet.onnx",
+...                              dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+>>> [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+['batch', 1, 28, 28]
 
 The model runs one forward pass in eval mode while every op is recorded (see :mod:`deepgrad.onnx.trace`),
 then a second pass on the example grown by one along each dynamic axis tells which sizes vary: those
@@ -141,7 +143,9 @@ def export(model: Module, example_input, path: str | os.PathLike | None = None, 
     output axes that follow a dynamic input axis become symbolic even when not listed. The model is
     traced in eval mode (Dropout removed, BatchNorm on running statistics) and restored afterwards.
 
-    >>> export(nn.Linear(3, 2), deepgrad.randn(4, 3), "linear.onnx", dynamic_axes={"input": [0]})
+    >>> proto = export(deepgrad.nn.Linear(3, 2), deepgrad.randn(4, 3), "linear.onnx", dynamic_axes={"input": [0]})
+    >>> [node.op_type for node in proto.graph.node]
+    ['Gemm']
     """
     onnx = _import_onnx()
     from onnx import helper, numpy_helper

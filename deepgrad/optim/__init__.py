@@ -1,8 +1,14 @@
 """Optimizers, learning-rate schedulers and gradient clipping, with torch.optim's semantics.
 
+>>> model = deepgrad.nn.Linear(3, 1)
 >>> opt = deepgrad.optim.Adam(model.parameters(), lr=1e-3)
 >>> sched = deepgrad.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=100)
->>> opt.zero_grad(); loss.backward(); clip_grad_norm_(model.parameters(), 1.0); opt.step(); sched.step()
+>>> loss = model(deepgrad.ones(4, 3)).pow(2).mean()
+>>> opt.zero_grad(); loss.backward()
+>>> total_norm = clip_grad_norm_(model.parameters(), 1.0)   # the norm before clipping
+>>> opt.step(); sched.step()
+>>> sched.get_last_lr()
+[0.0009997532801828658]
 """
 
 from . import lr_scheduler

@@ -16,8 +16,12 @@ from .optimizer import Optimizer
 class ReduceLROnPlateau(LRScheduler):
     """Multiply the lr by ``factor`` once the metric has not improved for ``patience`` epochs.
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1)
     >>> sched = ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=3)
-    >>> sched.step(val_loss)          # once per epoch, with the monitored metric
+    >>> for val_loss in [1.0, 0.9, 0.9, 0.9, 0.9, 0.9]:   # stalls after the second epoch
+    ...     sched.step(val_loss)          # once per epoch, with the monitored metric
+    >>> sched.get_last_lr()
+    [0.05]
     """
 
     needs_metric = True
@@ -133,7 +137,15 @@ class OneCycleLR(LRScheduler):
     """The 1cycle policy: warm the lr up from ``max_lr/div_factor`` to ``max_lr``, then anneal it to
     ``initial_lr/final_div_factor``; momentum (SGD) or beta1 (Adam) cycles inversely. Step per batch.
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    >>> loader = range(8)   # stands in for a DataLoader of 8 batches
     >>> sched = OneCycleLR(opt, max_lr=0.1, epochs=10, steps_per_epoch=len(loader))
+    >>> lrs = []
+    >>> for epoch in range(10):
+    ...     for batch in loader:   # step the scheduler after every batch
+    ...         lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lrs[step], 7) for step in (0, 23, 79)]   # up for 30% of the 80 steps, then down
+    [0.004, 0.1, 4e-07]
     """
 
     interval = "step"
@@ -291,8 +303,15 @@ class _Composite(LRScheduler):
 class SequentialLR(_Composite):
     """Run ``schedulers`` one after another, switching at each epoch of ``milestones``.
 
+    >>> from deepgrad.optim.lr_scheduler import CosineAnnealingLR, LinearLR
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1)
     >>> warm = LinearLR(opt, start_factor=0.1, total_iters=5)
     >>> sched = SequentialLR(opt, [warm, CosineAnnealingLR(opt, T_max=95)], milestones=[5])
+    >>> lrs = []
+    >>> for epoch in range(100):   # one epoch of training, then the scheduler
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lrs[epoch], 6) for epoch in (0, 4, 5, 99)]
+    [0.01, 0.082, 0.1, 2.7e-05]
     """
 
     def __init__(

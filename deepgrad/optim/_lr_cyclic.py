@@ -20,7 +20,13 @@ class CyclicLR(LRScheduler):
     "iterations"). With ``cycle_momentum`` the optimizer's momentum (SGD) or beta1 (Adam) goes from
     ``max_momentum`` down to ``base_momentum`` while the lr rises.
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
     >>> sched = CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4)
+    >>> lrs = []
+    >>> for batch in range(9):   # one batch of training, then the scheduler
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lr, 6) for lr in lrs]   # up in 4 steps, down in 4
+    [0.01, 0.0325, 0.055, 0.0775, 0.1, 0.0775, 0.055, 0.0325, 0.01]
     """
 
     interval = "step"

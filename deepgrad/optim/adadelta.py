@@ -17,7 +17,12 @@ class Adadelta(Optimizer):
     ``u = rho*u + (1-rho)*dx^2``, ``p -= lr * dx``: a step size in the units of the parameters, without a
     hand-tuned learning rate (``lr=1.0``, the default, is the paper's method).
 
-    >>> opt = Adadelta(model.parameters(), lr=1.0, rho=0.9)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = Adadelta([w], lr=1.0, rho=0.9)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9968, -1.9968], requires_grad=True)
     """
 
     def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,

@@ -14,7 +14,12 @@ from .optimizer import Optimizer, _grad_with_decay
 class Adagrad(Optimizer):
     """``torch.optim.Adagrad``: ``s += g^2``, ``p -= lr / (1 + (t-1)*lr_decay) * g / (sqrt(s) + eps)``.
 
-    >>> opt = Adagrad(model.parameters(), lr=1e-2, initial_accumulator_value=0.1)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = Adagrad([w], lr=1e-2, initial_accumulator_value=0.1)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9901, -1.9900], requires_grad=True)
     """
 
     def __init__(

@@ -18,7 +18,12 @@ class Adam(Optimizer):
 
     ``weight_decay`` is L2 (added to the gradient) unless ``decoupled_weight_decay=True`` (AdamW).
 
-    >>> opt = Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = Adam([w], lr=1e-3, betas=(0.9, 0.999))
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9990, -1.9990], requires_grad=True)
     """
 
     def __init__(
@@ -104,7 +109,12 @@ class Adam(Optimizer):
 class AdamW(Adam):
     """``torch.optim.AdamW``: Adam with decoupled weight decay, ``p *= 1 - lr * weight_decay`` each step.
 
-    >>> opt = AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = AdamW([w], lr=1e-3, weight_decay=1e-2)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9990, -1.9990], requires_grad=True)
     """
 
     def __init__(

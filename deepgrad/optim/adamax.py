@@ -16,7 +16,12 @@ class Adamax(Optimizer):
     """``torch.optim.Adamax``: ``m = b1*m + (1-b1)*g``, ``u = max(b2*u, |g| + eps)``,
     ``p -= lr / (1 - b1^t) * m / u``.
 
-    >>> opt = Adamax(model.parameters(), lr=2e-3)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = Adamax([w], lr=2e-3)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9980, -1.9980], requires_grad=True)
     """
 
     def __init__(self, params: Iterable, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),

@@ -5,13 +5,18 @@ It works on all parameters flattened into one vector and keeps the last ``histor
 gradient changes ``y`` to apply an approximate inverse Hessian by the two-loop recursion (Nocedal, 1980).
 Scalars are kept as NumPy scalars of the parameters' dtype so float32 runs round as torch's 0-d tensors do.
 
->>> opt = LBFGS(model.parameters(), lr=1, line_search_fn="strong_wolfe")
->>> def closure():
+>>> w = deepgrad.nn.Parameter(deepgrad.tensor([-1.0, 1.0]))
+>>> opt = LBFGS([w], lr=1, max_iter=100, line_search_fn="strong_wolfe")
+>>> def closure():   # the Rosenbrock function, minimum 0 at (1, 1)
 ...     opt.zero_grad()
-...     loss = loss_fn(model(x), y)
+...     loss = (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2
 ...     loss.backward()
 ...     return loss
->>> opt.step(closure)
+>>> opt.step(closure).item()   # up to max_iter iterations in one call; returns the first loss
+4.0
+>>> w
+Parameter containing:
+tensor([1.0000, 1.0000], requires_grad=True)
 """
 
 from __future__ import annotations

@@ -67,7 +67,13 @@ class _LambdaBase(LRScheduler):
 class LambdaLR(_LambdaBase):
     """``lr = initial_lr * lr_lambda(epoch)`` (one function, or one per group).
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1)
     >>> sched = LambdaLR(opt, lambda epoch: 0.95 ** epoch)
+    >>> lrs = []
+    >>> for epoch in range(3):   # one epoch of training, then the scheduler
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lr, 6) for lr in lrs]
+    [0.1, 0.095, 0.09025]
     """
 
     def __init__(self, optimizer: Optimizer, lr_lambda: Callable | list[Callable], last_epoch: int = -1):
@@ -94,7 +100,13 @@ class MultiplicativeLR(_LambdaBase):
 class StepLR(LRScheduler):
     """Multiply the lr by ``gamma`` every ``step_size`` epochs.
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.05)
     >>> sched = StepLR(opt, step_size=30, gamma=0.1)   # 0.05 for 30 epochs, then 0.005, ...
+    >>> lrs = []
+    >>> for epoch in range(61):   # one epoch of training, then the scheduler
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lrs[epoch], 6) for epoch in (0, 29, 30, 60)]
+    [0.05, 0.05, 0.005, 0.0005]
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
@@ -115,7 +127,13 @@ class StepLR(LRScheduler):
 class MultiStepLR(LRScheduler):
     """Multiply the lr by ``gamma`` at each epoch listed in ``milestones``.
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1)
     >>> sched = MultiStepLR(opt, milestones=[30, 80], gamma=0.1)
+    >>> lrs = []
+    >>> for epoch in range(81):   # one epoch of training, then the scheduler
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lrs[epoch], 6) for epoch in (0, 29, 30, 79, 80)]
+    [0.1, 0.1, 0.01, 0.01, 0.001]
     """
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1):
@@ -165,7 +183,13 @@ class ConstantLR(LRScheduler):
 class LinearLR(LRScheduler):
     """Scale the lr by a factor moving linearly from ``start_factor`` to ``end_factor`` over ``total_iters``.
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1)
     >>> sched = LinearLR(opt, start_factor=0.1, total_iters=10)   # linear warm-up
+    >>> lrs = []
+    >>> for epoch in range(12):   # one epoch of training, then the scheduler
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lr, 6) for lr in lrs]
+    [0.01, 0.019, 0.028, 0.037, 0.046, 0.055, 0.064, 0.073, 0.082, 0.091, 0.1, 0.1]
     """
 
     def __init__(
@@ -243,7 +267,13 @@ class CosineAnnealingLR(LRScheduler):
     """Cosine annealing from the initial lr to ``eta_min`` over ``T_max`` epochs (torch's recursive form,
     which keeps oscillating with period ``2*T_max`` after ``T_max``).
 
+    >>> opt = deepgrad.optim.SGD([deepgrad.zeros(1, requires_grad=True)], lr=0.1)
     >>> sched = CosineAnnealingLR(opt, T_max=100, eta_min=1e-5)
+    >>> lrs = []
+    >>> for epoch in range(101):   # one epoch of training, then the scheduler
+    ...     lrs.append(sched.get_last_lr()[0]); opt.step(); sched.step()
+    >>> [round(lrs[epoch], 6) for epoch in (0, 50, 100)]
+    [0.1, 0.050005, 1e-05]
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803

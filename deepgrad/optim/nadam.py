@@ -47,7 +47,12 @@ class NAdam(Optimizer):
     """``torch.optim.NAdam``: Adam whose first moment looks one step ahead, with the momentum schedule
     ``mu_t = b1 * (1 - 0.5 * 0.96^(t * momentum_decay))``.
 
-    >>> opt = NAdam(model.parameters(), lr=2e-3)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = NAdam([w], lr=2e-3)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9979, -1.9979], requires_grad=True)
     """
 
     def __init__(self, params: Iterable, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -101,7 +106,12 @@ class RAdam(Optimizer):
     adaptive learning rate is tractable (``rho_t > 5``), scaled by the rectification term; before that it
     takes plain momentum steps. A built-in warm-up.
 
-    >>> opt = RAdam(model.parameters(), lr=1e-3)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = RAdam([w], lr=1e-3)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9980, -1.9960], requires_grad=True)
     """
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),

@@ -48,7 +48,10 @@ class Optimizer(abc.ABC):
     ``"params"`` plus per-group options; ``defaults`` fills the options a group leaves out.
 
     >>> w = deepgrad.randn(3, requires_grad=True)
-    >>> opt = SGD([{"params": [w], "lr": 0.1}], momentum=0.9)
+    >>> opt = deepgrad.optim.SGD([{"params": [w], "lr": 0.1}], momentum=0.9)
+    >>> group = opt.param_groups[0]
+    >>> group["lr"], group["momentum"], group["nesterov"]   # set by the group, by the call, by SGD's defaults
+    (0.1, 0.9, False)
     """
 
     def __init__(self, params: Iterable, defaults: dict[str, Any]):

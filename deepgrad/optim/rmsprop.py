@@ -17,7 +17,12 @@ class RMSprop(Optimizer):
     ``centered`` divides by the estimated standard deviation ``sqrt(v - mean(g)^2)``;
     ``momentum`` accumulates ``b = momentum*b + g/(sqrt(v)+eps)`` and steps by ``lr * b``.
 
-    >>> opt = RMSprop(model.parameters(), lr=1e-2, alpha=0.99)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = RMSprop([w], lr=1e-2, alpha=0.99)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9000, -1.9000], requires_grad=True)
     """
 
     def __init__(

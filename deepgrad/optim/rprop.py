@@ -18,7 +18,12 @@ class Rprop(Optimizer):
     shrinks by ``etas[0]`` when it flips (that step is then skipped), within ``step_sizes``; the weight
     moves by its step against the gradient's sign.
 
-    >>> opt = Rprop(model.parameters(), lr=1e-2)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = Rprop([w], lr=1e-2)
+    >>> opt.zero_grad(); (w ** 2).sum().backward(); opt.step()   # one step towards w = 0
+    >>> w
+    Parameter containing:
+    tensor([ 0.9900, -1.9900], requires_grad=True)
     """
 
     def __init__(self, params: Iterable, lr: float = 1e-2, etas: tuple[float, float] = (0.5, 1.2),

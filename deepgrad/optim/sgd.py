@@ -12,8 +12,13 @@ class SGD(Optimizer):
     """``torch.optim.SGD``: ``b = momentum * b + (1 - dampening) * g`` (``b = g`` on the first step),
     ``p -= lr * (g + momentum * b if nesterov else b)``, with ``g = grad + weight_decay * p``.
 
-    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    >>> w = deepgrad.nn.Parameter(deepgrad.tensor([1.0, -2.0]))
+    >>> opt = SGD([w], lr=0.1, momentum=0.9, nesterov=True)
+    >>> loss = (w ** 2).sum()   # minimum at w = 0
     >>> opt.zero_grad(); loss.backward(); opt.step()
+    >>> w
+    Parameter containing:
+    tensor([ 0.6200, -1.2400], requires_grad=True)
     """
 
     def __init__(

@@ -1,9 +1,16 @@
 """``deepgrad practice``: coding exercises graded honestly by a sandboxed judge, concept cards, and
 spaced repetition (FSRS) over both.
 
->>> from deepgrad.practice import check, judge
+>>> from deepgrad.practice import check, get, judge
+>>> with open("relu.py", "w") as f:         # a candidate's answer (here the exercise's model solution)
+...     _ = f.write(get("relu").solution)
 >>> verdict = judge("relu", "relu.py")      # runs relu.py in the sandbox on hidden cases
->>> print(check("relu", my_module))         # the same from a notebook: a module, globals(), or source text
+>>> verdict.passed
+True
+>>> wrong = get("relu").solution.replace("np.maximum(x, 0)", "x")   # forgets the max
+>>> verdict = check("relu", wrong)     # the same from a notebook: a module, globals(), or source text
+>>> verdict.status, "expected 0, got -" in verdict.report   # the report shows the wrong elements
+('failed', True)
 
 The judge (:mod:`.judge`) runs candidates in :mod:`.sandbox` (Linux namespaces; ``deepgrad practice
 doctor`` says which isolation is in effect) and grades them against deepgrad. Progress lives in

@@ -1,7 +1,16 @@
 """Grade other people's submissions: every file judged in the same sandbox, one row each, nothing recorded.
 
+>>> import os
+>>> from deepgrad.practice import get
 >>> from deepgrad.practice.grade import grade, write_csv
+>>> os.makedirs("submissions")
+>>> solution = get("relu").solution
+>>> for name, source in [("ada.py", solution), ("bob.py", solution.replace("np.maximum(x, 0)", "x"))]:
+...     with open(os.path.join("submissions", name), "w") as f:
+...         _ = f.write(source)
 >>> rows = grade("relu", ["submissions/"])          # every .py file under submissions/
+>>> [(row.file, row.verdict) for row in rows]
+[('submissions/ada.py', 'PASSED'), ('submissions/bob.py', 'FAILED')]
 >>> write_csv(rows, "relu-grades.csv")
 """
 

@@ -13,9 +13,13 @@ Order of events, which is what keeps the grading honest:
 5. outputs are compared strictly (exact shape and dtype, then values), gradients also against float64
    finite differences of deepgrad's forward under a random upstream gradient, random layers statistically.
 
->>> from deepgrad.practice import judge
->>> verdict = judge.judge("relu", "relu.py")
->>> print(verdict.report)
+>>> from deepgrad.practice import get, judge
+>>> with open("relu.py", "w") as f:         # a candidate's answer (here the exercise's model solution)
+...     _ = f.write(get("relu").solution)
+>>> verdict = judge("relu", "relu.py")
+>>> print(verdict.report)   # the cases are drawn afresh on every run
+PASSED  relu: all ... hidden cases (freshly drawn shapes and values) agree with deepgrad's reference. Gradients
+agree with float64 finite differences. (... s)
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@ The judge's result sets the rating, so nothing is self-reported: a pass at the f
 without hints is *Good*, a pass after hints or failed attempts is *Hard*, a failure is *Again*.
 Fuzzing is off: the same history always gives the same schedule.
 
+>>> from datetime import UTC, datetime
+>>> now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 >>> card, due = review(None, rating_for(passed=True, hints=0, failed_before=0), now)
+>>> due - now   # a clean first pass on a new card: due again after FSRS's first learning step, 10 minutes
+datetime.timedelta(seconds=600)
 """
 
 from __future__ import annotations

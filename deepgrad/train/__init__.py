@@ -1,11 +1,20 @@
 """``deepgrad.train``: the training loop (TrainingLoop, and Trainer on it), metrics, callbacks, checkpoints with
 exact resume, history, progress bars and plots.
 
+>>> from deepgrad import nn, optim
+>>> from deepgrad.data import DataLoader
+>>> from deepgrad.data.datasets import make_xor
 >>> from deepgrad.train import Trainer, EarlyStopping, ModelCheckpoint, plot_history
+>>> train_loader = DataLoader(make_xor(16, seed=0), batch_size=8, shuffle=True)
+>>> val_loader = DataLoader(make_xor(16, seed=1), batch_size=8)
+>>> model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
 >>> trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), 1e-3), metrics=["accuracy"],
 ...                   callbacks=[EarlyStopping(patience=3, restore_best_weights=True)], progress=True)
->>> history = trainer.fit(train_loader, val_loader, epochs=20)
+>>> history = trainer.fit(train_loader, val_loader, epochs=2)
+>>> history.epochs, sorted(history.history)
+([1, 2], ['accuracy', 'loss', 'lr', 'val_accuracy', 'val_loss'])
 >>> plot_history(history, "history.png")
+'history.png'
 """
 
 from .callbacks import (

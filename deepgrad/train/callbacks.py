@@ -86,7 +86,16 @@ class EarlyStopping(Callback):
 
     With ``restore_best_weights`` the model ends training with the weights of its best epoch.
 
-    >>> Trainer(model, loss, opt, callbacks=[EarlyStopping("val_loss", patience=3, restore_best_weights=True)])
+    >>> from deepgrad import nn, optim
+    >>> from deepgrad.data import DataLoader
+    >>> from deepgrad.data.datasets import make_xor
+    >>> from deepgrad.train import Trainer
+    >>> model, loader = nn.Linear(2, 2), DataLoader(make_xor(16), batch_size=8)
+    >>> opt = optim.SGD(model.parameters(), lr=0.0)   # lr=0: the loss never improves after epoch 1
+    >>> trainer = Trainer(model, nn.CrossEntropyLoss(), opt, progress=False,
+    ...                   callbacks=[EarlyStopping("val_loss", patience=3, restore_best_weights=True)])
+    >>> len(trainer.fit(loader, loader, epochs=20))   # epochs run: the best one, then 3 without improvement
+    4
     """
 
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, mode: str = "auto",

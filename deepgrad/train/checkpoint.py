@@ -8,6 +8,7 @@ the header metadata as JSON. The file is written to a temporary name, fsynced an
 (even SIGKILL) leaves the previous checkpoint or the new one, never half of one. Loading parses JSON
 and raw tensors only: no pickle, no code runs.
 
+>>> model = deepgrad.nn.Linear(2, 1)
 >>> save_checkpoint("run/last.ckpt", {"epoch": 3, "model": model.state_dict()})
 >>> load_checkpoint("run/last.ckpt")["epoch"]
 3

@@ -61,8 +61,10 @@ def model_accuracy(model, x: np.ndarray, y: np.ndarray, device=None, batch_size:
     """:func:`accuracy` of ``model`` on the arrays ``x``, ``y``: forward passes of ``batch_size`` samples in
     eval mode without gradients (on ``device`` when given); the model's mode is restored after.
 
-    >>> model_accuracy(model, split.x_test, split.y_test)
-    0.975
+    >>> model = deepgrad.nn.Identity()   # a model whose outputs are its inputs: two logits per sample
+    >>> x = np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    >>> model_accuracy(model, x, np.array([0, 1, 0, 0]))
+    0.75
     """
     was_training = model.training
     model.eval()

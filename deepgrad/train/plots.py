@@ -46,7 +46,9 @@ def plot_history(history: History | dict, path: str | os.PathLike, keys: list[st
                  title: str | None = None, show_lr: bool = True) -> str:
     """Write loss and metric curves (train vs validation, one panel per quantity) to a PNG; returns the path.
 
-    >>> plot_history(trainer.fit(train, val, epochs=10), "history.png")
+    >>> history = {"loss": [0.9, 0.5, 0.4], "val_loss": [1.0, 0.7, 0.6]}   # or the History that Trainer.fit returns
+    >>> plot_history(history, "history.png")
+    'history.png'
     """
     from matplotlib.ticker import MaxNLocator
 

@@ -90,7 +90,17 @@ class ProgressBar(Callback):
     (True) or off (False), by default it is on only when ``file`` is a terminal; ``width`` bounds the summary
     line; ``leave=False`` prints no summary lines.
 
-    >>> Trainer(model, loss, opt, callbacks=[ProgressBar(live=False)])   # plain lines, e.g. for a log file
+    >>> import sys
+    >>> from deepgrad import nn, optim
+    >>> from deepgrad.data import DataLoader
+    >>> from deepgrad.data.datasets import make_xor
+    >>> from deepgrad.train import Trainer
+    >>> model = nn.Linear(2, 2)
+    >>> trainer = Trainer(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+    ...                   callbacks=[ProgressBar(file=sys.stdout, live=False)])   # plain lines, e.g. for a log file
+    >>> _ = trainer.fit(DataLoader(make_xor(16), batch_size=8), epochs=2)
+    Epoch 1/2  loss 0.7815  lr 0.1  ...s
+    Epoch 2/2  loss 0.7665  lr 0.1  ...s
     """
 
     order = -10

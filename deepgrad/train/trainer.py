@@ -2,10 +2,18 @@
 optimizer over train/validation loaders, with metrics, callbacks, clipping, scheduling, checkpoints and exact
 resume.
 
+>>> from deepgrad import nn, optim
+>>> from deepgrad.data import DataLoader
+>>> from deepgrad.data.datasets import make_xor
+>>> from deepgrad.train import ModelCheckpoint
+>>> train_loader = DataLoader(make_xor(16, seed=0), batch_size=8, shuffle=True)
+>>> val_loader = DataLoader(make_xor(16, seed=1), batch_size=8)
+>>> model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
 >>> trainer = Trainer(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), 1e-3), metrics=["accuracy"],
-...                   callbacks=[ModelCheckpoint("runs/a", monitor="val_loss")])
->>> history = trainer.fit(train_loader, val_loader, epochs=10)
+...                   callbacks=[ModelCheckpoint("runs/a", monitor="val_loss")], progress=False)
+>>> history = trainer.fit(train_loader, val_loader, epochs=1)
 >>> history.history["val_accuracy"][-1]
+0.375
 
 Exact resume: a checkpoint (see :meth:`save_checkpoint`) holds the model, optimizer, scheduler, the
 trainer's counters and partial-epoch sums, every callback's state, the history, deepgrad's global

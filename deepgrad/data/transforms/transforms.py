@@ -189,6 +189,7 @@ class RandomShift(RandomTransform):
     zeros would be bright). With ``per_sample`` the input is a batch ``(N, ..., H, W)`` and each image gets its
     own offset (one draw of all 2N offsets); otherwise the whole input moves by one offset.
 
+    >>> batch = np.random.default_rng(0).random((4, 1, 8, 8), dtype=np.float32)   # 4 one-channel 8x8 images
     >>> RandomShift(2, per_sample=True, generator=0)(batch).shape == batch.shape
     True
     """
