@@ -298,3 +298,74 @@ def test_fused_sgd_multi_tensor_cuda(fused_on, dtype, case):
     for group_ref, group_fused in zip(sides["ref"], sides["fused"]):
         for x, y in zip(group_fused, group_ref):
             _close(x, y, dtype)
+
+
+# ----------------------------------------------------------------------------- the hooked layers (GPU)
+def _run_flagged(monkeypatch, flag: str, fn):
+    monkeypatch.setenv(F.ENV_FLAG, flag)
+    return fn()
+
+
+@needs_cuda
+@pytest.mark.parametrize("affine", [True, False])
+def test_fused_batch_norm_layer_matches_the_plain_cuda_path(monkeypatch, affine):
+    x = rand(6, 4, 5, 5, dtype=np.float32) * 2 + 1
+    up = rand(6, 4, 5, 5, dtype=np.float32)
+
+    def run():
+        dg.manual_seed(0)
+        bn = dg.nn.BatchNorm2d(4, affine=affine).to("cuda")
+        xd = dg.tensor(x, device="cuda", requires_grad=True)
+        out = bn(xd)
+        (out * dg.tensor(up, device="cuda")).sum().backward()
+        grads = [xd.grad] + ([bn.weight.grad, bn.bias.grad] if affine else [])
+        return [out, *grads, bn.running_mean, bn.running_var]
+
+    plain, fused = _run_flagged(monkeypatch, "0", run), _run_flagged(monkeypatch, "1", run)
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(b.cpu().numpy(), a.cpu().detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+@needs_cuda
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+                                         ("Adam", dict(lr=0.05, weight_decay=0.01)), ("AdamW", dict(lr=0.05))])
+def test_fused_optimizer_step_matches_the_plain_cuda_path(monkeypatch, name, kwargs):
+    init = [rand(3, 4, dtype=np.float32), rand(7, dtype=np.float32)]
+    grads = [[rand(*a.shape, dtype=np.float32) for a in init] for _ in range(3)]
+
+    def run():
+        params = [dg.tensor(a, device="cuda", requires_grad=True) for a in init]
+        opt = getattr(dg.optim, name)(params, **kwargs)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = dg.tensor(g, device="cuda")
+            opt.step()
+        return params, opt.state_dict()
+
+    plain, plain_state = _run_flagged(monkeypatch, "0", run)
+    fused, fused_state = _run_flagged(monkeypatch, "1", run)
+    for a, b in zip(fused, plain):
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(), rtol=1e-5, atol=1e-6)
+    assert plain_state["state"].keys() == fused_state["state"].keys()
+    for k, st in plain_state["state"].items():
+        assert st.keys() == fused_state["state"][k].keys()
+
+
+def test_the_flag_leaves_cpu_training_alone(monkeypatch):
+    """With the flag on and no GPU tensor, the hooks step aside: the same numbers as with it off."""
+    def run():
+        dg.manual_seed(0)
+        model = dg.nn.Sequential(dg.nn.Linear(3, 4), dg.nn.BatchNorm1d(4), dg.nn.Linear(4, 1))
+        opts = [dg.optim.SGD(model[0].parameters(), lr=0.1, momentum=0.9), dg.optim.Adam(model[2].parameters())]
+        for _ in range(2):
+            model(dg.tensor(rand(5, 3, dtype=np.float32))).sum().backward()
+            for o in opts:
+                o.step()
+        return [p.detach().numpy().copy() for p in model.parameters()]
+
+    state = RNG.bit_generator.state
+    off = _run_flagged(monkeypatch, "0", run)
+    RNG.bit_generator.state = state
+    on = _run_flagged(monkeypatch, "1", run)
+    for a, b in zip(on, off):
+        np.testing.assert_array_equal(a, b)
