@@ -6,8 +6,8 @@
 #   probe       refuses quickly (exit 2) when CuPy is missing, sees no GPU or hangs, or deepgrad does not import
 #   env         nvidia-smi, Python/NumPy/CuPy/torch versions, device count, which deps import
 #   tests       python -m pytest -k "cuda or nccl" (junit xml + log)
-#   tests_fused the GPU tests again with DEEPGRAD_CUDA_FUSED=1 (the fused kernels, unverified until this runs)
 #   bench       python -m benchmarks --device cuda on the workloads -> OUT_DIR/bench.json
+#   tests_fused the GPU tests again with DEEPGRAD_CUDA_FUSED=1 (the fused kernels, unverified until this runs)
 #   bench_extra the remaining GPU workloads -> OUT_DIR/bench_extra.json (only while time is left)
 #   nccl2       a 2-rank NCCL data-parallel check when >= 2 GPUs and mpiexec exist (else skipped, logged)
 # then OUT_DIR/summary.txt: one line per stage (ok / failed rc=N / timed out / skipped) and the test counts.
@@ -46,16 +46,16 @@ MAIN_WORKLOADS="$MAIN_WORKLOADS,mlp_tiny_nn,dcgan_step"
 EXTRA_WORKLOADS="op_overhead,mlp_tiny,elementwise_4m,matmul_1024,softmax_256x1000,lenet5_infer_b1,lenet5_infer_b256"
 EXTRA_WORKLOADS="$EXTRA_WORKLOADS,lstm_infer_b1,lstm_infer_b256,encoder_t64_adam,encoder_t256_adam"
 PYTEST=(-m pytest -q -rs -p no:cacheprovider --continue-on-collection-errors)
-FUSED_SELECTION="cuda and (fused or rnn or lstm or gru or norm or loss or optim or softmax or trainer)"
+FUSED_SELECTION="cuda and (fused or graphs or rnn or lstm or gru or norm or loss or optim or softmax or trainer)"
 
 # name : timeout seconds : command (as it is run)
 STAGES=(
     "probe:${GPU_CHECK_PROBE_TIMEOUT:-60}:$PY: import cupy, count devices, launch a kernel, import deepgrad -> exit 2 if not"
     "env:60:environment report (versions, nvidia-smi, missing packages) -> env.txt"
-    "tests:170:$PY ${PYTEST[*]} -k 'cuda or nccl' --junitxml=OUT/tests.xml -> tests.log"
-    "tests_fused:90:DEEPGRAD_CUDA_FUSED=1 $PY ${PYTEST[*]} -k '$FUSED_SELECTION' --junitxml=OUT/tests_fused.xml"
+    "tests:180:$PY ${PYTEST[*]} -k 'cuda or nccl' --junitxml=OUT/tests.xml -> tests.log"
     "bench:120:$PY -m benchmarks --device cuda --only $MAIN_WORKLOADS $BENCH_TIMING --json OUT/bench.json"
-    "bench_extra:90:$PY -m benchmarks --device cuda --only $EXTRA_WORKLOADS $BENCH_TIMING --json OUT/bench_extra.json"
+    "tests_fused:75:DEEPGRAD_CUDA_FUSED=1 $PY ${PYTEST[*]} -k '$FUSED_SELECTION' --junitxml=OUT/tests_fused.xml"
+    "bench_extra:60:$PY -m benchmarks --device cuda --only $EXTRA_WORKLOADS $BENCH_TIMING --json OUT/bench_extra.json"
     "nccl2:60:mpiexec -n 2 $PY -m mpi4py tests/distributed_scripts/nccl_check.py (>= 2 GPUs only)"
 )
 stage_timeout() { local s; for s in "${STAGES[@]}"; do [ "${s%%:*}" = "$1" ] && { s="${s#*:}"; echo "${s%%:*}"; }; done; }
@@ -181,11 +181,11 @@ echo "probe: ok ($NGPU CUDA device(s))" | tee -a "$SUMMARY"
 run_stage env "$OUT/env.txt" bash "$ROOT/scripts/gpu_check.sh" --env-report
 
 run_stage tests "$OUT/tests.log" "$PY" "${PYTEST[@]}" -k "cuda or nccl" --junitxml="$OUT/tests.xml"
-DEEPGRAD_CUDA_FUSED=1 run_stage tests_fused "$OUT/tests_fused.log" "$PY" "${PYTEST[@]}" -k "$FUSED_SELECTION" \
-    --junitxml="$OUT/tests_fused.xml"
 # shellcheck disable=SC2086  # BENCH_TIMING is a list of options
 run_stage bench "$OUT/bench.log" "$PY" -m benchmarks --device cuda --only "$MAIN_WORKLOADS" $BENCH_TIMING \
     --json "$OUT/bench.json"
+DEEPGRAD_CUDA_FUSED=1 run_stage tests_fused "$OUT/tests_fused.log" "$PY" "${PYTEST[@]}" -k "$FUSED_SELECTION" \
+    --junitxml="$OUT/tests_fused.xml"
 # shellcheck disable=SC2086
 run_stage bench_extra "$OUT/bench_extra.log" "$PY" -m benchmarks --device cuda --only "$EXTRA_WORKLOADS" \
     $BENCH_TIMING --json "$OUT/bench_extra.json"

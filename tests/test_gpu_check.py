@@ -17,7 +17,7 @@ import deepgrad
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_check.sh"
-STAGES = ("probe", "env", "tests", "tests_fused", "bench", "bench_extra", "nccl2")
+STAGES = ("probe", "env", "tests", "bench", "tests_fused", "bench_extra", "nccl2")
 
 pytestmark = pytest.mark.skipif(os.environ.get("DEEPGRAD_GPU_CHECK") == "1",
                                 reason="running inside scripts/gpu_check.sh itself")
