@@ -323,7 +323,7 @@ def test_fused_batch_norm_layer_matches_the_plain_cuda_path(monkeypatch, affine)
 
     plain, fused = _run_flagged(monkeypatch, "0", run), _run_flagged(monkeypatch, "1", run)
     for a, b in zip(fused, plain):
-        np.testing.assert_allclose(b.cpu().numpy(), a.cpu().detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(), rtol=1e-4, atol=1e-5)
 
 
 @needs_cuda

@@ -261,6 +261,7 @@ def test_trainer_on_device_follows_the_numpy_run(device):
         _on(dev, *model.parameters())
         weights.append([host(v) for v in model.state_dict().values()])
     np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-4)
-    assert histories[1]["accuracy"] == histories[0]["accuracy"]
+    # float32 sums in another order may flip one near-tied prediction per epoch, not more
+    np.testing.assert_allclose(histories[1]["accuracy"], histories[0]["accuracy"], atol=1 / 64 + 1e-9)
     for a, b in zip(weights[0], weights[1]):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4)
