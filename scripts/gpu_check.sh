@@ -14,9 +14,9 @@
 # A failing stage never stops the next. The whole run stays under GPU_CHECK_BUDGET seconds (default 420).
 # Exit status: 0 all stages ok, 1 some stage failed or timed out, 2 no usable GPU (nothing run), 64 usage.
 #
-# Environment: PYTHON (default: python3, else python), GPU_CHECK_BUDGET (seconds), DEEPGRAD_GPU_DEPS (a folder
-# of extra packages, e.g. made with `pip install --target`, put on PYTHONPATH after the repo), BENCH_ARGS
-# (replaces the default timing options of the bench stages), GPU_CHECK_PROBE_TIMEOUT (seconds, default 60).
+# Environment: PYTHON (default: python3, else python), GPU_CHECK_BUDGET (seconds), DEEPGRAD_GPU_DEPS (a folder of
+# packages made by scripts/gpu_deps.sh, put on PYTHONPATH after the repo when pytest/safetensors/cupy is missing),
+# BENCH_ARGS (replaces the default timing options of the bench stages), GPU_CHECK_PROBE_TIMEOUT (default 60 s).
 set -u
 
 usage() { echo "usage: scripts/gpu_check.sh OUT_DIR [--dry-run]" >&2; exit 64; }
@@ -35,7 +35,11 @@ done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 64
 PY="${PYTHON:-$(command -v python3 || command -v python)}"
-export PYTHONPATH="$ROOT${DEEPGRAD_GPU_DEPS:+:$DEEPGRAD_GPU_DEPS}"
+export PYTHONPATH="$ROOT"
+# carried packages (scripts/gpu_deps.sh) only where the machine lacks one: installed versions win otherwise
+if [ -n "${DEEPGRAD_GPU_DEPS:-}" ] && ! timeout 60 "$PY" -c "import pytest, safetensors, cupy" >/dev/null 2>&1; then
+    export PYTHONPATH="$ROOT:$DEEPGRAD_GPU_DEPS"
+fi
 export PYTHONDONTWRITEBYTECODE=1
 export DEEPGRAD_GPU_CHECK=1   # tests/test_gpu_check.py skips itself inside this run (no recursion)
 BUDGET="${GPU_CHECK_BUDGET:-420}"
@@ -50,7 +54,7 @@ FUSED_SELECTION="cuda and (fused or graphs or rnn or lstm or gru or norm or loss
 
 # name : timeout seconds : command (as it is run)
 STAGES=(
-    "probe:${GPU_CHECK_PROBE_TIMEOUT:-60}:$PY: import cupy, count devices, launch a kernel, import deepgrad -> exit 2 if not"
+    "probe:${GPU_CHECK_PROBE_TIMEOUT:-60}:$PY: import cupy, count devices, launch a kernel, import deepgrad (or exit 2)"
     "env:60:environment report (versions, nvidia-smi, missing packages) -> env.txt"
     "tests:180:$PY ${PYTEST[*]} -k 'cuda or nccl' --junitxml=OUT/tests.xml -> tests.log"
     "bench:120:$PY -m benchmarks --device cuda --only $MAIN_WORKLOADS $BENCH_TIMING --json OUT/bench.json"
@@ -58,7 +62,10 @@ STAGES=(
     "bench_extra:60:$PY -m benchmarks --device cuda --only $EXTRA_WORKLOADS $BENCH_TIMING --json OUT/bench_extra.json"
     "nccl2:60:mpiexec -n 2 $PY -m mpi4py tests/distributed_scripts/nccl_check.py (>= 2 GPUs only)"
 )
-stage_timeout() { local s; for s in "${STAGES[@]}"; do [ "${s%%:*}" = "$1" ] && { s="${s#*:}"; echo "${s%%:*}"; }; done; }
+stage_timeout() {
+    local s
+    for s in "${STAGES[@]}"; do [ "${s%%:*}" = "$1" ] && { s="${s#*:}"; echo "${s%%:*}"; }; done
+}
 
 env_report() {
     echo "date: $(date -u +%FT%TZ)"
@@ -167,7 +174,9 @@ EOF
 PROBE_RC=$?
 if [ "$PROBE_RC" != 0 ] || [ -z "$NGPU" ]; then
     REASON="$(tail -n 1 "$PROBE" 2>/dev/null)"
-    [ "$PROBE_RC" = 124 ] || [ "$PROBE_RC" = 137 ] && REASON="the CuPy probe hung (no answer in $(stage_timeout probe)s)"
+    if [ "$PROBE_RC" = 124 ] || [ "$PROBE_RC" = 137 ]; then
+        REASON="the CuPy probe hung (no answer in $(stage_timeout probe)s)"
+    fi
     MSG="gpu_check: no usable CUDA GPU: ${REASON:-unknown reason} -- nothing was run"
     echo "probe: failed: $MSG" >> "$SUMMARY"
     case "$REASON" in  # the GPU works but deepgrad does not import: env.txt names the missing packages
