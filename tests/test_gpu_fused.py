@@ -210,6 +210,16 @@ def test_fused_lstm_cell_cuda(fused_on, dtype):
     for x, y in zip(F.lstm_cell_backward(dh, dc, want[2], want[3], c_prev),
                     F.lstm_cell_backward_reference(dh, dc, want[2], want[3], c_prev)):
         _close(x, y, dtype)
+    # writing into row slices of bigger buffers, the state in place (c over c_prev, dc_prev over dc_next)
+    big = cp.zeros((3 * b, hidden), dtype)
+    c_state = c_prev.copy()
+    h, c, _, tc = F.lstm_cell_forward(gates.copy(), c_state, out=(big[:b], c_state, big[2 * b:]))
+    assert h.data.ptr == big.data.ptr and c is c_state
+    for x, y in zip((big[:b], c_state, big[2 * b:]), (want[0], want[1], want[3])):
+        _close(x, y, dtype)
+    dc_state = dc.copy()
+    F.lstm_cell_backward(dh, dc_state, want[2], want[3], c_prev, out=(cp.empty_like(gates), dc_state))
+    _close(dc_state, F.lstm_cell_backward_reference(dh, dc, want[2], want[3], c_prev)[1], dtype)
 
 
 @needs_cuda
@@ -224,6 +234,9 @@ def test_fused_gru_cell_cuda(fused_on, dtype):
         _close(x, y, dtype)
     for x, y in zip(F.gru_cell_backward(dh, want[1], want[2], hp), F.gru_cell_backward_reference(dh, *want[1:], hp)):
         _close(x, y, dtype)
+    state = hp.copy()  # h' written over h in place
+    F.gru_cell_forward(gi, gh, state, out=(state, cp.empty_like(gi), cp.empty_like(hp)))
+    _close(state, want[0], dtype)
 
 
 @needs_cuda

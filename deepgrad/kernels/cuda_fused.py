@@ -192,42 +192,59 @@ def sgd_reference(params, grads, bufs, *, lr, momentum=0.0, dampening=0.0, weigh
 
 
 # ----------------------------------------------------------------------------- fused kernels (CuPy arrays)
-def lstm_cell_forward(gates, c_prev) -> tuple:
-    """:func:`lstm_cell_forward_reference` in one launch; ``gates`` (C-contiguous) becomes ``acts`` in place."""
+def _outputs(what: str, out, likes) -> tuple:
+    """Preallocated outputs (e.g. row slices of a sequence's buffers, so a step writes in place), or new ones."""
+    cp = cupy_module()
+    if out is None:
+        return tuple(cp.empty_like(a) for a in likes)
+    if len(out) != len(likes):
+        raise ValueError(f"{what}: out needs {len(likes)} arrays, got {len(out)}")
+    for a, like in zip(out, likes):
+        if a.shape != like.shape or a.dtype != like.dtype or not a.flags.c_contiguous:
+            raise ValueError(f"{what}: out array {a.shape} {a.dtype} must be C-contiguous {like.shape} {like.dtype}")
+    return tuple(out)
+
+
+def lstm_cell_forward(gates, c_prev, out=None) -> tuple:
+    """:func:`lstm_cell_forward_reference` in one launch; ``gates`` (C-contiguous) becomes ``acts`` in place.
+    ``out`` = (h, c, tanh_c) to write into (c may alias c_prev)."""
     cp = cupy_module()
     if not gates.flags.c_contiguous:
         raise ValueError("lstm_cell_forward: gates must be C-contiguous (they are overwritten in place)")
     c_prev = cp.ascontiguousarray(c_prev)
     n, hidden = c_prev.size, c_prev.shape[1]
-    c, tanh_c, h = (cp.empty_like(c_prev) for _ in range(3))
+    h, c, tanh_c = _outputs("lstm_cell_forward", out, (c_prev,) * 3)
     _launch("lstm_cell_forward", gates.dtype, n, (gates, c_prev, c, tanh_c, h, np.int64(n), np.int64(hidden)))
     return h, c, gates, tanh_c
 
 
-def lstm_cell_backward(dh, dc_next, acts, tanh_c, c_prev) -> tuple:
+def lstm_cell_backward(dh, dc_next, acts, tanh_c, c_prev, out=None) -> tuple:
+    """``out`` = (dgates, dc_prev) to write into (dc_prev may alias dc_next)."""
     cp = cupy_module()
     dh, dc_next, acts, tanh_c, c_prev = map(cp.ascontiguousarray, (dh, dc_next, acts, tanh_c, c_prev))
     n, hidden = c_prev.size, c_prev.shape[1]
-    dgates, dc_prev = cp.empty_like(acts), cp.empty_like(c_prev)
+    dgates, dc_prev = _outputs("lstm_cell_backward", out, (acts, c_prev))
     _launch("lstm_cell_backward", acts.dtype, n,
             (dh, dc_next, acts, tanh_c, c_prev, dgates, dc_prev, np.int64(n), np.int64(hidden)))
     return dgates, dc_prev
 
 
-def gru_cell_forward(gi, gh, h_prev) -> tuple:
+def gru_cell_forward(gi, gh, h_prev, out=None) -> tuple:
+    """``out`` = (h, acts, hn) to write into (h may alias h_prev)."""
     cp = cupy_module()
     gi, gh, h_prev = map(cp.ascontiguousarray, (gi, gh, h_prev))
     n, hidden = h_prev.size, h_prev.shape[1]
-    acts, hn, h = cp.empty_like(gi), cp.empty_like(h_prev), cp.empty_like(h_prev)
+    h, acts, hn = _outputs("gru_cell_forward", out, (h_prev, gi, h_prev))
     _launch("gru_cell_forward", gi.dtype, n, (gi, gh, h_prev, acts, hn, h, np.int64(n), np.int64(hidden)))
     return h, acts, hn
 
 
-def gru_cell_backward(dh, acts, hn, h_prev) -> tuple:
+def gru_cell_backward(dh, acts, hn, h_prev, out=None) -> tuple:
+    """``out`` = (dgi, dgh, dh_direct) to write into (dh_direct may alias dh)."""
     cp = cupy_module()
     dh, acts, hn, h_prev = map(cp.ascontiguousarray, (dh, acts, hn, h_prev))
     n, hidden = h_prev.size, h_prev.shape[1]
-    dgi, dgh, dh_direct = cp.empty_like(acts), cp.empty_like(acts), cp.empty_like(h_prev)
+    dgi, dgh, dh_direct = _outputs("gru_cell_backward", out, (acts, acts, h_prev))
     _launch("gru_cell_backward", acts.dtype, n,
             (dh, acts, hn, h_prev, dgi, dgh, dh_direct, np.int64(n), np.int64(hidden)))
     return dgi, dgh, dh_direct
