@@ -265,3 +265,37 @@ def test_trainer_on_device_follows_the_numpy_run(device):
     np.testing.assert_allclose(histories[1]["accuracy"], histories[0]["accuracy"], atol=1 / 64 + 1e-9)
     for a, b in zip(weights[0], weights[1]):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-4)
+
+
+LOSSES = {  # the losses tests/test_ops_loss.py's device cases leave out, on two float inputs
+    "mse": lambda a, b: nn.functional.mse_loss(a, b),
+    "l1_sum": lambda a, b: nn.functional.l1_loss(a, b, reduction="sum"),
+    "huber": lambda a, b: nn.functional.huber_loss(a, b, delta=0.7),
+    "soft_margin": lambda a, b: nn.functional.soft_margin_loss(a, b.sign()),
+    "multilabel_soft_margin": lambda a, b: nn.functional.multilabel_soft_margin_loss(a, (b > 0).float()),
+    "poisson_nll": lambda a, b: nn.functional.poisson_nll_loss(a, b.abs()),
+    "hinge_embedding": lambda a, b: nn.functional.hinge_embedding_loss(a, b.sign(), margin=0.5),
+    "margin_ranking": lambda a, b: nn.functional.margin_ranking_loss(a[:, 0], b[:, 0], a[:, 1].sign(), 0.1),
+    "cosine_embedding": lambda a, b: nn.functional.cosine_embedding_loss(a, b, b[:, 0].sign()),
+    "triplet_margin": lambda a, b: nn.functional.triplet_margin_loss(a, b, a.flip(0)),
+}
+
+
+@pytest.mark.parametrize("device", devices)
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_more_losses_on_device_match_numpy(name, device):
+    fn = LOSSES[name]
+    rng = np.random.default_rng(5)
+    a, b = (rng.standard_normal((4, 5)).astype(np.float32) for _ in range(2))
+    results = []
+    for dev in ("cpu", device):
+        xa, xb = dg.tensor(a, device=dev, requires_grad=True), dg.tensor(b, device=dev, requires_grad=True)
+        out = fn(xa, xb)
+        _on(dev, out)
+        out.sum().backward()
+        results.append([host(out), host(xa.grad), host(xb.grad) if xb.grad is not None else None])
+    for got, want in zip(results[1], results[0]):
+        if want is None:
+            assert got is None or not got.any()
+            continue
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
