@@ -236,9 +236,10 @@ def _random(kind: str, size, dtype, device, requires_grad, generator=None, **kw)
     dtype = _float_dtype(dtype)
     if device is not None and Device(device).type == "cuda":
         rs = _cuda_random(Device(device))
+        draw = dtype if dtype in (np.float32, np.float64) else np.float32  # cupy.random draws only these two
         with module_for_device(Device(device)).cuda.Device(Device(device).index):
-            data = rs.standard_normal(size, dtype=dtype) if kind == "normal" else rs.random(size, dtype=dtype)
-        return _finish(data, requires_grad)
+            data = rs.standard_normal(size, dtype=draw) if kind == "normal" else rs.random(size, dtype=draw)
+        return _finish(data.astype(dtype, copy=False), requires_grad)
     g = _generator if generator is None else generator
     if kind == "normal":
         data = g.standard_normal(size, dtype=dtype if dtype in (np.float32, np.float64) else np.float64)
@@ -292,7 +293,7 @@ def randint_like(t: Tensor, low, high=None, dtype=None, device=None) -> Tensor:
 
 def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
     """1 with probability ``input`` (or ``p``) for each element, else 0, in input's dtype."""
-    probs = input.array if p is None else np.full(input.shape, p)
+    probs = input.array if p is None else backend.array_module(input.array).full(input.shape, p)
     draws = rand(input.shape, dtype=backend.float64, generator=generator).array
     draws = backend.move_to(draws, input.device)
     return Tensor._make((draws < probs).astype(input.dtype), None)

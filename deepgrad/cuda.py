@@ -8,6 +8,7 @@ True
 from __future__ import annotations
 
 from . import backend, creation
+from . import cuda_graphs as graphs  # noqa: F401 - dg.cuda.graphs.capture_step
 
 
 def is_available() -> bool:

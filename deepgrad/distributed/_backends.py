@@ -215,7 +215,7 @@ class NCCLBackend:
 
     def iall_reduce(self, arr, op: str = SUM) -> Work:
         dtype = self._check(arr, "all_reduce")
-        work = self._run(lambda s: self.comm.allReduce(arr.array.ptr, arr.array.ptr, arr.size, dtype, self._ops[op], s))
+        work = self._run(lambda s: self.comm.allReduce(arr.data.ptr, arr.data.ptr, arr.size, dtype, self._ops[op], s))
         if op == AVG:
             work._after = lambda: _finish_avg(arr, self.world_size)
         return work
@@ -225,12 +225,12 @@ class NCCLBackend:
 
     def broadcast(self, arr, src: int) -> None:
         dtype = self._check(arr, "broadcast")
-        self._run(lambda s: self.comm.bcast(arr.array.ptr, arr.size, dtype, src, s)).wait()
+        self._run(lambda s: self.comm.bcast(arr.data.ptr, arr.size, dtype, src, s)).wait()
 
     def all_gather(self, arr):
         dtype = self._check(arr, "all_gather")
         out = self.cupy.empty((self.world_size,) + arr.shape, dtype=arr.dtype)
-        self._run(lambda s: self.comm.allGather(arr.array.ptr, out.array.ptr, arr.size, dtype, s)).wait()
+        self._run(lambda s: self.comm.allGather(arr.data.ptr, out.data.ptr, arr.size, dtype, s)).wait()
         return out
 
     def barrier(self) -> None:

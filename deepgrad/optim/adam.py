@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module
+from .fused_step import adam_group
 from .optimizer import Optimizer, _grad_with_decay
 
 
@@ -58,6 +59,8 @@ class Adam(Optimizer):
         """One Adam update of every parameter that has a gradient; returns the closure's loss."""
         loss = self._evaluate(closure)
         for group in self.param_groups:
+            if adam_group(self, group):  # one CUDA launch for the group (DEEPGRAD_CUDA_FUSED=1 only)
+                continue
             lr, eps, amsgrad, maximize = group["lr"], group["eps"], group["amsgrad"], group["maximize"]
             beta1, beta2 = group["betas"]
             weight_decay = group["weight_decay"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .fused_step import sgd_group
 from .optimizer import Optimizer, _grad_with_decay
 
 
@@ -53,6 +54,8 @@ class SGD(Optimizer):
         """One SGD update of every parameter that has a gradient; returns the closure's loss."""
         loss = self._evaluate(closure)
         for group in self.param_groups:
+            if sgd_group(self, group):  # one CUDA launch for the group (DEEPGRAD_CUDA_FUSED=1 only)
+                continue
             lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
             weight_decay, nesterov, maximize = group["weight_decay"], group["nesterov"], group["maximize"]
             for p in group["params"]:
