@@ -210,3 +210,11 @@ def test_replacing_a_child_keeps_its_position():
     block = Block()
     block.fc = nn.Linear(4, 3)
     assert [n for n, _ in block.named_children()] == ["fc", "bn"]
+
+
+def test_parameter_str_and_repr_are_torchs():
+    import torch
+
+    ours, theirs = nn.Parameter(dg.tensor([1.0, 2.0])), torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    assert str(ours) == str(theirs) and repr(ours) == repr(theirs)
+    assert str(ours).startswith("Parameter containing:\n")

@@ -14,9 +14,9 @@ op's ``backward_graph`` is written with.
 
 >>> import deepgrad as dg
 >>> x = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
->>> (g,) = dg.autograd.grad(x[[0, 0, 2]].sum(), x, create_graph=True)   # an IndexScatter: [2, 0, 1]
+>>> (g,) = dg.autograd.grad((x[[0, 0, 2]] ** 2).sum(), x, create_graph=True)   # 2x, scattered: [4, 0, 6]
 >>> g
-tensor([2., 0., 1.], grad_fn=<IndexScatterBackward>)
+tensor([4., 0., 6.], grad_fn=<IndexScatterBackward>)
 """
 
 from __future__ import annotations
