@@ -175,10 +175,11 @@ class Function:
         super().__init_subclass__(**kwargs)
         cls._saved_cache = {}  # mask of inputs needing grad -> indices saved, per op
         cls._plans = _plans(cls.saved)
+        cls._saves = cls.saved != ()
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params) -> Tensor:
-        if cls.multi_output:
+        if cls.multi_output:  # (one entry point: the ONNX and jit tracers wrap Function.apply)
             return _apply_multi(cls, inputs, params)
         fn = cls()
         out = fn.forward(*[t.array for t in inputs], **params)
@@ -187,7 +188,7 @@ class Function:
                 if t.requires_grad:
                     fn.next = tuple([_edge(t) for t in inputs])
                     result = Tensor._make(out, fn)
-                    if cls.saved != ():
+                    if cls._saves:
                         plans = cls._plans
                         if plans is None or _watch[0] is not None or len(inputs) > 3:
                             _save(fn, cls, inputs, result, params)

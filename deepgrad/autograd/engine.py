@@ -121,6 +121,12 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
 def _root_grads(tensors, grad_tensors, keep_tensors: bool = False) -> dict:
     """The graph nodes to start from, each with the gradient arriving there (as Tensors, with their own
     graph, when ``keep_tensors``: a recorded backward)."""
+    if grad_tensors is None and not keep_tensors and type(tensors) is Tensor:  # loss.backward(): one root
+        g = _root_grad(tensors, None, 0)
+        root = _edge(tensors)
+        if root.freed:
+            raise _freed_error(root)
+        return {root: g}
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]

@@ -33,7 +33,7 @@ _pointer_tables: dict = {}
 
 def enabled() -> bool:
     """True when ``DEEPGRAD_CUDA_FUSED=1`` and CuPy sees a GPU (read at each call: tests switch it)."""
-    return os.environ.get(ENV_FLAG) == "1" and cupy_module() is not None
+    return cupy_module() is not None and os.environ.get(ENV_FLAG) == "1"  # no GPU: one cached lookup
 
 
 def applies(*arrays) -> bool:
