@@ -15,20 +15,6 @@ from .recurrent import INPUT, SEQ, seeded_rnn_and_head
 BATCHES = (1, 256)
 
 
-def _lenet5_infer(lib, device, batch: int):
-    gen = rng(20)
-    model = lenet5(lib.nn).to(device)
-    load_seeded_weights(lib, model, gen)
-    model.eval()
-    x = to_lib(lib, device, randn(gen, batch, 1, 28, 28))
-
-    def step():
-        with lib.no_grad():
-            return model(x)
-
-    return step
-
-
 def _lstm_infer(lib, device, batch: int):
     gen = rng(21)
     rnn, head = seeded_rnn_and_head(lib, device, "LSTM", gen)
@@ -47,7 +33,7 @@ def _register_lenet5(batch: int) -> None:
     workload(f"lenet5_infer_b{batch}",
              f"LeNet-5 inference on 1x28x28, batch {batch}: eval(), no_grad, forward only (seeded weights: "
              "the timing does not depend on training)", samples=batch)(
-        lambda lib, device: _lenet5_infer(lib, device, batch))
+        lambda lib, device: _lenet5_model(lib, device, batch))
 
 
 def _register_lstm(batch: int) -> None:

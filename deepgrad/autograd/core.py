@@ -61,13 +61,17 @@ class _VersionCounter:
     def bump(self) -> None:
         global _epoch
         _epoch += 1
+        self.written(_epoch)
+
+    def written(self, epoch: int) -> None:
+        """Count a write made at global write count ``epoch``."""
         self.value += 1
-        self.epoch = _epoch
+        self.epoch = epoch
         recent = self.recent
         if recent is None:
-            self.recent = [_epoch]
+            self.recent = [epoch]
         else:
-            recent.append(_epoch)
+            recent.append(epoch)
             if len(recent) > 16:
                 del recent[:8]
 
@@ -82,15 +86,7 @@ def bump_all(tensors) -> None:
         vc = t._vc
         if vc is None:
             vc = t._vc = _VersionCounter()
-        vc.value += 1
-        vc.epoch = epoch
-        recent = vc.recent
-        if recent is None:
-            vc.recent = [epoch]
-        else:
-            recent.append(epoch)
-            if len(recent) > 16:
-                del recent[:8]
+        vc.written(epoch)
 
 
 def version_counter(t: Tensor) -> _VersionCounter:
