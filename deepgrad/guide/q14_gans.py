@@ -292,10 +292,12 @@ def plain_dcgan(seed: int) -> GANTrainer:
 # steps, each with a double backward for the penalty). Same generator, a critic with the discriminator's layers
 # (at 8x8 it has no hidden norm layer to replace) and a raw score; Adam lr 1e-3, betas (0, 0.9), penalty weight 10:
 # the paper's lr 1e-4 had not left the untrained generator's neighbourhood after 100 steps (seed 0: judge
-# recognised 0%, sliced Wasserstein 0.63). Measured with each seed's own data split, seeds 0-4: WGAN-GP sliced
-# Wasserstein 0.071-0.075 (judge recognises 39-54%, 10 classes), plain DCGAN 0.120-0.166 (38-49%, 10 classes);
-# after 600 WGAN-GP generator steps 0.055-0.062. About 7 s a WGAN-GP run and 5 s a plain one on one CPU core:
-# quick mode runs seed ctx.seed against part 3's plain DCGAN, full mode five seeds.
+# recognised 0%, sliced Wasserstein 0.63). Measured in full mode (GAN seeds 0-4 on guide seed 0's data split and
+# judge, 5-9 on seed 5's): WGAN-GP sliced Wasserstein 0.067-0.080 (judge recognises 44-59%, 10 classes), plain
+# DCGAN 0.118-0.211 (32-49%, 9-10 classes), a ratio of 1.54-2.85 (seed 2: 1.54, the only one under 1.8); the plain
+# DCGAN of part 3 after 3000 steps is no closer (0.161). After 600 WGAN-GP generator steps 0.055-0.062 (seeds 0-4,
+# each on its own split). About 7 s a WGAN-GP run and 5 s a plain one on one CPU core: quick mode runs seed
+# ctx.seed against part 3's plain DCGAN, full mode five seeds.
 DIGITS_PLAIN_STEPS, DIGITS_WGAN_STEPS = 600, 200
 
 
@@ -337,9 +339,9 @@ def wgan_gp_digits_experiment(ctx, judge: nn.Module, real: np.ndarray, plain_run
                f"{DIGITS_PLAIN_STEPS} steps, WGAN-GP after {DIGITS_WGAN_STEPS} generator steps. The judge recognises "
                f"{plain[0][1]:.0%} and {wgan[0][1]:.0%} of their samples; WGAN-GP's are "
                f"{plain[0][0] / wgan[0][0]:.1f}x closer to the real digits (sliced Wasserstein).")
-    ctx.claim("on every seed WGAN-GP's samples are >= 1.5x closer to the real digits (sliced Wasserstein) than the "
+    ctx.claim("on every seed WGAN-GP's samples are >= 1.4x closer to the real digits (sliced Wasserstein) than the "
               f"plain DCGAN's, with {DIGITS_WGAN_STEPS} generator steps against its {DIGITS_PLAIN_STEPS}",
-              all(w[0] * 1.5 <= p[0] for w, p in zip(wgan, plain)),
+              all(w[0] * 1.4 <= p[0] for w, p in zip(wgan, plain)),
               f"WGAN-GP {[round(w[0], 3) for w in wgan]}, plain DCGAN {[round(p[0], 3) for p in plain]} "
               f"(seeds {seeds})")
     ctx.claim("and they stay recognisable digits of many classes: on every seed the judge recognises >= 30% of "
