@@ -113,3 +113,87 @@ def test_a_critic_with_batch_norm_is_refused():
     with pytest.raises(ValueError, match="batch norm"):
         gan.GANTrainer(models.DCGANGenerator(latent_dim=8, channels=1, image_size=16, base_width=8),
                        models.DCGANDiscriminator(1, 16, 8), loss="wgan_gp")
+
+
+def _torch_conv_critic(critic: models.DCGANDiscriminator) -> torch.nn.Sequential:
+    """The same DCGAN critic in torch (float64), with the deepgrad critic's weights."""
+    layers = []
+    for m in critic.main:
+        if isinstance(m, dg.nn.Conv2d):
+            t = torch.nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                                bias=m.bias is not None).double()
+        elif isinstance(m, dg.nn.GroupNorm):
+            t = torch.nn.GroupNorm(m.num_groups, m.num_channels, eps=m.eps).double()
+        else:
+            layers.append(torch.nn.LeakyReLU(0.2))
+            continue
+        with torch.no_grad():
+            for name, p in t.named_parameters():
+                p.copy_(torch.from_numpy(getattr(m, name).detach().numpy().astype(np.float64)))
+        layers.append(t)
+    return torch.nn.Sequential(*layers)
+
+
+@pytest.mark.parametrize("norm", ["layer", "none"])
+def test_gradient_penalty_of_a_dcgan_critic_matches_torch(norm):
+    """A conv critic without batch norm: layer norm (GroupNorm(1, C)) or none; 16x16 gives it one hidden
+    strided convolution with its norm. The penalty's gradient needs the double backward of conv2d, LeakyReLU and
+    the norm."""
+    dg.manual_seed(0)
+    critic = models.DCGANDiscriminator(channels=1, image_size=16, base_width=4, norm=norm).to(dg.float64)
+    rng = np.random.default_rng(3)
+    with dg.no_grad():  # non-trivial norm affine and conv biases (DCGAN's init sets them to 1 and 0)
+        for name, p in critic.named_parameters():
+            if not name.endswith("weight") or p.ndim == 1:
+                p.copy_(dg.tensor(rng.normal(1.0 if name.endswith("weight") else 0.0, 0.3, p.shape)))
+    kinds = [type(m).__name__ for m in critic.main]
+    assert ("GroupNorm" in kinds) == (norm == "layer") and "BatchNorm2d" not in kinds
+    t_critic = _torch_conv_critic(critic)
+    real, fake = rng.standard_normal((6, 1, 16, 16)), rng.standard_normal((6, 1, 16, 16)) * 0.5
+    mix = rng.uniform(0, 1, 6)
+
+    gp = gan.gradient_penalty(critic, dg.tensor(real), dg.tensor(fake), 10.0, mix=mix)
+    gp.backward()
+
+    w = torch.from_numpy(mix)[:, None, None, None]
+    between = (w * torch.from_numpy(real) + (1 - w) * torch.from_numpy(fake)).requires_grad_(True)
+    (slope,) = torch.autograd.grad(t_critic(between).sum(), between, create_graph=True)
+    t_gp = 10.0 * ((slope.reshape(6, -1).norm(2, dim=1) - 1) ** 2).mean()
+    t_gp.backward()
+
+    np.testing.assert_allclose(gp.item(), t_gp.item(), rtol=1e-10)
+    ours, theirs = list(critic.parameters()), list(t_critic.parameters())
+    assert len(ours) == len(theirs) == (5 if norm == "layer" else 4)
+    for (name, a), b in zip(critic.named_parameters(), theirs):
+        if b.grad is None:  # a bias the input gradient does not depend on (the last conv's, if any)
+            assert a.grad is None, name
+            continue
+        # every weight gets a second-derivative gradient; biases (conv and norm) a zero one, as in the MLP critic:
+        # the slope of a piecewise-linear critic moves with a bias only through LeakyReLU's step
+        assert (np.abs(b.grad.numpy()).max() > 0) == name.endswith("weight"), name
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=name)
+
+
+def test_dcgan_wgan_gp_trainer_settings_and_a_short_digits_run():
+    with pytest.raises(ValueError, match="norm must be one of"):
+        models.DCGANDiscriminator(1, 16, 8, norm="instance")
+    with pytest.raises(ValueError, match="norm='batch' breaks the per-sample gradient penalty"):
+        gan.dcgan_wgan_gp_trainer(image_size=16, norm="batch")
+    trainer = gan.dcgan_wgan_gp_trainer(image_size=16, seed=0, base_width=8)
+    assert trainer.loss == "wgan_gp" and trainer.n_critic == 5 and trainer.gp_weight == 10.0
+    assert trainer.d_optimizer.param_groups[0]["betas"] == (0.0, 0.9)
+    assert [type(m).__name__ for m in trainer.discriminator.main].count("GroupNorm") == 1
+    history = trainer.fit(gan.digit_images(16), steps=2, batch_size=16)
+    assert len(history["gradient_penalty"]) == 2 and np.all(np.isfinite(history["d_loss"]))
+
+    # topic 14's digits setting, shorter: the untrained generator's images are far from the digits
+    images = gan.digit_images(8)
+    trainer = gan.dcgan_wgan_gp_trainer(image_size=8, seed=0, lr=1e-3)
+    flat = images.reshape(len(images), -1)
+    before = gan.sliced_wasserstein(trainer.sample(500).reshape(500, -1), flat, seed=0)
+    trainer.fit(images, steps=DIGIT_STEPS, batch_size=64)
+    after = gan.sliced_wasserstein(trainer.sample(500).reshape(500, -1), flat, seed=0)
+    assert after * 2.5 < before, (before, after)
+
+
+DIGIT_STEPS = 60

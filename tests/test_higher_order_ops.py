@@ -74,6 +74,9 @@ CASES = {
     "max_avg_pool1d": (lambda L, x: _f(L).max_pool1d(x * x, 2) ** 2 + _f(L).avg_pool1d(x, 2) ** 3, [(2, 2, 6)]),
     # normalisation
     "layer_norm": (lambda L, x, w, b: _f(L).layer_norm(x, (4,), w, b) ** 2 * x, [(3, 4), (4,), (4,)]),
+    # one group: the layer norm over (C, H, W) of a WGAN-GP DCGAN critic; two: groups of channels
+    "group_norm": (lambda L, x, w, b: _f(L).group_norm(x, 1, w, b) ** 2 * x + _f(L).group_norm(x, 2, w, b) ** 3,
+                   [(2, 4, 2, 2), (4,), (4,)]),
     "batch_norm_eval": (lambda L, x, w, b: _f(L).batch_norm(x, _const(L, [0.1, -0.2, 0.3]), _const(L, [0.5, 1.0, 2.0]),
                                                             w, b, training=False) ** 2 * x, [(4, 3, 2), (3,), (3,)]),
     "batch_norm_train": (lambda L, x, w, b: _f(L).batch_norm(x, None, None, w, b, training=True) ** 2 * x,

@@ -20,13 +20,14 @@ sample_dir="samples")`` writes PNG grids of a fixed set of latents as training g
 
 from ..data.datasets import digit_images, make_ring, ring_centers
 from ..train.plots import image_grid, plot_losses, save_image_grid, save_scatter
-from .builders import dcgan_trainer, ring_trainer, ring_wgan_gp_trainer
+from .builders import dcgan_trainer, dcgan_wgan_gp_trainer, ring_trainer, ring_wgan_gp_trainer
 from .losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
 from .metrics import ModeCoverage, mode_coverage, sliced_wasserstein
 from .trainer import GANTrainer
 
 __all__ = [
     "GANTrainer", "LOSSES", "discriminator_loss", "generator_loss", "gradient_penalty", "ModeCoverage", "mode_coverage",
-    "sliced_wasserstein", "ring_trainer", "ring_wgan_gp_trainer", "dcgan_trainer", "make_ring", "ring_centers",
+    "sliced_wasserstein", "ring_trainer", "ring_wgan_gp_trainer", "dcgan_trainer", "dcgan_wgan_gp_trainer",
+    "make_ring", "ring_centers",
     "digit_images", "image_grid", "save_image_grid", "save_scatter", "plot_losses",
 ]

@@ -29,13 +29,16 @@ def _plan(image_size: int) -> tuple[int, int]:
     return s, k
 
 
+NORMS = ("batch", "layer", "none")
+
+
 def dcgan_init_(module: nn.Module) -> None:
-    """DCGAN's initialisation: conv weights N(0, 0.02), batch-norm weights N(1, 0.02), biases 0."""
+    """DCGAN's initialisation: conv weights N(0, 0.02), batch- and layer-norm weights N(1, 0.02), biases 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             normal_f32_(m.weight, 0.02)
             zero_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             normal_f32_(m.weight, 0.02, mean=1.0)
             zero_(m.bias)
 
@@ -71,17 +74,31 @@ class DCGANGenerator(nn.Module):
         return self.main(z)
 
 
-class DCGANDiscriminator(nn.Module):
-    """Images (N, channels, image_size, image_size) -> real/fake logits (N,)."""
+def _norm_layer(norm: str, channels: int) -> list[nn.Module]:
+    if norm == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if norm == "layer":  # one group: each sample normalised over all its (C, H, W), with a per-channel affine
+        return [nn.GroupNorm(1, channels)]
+    return []
 
-    def __init__(self, channels: int = 1, image_size: int = 64, base_width: int = 64):
+
+class DCGANDiscriminator(nn.Module):
+    """Images (N, channels, image_size, image_size) -> real/fake logits (N,).
+
+    ``norm`` after each hidden strided convolution: ``"batch"`` (DCGAN's), ``"layer"`` (per-sample layer norm
+    over (C, H, W), as ``GroupNorm(1, C)``: the WGAN-GP critic's, whose gradient penalty needs each score to
+    depend on its own sample only) or ``"none"``. The convolutions followed by no norm get a bias."""
+
+    def __init__(self, channels: int = 1, image_size: int = 64, base_width: int = 64, norm: str = "batch"):
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"DCGANDiscriminator: norm must be one of {NORMS}, got {norm!r}")
         s0, k = _plan(image_size)
-        self.channels, self.image_size = channels, image_size
+        self.channels, self.image_size, self.norm = channels, image_size, norm
         layers: list[nn.Module] = [nn.Conv2d(channels, base_width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
         width = base_width
         for _ in range(k - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2),
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=norm == "none"), *_norm_layer(norm, width * 2),
                        nn.LeakyReLU(0.2, True)]
             width *= 2
         layers.append(nn.Conv2d(width, 1, s0, 1, 0, bias=False))
