@@ -143,3 +143,19 @@ def check(dg_fn, torch_fn, *arrays, device="cpu", requires_grad=None, rtol=FWD_R
         assert d.grad.device == d.device, f"input {i}: grad on {d.grad.device}, input on {d.device}"
         assert_close(d.grad, t.grad, grad_rtol, grad_atol, f"gradient of input {i}", scaled)
     return out_d, out_t
+
+
+def double_backward(lib, fn, xs, materialize=False):
+    """First and second derivatives of ``fn(lib, *xs)`` in either library: ``g = grad(y, xs, v,
+    create_graph=True)`` under a random upstream ``v``, then ``grad(sum(g_k * w_k), xs)`` for random ``w``
+    (the double-backward half of the harness; random contractions, as for first derivatives). Returns two
+    lists of NumPy arrays, None where a gradient is unused (zeros instead with ``materialize``)."""
+    y = fn(lib, *xs)
+    up = lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)), dtype=lib.float64)
+    gs = lib.autograd.grad(y, xs, grad_outputs=up, create_graph=True, allow_unused=True)
+    w = [lib.tensor(np.random.default_rng(2 + k).standard_normal(tuple(x.shape)), dtype=lib.float64)
+         for k, x in enumerate(xs)]
+    total = sum((g * wk).sum() for g, wk in zip(gs, w) if g is not None and g.requires_grad)
+    second = lib.autograd.grad(total, xs, allow_unused=True, materialize_grads=materialize)
+    return ([None if g is None else g.detach().numpy() for g in gs],
+            [None if s is None else s.detach().numpy() for s in second])

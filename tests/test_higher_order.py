@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from core_parity import double_backward
 
 import deepgrad as dg
 from deepgrad.autograd import functional as AF
@@ -40,15 +41,7 @@ def _inputs(lib, shapes, seed=0):
 
 def _double(lib, name):
     fn, shapes = CASES[name]
-    xs = _inputs(lib, shapes)
-    y = fn(lib, *xs)
-    up = lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)), dtype=lib.float64)
-    gs = lib.autograd.grad(y, xs, grad_outputs=up, create_graph=True)
-    w = [lib.tensor(np.random.default_rng(2 + k).standard_normal(tuple(g.shape)), dtype=lib.float64)
-         for k, g in enumerate(gs)]
-    total = sum((g * wk).sum() for g, wk in zip(gs, w))
-    second = lib.autograd.grad(total, xs, allow_unused=True)
-    return [g.detach().numpy() for g in gs], [None if s is None else s.numpy() for s in second]
+    return double_backward(lib, fn, _inputs(lib, shapes))
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from core_parity import double_backward
 
 import deepgrad as dg
 from deepgrad.autograd import gradgradcheck
@@ -137,15 +138,7 @@ def _inputs(lib, specs, seed=0):
 
 def _double(lib, name):
     fn, specs = CASES[name]
-    xs = _inputs(lib, specs)
-    y = fn(lib, *xs)
-    up = lib.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)), dtype=lib.float64)
-    gs = lib.autograd.grad(y, xs, grad_outputs=up, create_graph=True, allow_unused=True)
-    w = [lib.tensor(np.random.default_rng(2 + k).standard_normal(tuple(x.shape)), dtype=lib.float64)
-         for k, x in enumerate(xs)]
-    total = sum((g * wk).sum() for g, wk in zip(gs, w) if g is not None and g.requires_grad)
-    second = lib.autograd.grad(total, xs, allow_unused=True, materialize_grads=True)
-    return ([None if g is None else g.detach().numpy() for g in gs], [s.numpy() for s in second])
+    return double_backward(lib, fn, _inputs(lib, specs), materialize=True)
 
 
 @pytest.mark.parametrize("name", list(CASES))
