@@ -10,6 +10,17 @@ off unless ``DEEPGRAD_CUDA_FUSED=1`` is set; :func:`enabled` is the switch every
 functions are the specification (array code, any backend; tests/test_gpu_fused.py checks them against torch on
 the CPU and compares each kernel with its reference on a GPU).
 
+Wired in so far: batch norm (kernels/norm.py's dispatcher) and the SGD/Adam/AdamW group updates
+(optim/fused_step.py). Not wired yet, because a wiring that cannot be run is a guess: the recurrences and the
+loss. Once the kernels pass on a GPU, the hooks are: ``kernels/recurrent.py`` ``lstm_forward`` (no projection,
+``applies(x)``: skip the 0.5 scale trick and replace each step's gate math from ``tanh(gates)`` to the write of
+``out`` with ``lstm_cell_forward(gates, c_prev, out=(out rows, cell rows, tanh_c rows))``); ``lstm_backward``
+(per step ``lstm_cell_backward(dh, dc_state, acts, tanh_c, c_prev, out=(dgates rows, dc_state))`` before the
+existing matmul); the GRU the same way (unscaled gate activations; the hidden gate's bias added to its
+recurrent part; backward adds ``dgh @ w_hh`` to the direct ``dh``); ``ops/loss_classification.py``'s class-index
+cross-entropy for 2-D CuPy input without weights or label smoothing (``cross_entropy_forward`` /
+``cross_entropy_backward``).
+
 >>> import numpy as np
 >>> h, c, acts, tanh_c = lstm_cell_forward_reference(np.zeros((2, 8), np.float32), np.ones((2, 2), np.float32))
 >>> c.tolist()  # f = sigmoid(0) = 0.5 keeps half of c; i * g = 0.5 * tanh(0) adds nothing
