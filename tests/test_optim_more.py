@@ -188,3 +188,16 @@ def test_lbfgs_needs_a_closure_and_stops_at_an_optimum():
 
     with pytest.raises(RuntimeError, match="only 'strong_wolfe' is supported"):
         bad.step(quadratic)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("Adam", dict(betas=(0.9, 1.0))), ("Adam", dict(lr=float("nan"))), ("AdamW", dict(weight_decay=-1)),
+    ("NAdam", dict(momentum_decay=-1)), ("RAdam", dict(eps=-1)), ("Adamax", dict(betas=(-0.1, 0.9))),
+    ("Adagrad", dict(initial_accumulator_value=-1)), ("RMSprop", dict(momentum=-1)), ("Adadelta", dict(rho=1.5)),
+], ids=str)
+def test_hyperparameter_errors_are_torchs_word_for_word(name, kwargs):
+    with pytest.raises(ValueError) as theirs:
+        getattr(torch.optim, name)([torch.nn.Parameter(torch.zeros(2))], **kwargs)
+    with pytest.raises(ValueError) as ours:
+        getattr(optim, name)([dg.nn.Parameter(dg.zeros(2))], **kwargs)
+    assert str(ours.value) == str(theirs.value)

@@ -1,5 +1,5 @@
-"""The raw arrays the optimizers update in place (one place to read them, so a rename of the Tensor's
-storage attribute touches one line)."""
+"""What every optimizer shares below its update rule: the raw arrays it updates in place (one place to read
+them), torch's checks of its hyperparameters, and torch's implementation switches."""
 
 from __future__ import annotations
 
@@ -21,3 +21,23 @@ def check_torch_only_flags(name: str, foreach=None, capturable: bool = False, di
     if differentiable:
         raise ValueError(f"{name}: differentiable=True (autograd through the optimizer step) is not supported by "
                          f"deepgrad")
+
+
+_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def check_hyperparameters(**values) -> None:
+    """torch's range checks, in the order given, with torch's messages: ``betas`` each in [0, 1), ``rho`` in
+    [0, 1], every other value >= 0 (NaN fails them all).
+
+    >>> check_hyperparameters(lr=1e-3, betas=(0.9, 1.0))
+    Traceback (most recent call last):
+    ValueError: Invalid beta parameter at index 1: 1.0
+    """
+    for name, value in values.items():
+        if name == "betas":
+            for i, beta in enumerate(value):
+                if not 0.0 <= beta < 1.0:
+                    raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        elif not (0.0 <= value <= 1.0 if name == "rho" else 0.0 <= value):
+            raise ValueError(f"Invalid {_LABELS.get(name, name + ' value')}: {value}")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import array_module
-from ._arrays import check_torch_only_flags, param_array
+from ._arrays import check_hyperparameters, check_torch_only_flags, param_array
 from .optimizer import Optimizer, _grad_with_decay
 
 
@@ -28,14 +28,7 @@ class Adadelta(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0, foreach: bool | None = None, *, capturable: bool = False,
                  maximize: bool = False, differentiable: bool = False):
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= rho <= 1.0:
-            raise ValueError(f"Invalid rho value: {rho}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_hyperparameters(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
         check_torch_only_flags("Adadelta", foreach, capturable, differentiable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
 
