@@ -201,3 +201,18 @@ def test_hyperparameter_errors_are_torchs_word_for_word(name, kwargs):
     with pytest.raises(ValueError) as ours:
         getattr(optim, name)([dg.nn.Parameter(dg.zeros(2))], **kwargs)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("Adam", {}), ("Adam", dict(amsgrad=True)), ("NAdam", {}), ("RAdam", {}), ("Adamax", {}), ("Adadelta", {}),
+    ("RMSprop", dict(momentum=0.9, centered=True)),
+], ids=str)
+def test_per_parameter_state_has_torchs_keys_in_torchs_order(name, kwargs):
+    ours, theirs = dg.nn.Parameter(dg.ones(2)), torch.nn.Parameter(torch.ones(2))
+    states = []
+    for lib, w in ((dg, ours), (torch, theirs)):
+        opt = getattr(lib.optim, name)([w], **kwargs)
+        (w * w).sum().backward()
+        opt.step()
+        states.append(list(opt.state[w]))
+    assert states[0] == states[1]

@@ -3,12 +3,24 @@ them), torch's checks of its hyperparameters, and torch's implementation switche
 
 from __future__ import annotations
 
+from ..backend import array_module
 from ..tensor import Tensor
 
 
 def param_array(p: Tensor):
     """The NumPy / CuPy array holding ``p``'s values (updated in place: no graph is recorded)."""
     return p.array
+
+
+def init_state(state: dict, like, *buffers: str | None, **values) -> None:
+    """A parameter's state before its first update, in torch's key order: ``step`` = 0, then ``values``, then a
+    zero array shaped like ``like`` for each named buffer (None entries skipped: optional buffers)."""
+    xp = array_module(like)
+    state["step"] = 0
+    state.update(values)
+    for name in buffers:
+        if name is not None:
+            state[name] = xp.zeros_like(like)
 
 
 def check_torch_only_flags(name: str, foreach=None, capturable: bool = False, differentiable: bool = False) -> None:

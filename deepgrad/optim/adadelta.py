@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
-from ._arrays import check_hyperparameters, check_torch_only_flags, param_array
+from ._arrays import check_hyperparameters, check_torch_only_flags, init_state, param_array
 from .optimizer import Optimizer, _grad_with_decay
 
 
@@ -43,10 +42,7 @@ class Adadelta(Optimizer):
                 d = param_array(p)
                 state = self.state[p]
                 if not state:
-                    xp = array_module(d)
-                    state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(d)
-                    state["acc_delta"] = xp.zeros_like(d)
+                    init_state(state, d, "square_avg", "acc_delta")
                 state["step"] += 1
                 g, _ = _grad_with_decay(p, group["maximize"], group["weight_decay"])
                 square_avg, acc_delta = state["square_avg"], state["acc_delta"]

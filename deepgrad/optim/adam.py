@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
-from ._arrays import check_hyperparameters
+from ._arrays import check_hyperparameters, init_state
 from .fused_step import adam_group
 from .optimizer import Optimizer, _grad_with_decay
 
@@ -65,12 +64,7 @@ class Adam(Optimizer):
                 d = p.array
                 state = self.state[p]
                 if not state:
-                    xp = array_module(d)
-                    state["step"] = 0
-                    state["exp_avg"] = xp.zeros_like(d)
-                    state["exp_avg_sq"] = xp.zeros_like(d)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = xp.zeros_like(d)
+                    init_state(state, d, "exp_avg", "exp_avg_sq", "max_exp_avg_sq" if amsgrad else None)
                 step = state["step"] = state["step"] + 1
                 if step != cached_step:  # bias corrections as Python floats, once per distinct step count
                     cached_step = step

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
-from ._arrays import check_hyperparameters, check_torch_only_flags, param_array
+from ._arrays import check_hyperparameters, check_torch_only_flags, init_state, param_array
 from .optimizer import Optimizer, _grad_with_decay
 
 
@@ -44,10 +43,7 @@ class Adamax(Optimizer):
                 d = param_array(p)
                 state = self.state[p]
                 if not state:
-                    xp = array_module(d)
-                    state["step"] = 0
-                    state["exp_avg"] = xp.zeros_like(d)
-                    state["exp_inf"] = xp.zeros_like(d)
+                    init_state(state, d, "exp_avg", "exp_inf")
                 step = state["step"] = state["step"] + 1
                 g, _ = _grad_with_decay(p, group["maximize"], group["weight_decay"])
                 m, u = state["exp_avg"], state["exp_inf"]

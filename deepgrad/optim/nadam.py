@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module, get_default_dtype
-from ._arrays import check_hyperparameters, check_torch_only_flags, param_array
+from ..backend import get_default_dtype
+from ._arrays import check_hyperparameters, check_torch_only_flags, init_state, param_array
 from .optimizer import Optimizer, _grad_with_decay
 
 
@@ -67,11 +67,7 @@ class NAdam(Optimizer):
                 d = param_array(p)
                 state = self.state[p]
                 if not state:
-                    xp = array_module(d)
-                    state["step"] = 0
-                    state["mu_product"] = 1.0
-                    state["exp_avg"] = xp.zeros_like(d)
-                    state["exp_avg_sq"] = xp.zeros_like(d)
+                    init_state(state, d, "exp_avg", "exp_avg_sq", mu_product=1.0)
                 step = state["step"] = state["step"] + 1
                 g = _decayed_grad(p, d, group)
                 mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * psi)))
@@ -122,10 +118,7 @@ class RAdam(Optimizer):
                 d = param_array(p)
                 state = self.state[p]
                 if not state:
-                    xp = array_module(d)
-                    state["step"] = 0
-                    state["exp_avg"] = xp.zeros_like(d)
-                    state["exp_avg_sq"] = xp.zeros_like(d)
+                    init_state(state, d, "exp_avg", "exp_avg_sq")
                 step = state["step"] = state["step"] + 1
                 g = _decayed_grad(p, d, group)
                 _moments(state, g, beta1, beta2)

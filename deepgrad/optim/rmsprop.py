@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import array_module
-from ._arrays import check_hyperparameters
+from ._arrays import check_hyperparameters, init_state
 from .optimizer import Optimizer, _grad_with_decay
 
 
@@ -58,13 +57,8 @@ class RMSprop(Optimizer):
                 d = p.array
                 state = self.state[p]
                 if not state:
-                    xp = array_module(d)
-                    state["step"] = 0
-                    state["square_avg"] = xp.zeros_like(d)
-                    if momentum > 0:
-                        state["momentum_buffer"] = xp.zeros_like(d)
-                    if centered:
-                        state["grad_avg"] = xp.zeros_like(d)
+                    init_state(state, d, "square_avg", "momentum_buffer" if momentum > 0 else None,
+                               "grad_avg" if centered else None)
                 state["step"] += 1
                 g, _ = _grad_with_decay(p, maximize, weight_decay)
                 square_avg = state["square_avg"]
