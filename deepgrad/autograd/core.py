@@ -344,6 +344,25 @@ def _written_since(vc, epoch: int) -> int:
     return later if later < len(recent) or len(recent) < 8 else -1
 
 
+def park_output_grad(grads: dict, slot, g) -> None:
+    """Backward walk: keep the gradient reaching one output of a multi-output op (``slot``) in ``grads`` under
+    its op, which runs once with all of them."""
+    parent = slot.parent
+    slots = grads.get(parent)
+    if slots is None:
+        slots = grads[parent] = [None] * parent.n_outputs
+    slots[slot.k] = g if slots[slot.k] is None else slots[slot.k] + g
+
+
+def check_saved_versions(node) -> None:
+    """Backward walk, when something was written in place since ``node`` was made: torch's error if it was
+    a tensor ``node`` saved."""
+    if node.saved_inputs is not None or node.saved_out is not None:
+        error = _version_error(node)
+        if error is not None:
+            raise error
+
+
 def _version_error(node) -> RuntimeError | None:
     """torch's error if a tensor ``node`` saved was written in place after it was saved, else None."""
     holders = [(t._vc, f"its input {i}") for i, t in enumerate(node.saved_inputs or ())]

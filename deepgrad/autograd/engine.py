@@ -9,7 +9,7 @@ import numpy as np
 from ..backend import array_module
 from ..tensor import Tensor
 from . import core, higher
-from .core import AccumulateGrad, OutputSlot, _edge, _version_error
+from .core import AccumulateGrad, OutputSlot, _edge, check_saved_versions, park_output_grad
 
 
 def _topological_order(roots) -> list:
@@ -94,18 +94,12 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
             node.accumulate(g)
             continue
         if type(node) is OutputSlot:  # one output of a multi-output op: park its gradient there
-            parent = node.parent
-            slots = grads.get(parent)
-            if slots is None:
-                slots = grads[parent] = [None] * parent.n_outputs
-            slots[node.k] = g if slots[node.k] is None else slots[node.k] + g
+            park_output_grad(grads, node, g)
             continue
         if node.freed:
             raise _freed_error(node)
-        if node.epoch != core._epoch and (node.saved_inputs is not None or node.saved_out is not None):
-            error = _version_error(node)  # something was written in place since this node was made
-            if error is not None:
-                raise error
+        if node.epoch != core._epoch:  # something was written in place since this node was made
+            check_saved_versions(node)
         in_grads = node.backward(*g) if type(g) is list else node.backward(g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)

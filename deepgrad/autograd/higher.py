@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from . import core
-from .core import AccumulateGrad, OutputSlot, _version_error
+from .core import AccumulateGrad, OutputSlot, check_saved_versions, park_output_grad
 from .grad_mode import enable_grad
 
 
@@ -58,18 +58,12 @@ def run(grads: dict, order: list, retain_graph: bool, capture: dict | None, targ
                     _accumulate(t, g)
                 continue
             if type(node) is OutputSlot:
-                parent = node.parent
-                slots = grads.get(parent)
-                if slots is None:
-                    slots = grads[parent] = [None] * parent.n_outputs
-                slots[node.k] = g if slots[node.k] is None else slots[node.k] + g
+                park_output_grad(grads, node, g)
                 continue
             if node.freed:
                 raise freed_error(node)
-            if node.epoch != core._epoch and (node.saved_inputs is not None or node.saved_out is not None):
-                error = _version_error(node)
-                if error is not None:
-                    raise error
+            if node.epoch != core._epoch:
+                check_saved_versions(node)
             differentiable = getattr(node, "backward_graph", None)
             if differentiable is None:
                 raise RuntimeError(

@@ -337,14 +337,7 @@ def _broadcast(cls, name: str, a: Tensor, b: Tensor, **params) -> Tensor:
 def binary(cls, name: str, a: Tensor, b: Tensor) -> Tensor:
     """Apply a broadcasting binary op after device and dtype checks, naming it on error."""
     a, b = operands(name, a, b)
-    try:
-        return cls.apply(a, b)
-    except ValueError as e:
-        if "broadcast" in str(e):  # RuntimeError, as torch raises for mismatched sizes
-            raise RuntimeError(
-                f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together"
-            ) from None
-        raise
+    return _broadcast(cls, name, a, b)
 
 
 def _is_bool(x) -> bool:
