@@ -19,10 +19,6 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss.sum() if reduction == "sum" else loss.mean()
 
 
-def _checked_reduction(name: str, reduction: str, size_average=None, reduce=None) -> str:
-    return _reduction(name, reduction, size_average, reduce)
-
-
 # ----------------------------------------------------------------------------- rearrangements and norms
 def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
     """(*, C * r^2, H, W) -> (*, C, H * r, W * r): channel blocks become r x r pixel blocks."""
@@ -93,7 +89,7 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None, eps:
 def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
                         reduce=None, reduction: str = "mean") -> Tensor:
     """max(0, -y * (x1 - x2) + margin): x1 should rank above x2 where y = 1, below where y = -1."""
-    reduction = _checked_reduction("margin_ranking_loss", reduction, size_average, reduce)
+    reduction = _reduction("margin_ranking_loss", reduction, size_average, reduce)
     if not (input1.ndim == input2.ndim == target.ndim):
         raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
                            f"input1: {tuple(input1.shape)}, input2: {tuple(input2.shape)}, "
@@ -104,7 +100,7 @@ def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: 
 def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, size_average=None, reduce=None,
                          reduction: str = "mean") -> Tensor:
     """x where y = 1, max(0, margin - x) where y = -1 (x is usually a distance)."""
-    reduction = _checked_reduction("hinge_embedding_loss", reduction, size_average, reduce)
+    reduction = _reduction("hinge_embedding_loss", reduction, size_average, reduce)
     zero = zeros_like(input)
     margin_part = _F.where(target != 1, _F.clamp(margin - input, min=0.0), zero)
     self_part = _F.where(target != -1, input, zero)
@@ -114,14 +110,14 @@ def hinge_embedding_loss(input: Tensor, target: Tensor, margin: float = 1.0, siz
 def soft_margin_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
                      reduction: str = "mean") -> Tensor:
     """log(1 + exp(-y x)): the two-class logistic loss with targets -1 / 1."""
-    reduction = _checked_reduction("soft_margin_loss", reduction, size_average, reduce)
+    reduction = _reduction("soft_margin_loss", reduction, size_average, reduce)
     return _reduce(_F.log1p(_F.exp(-input * target)), reduction)
 
 
 def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                                 reduce=None, reduction: str = "mean") -> Tensor:
     """Per sample, the mean over classes of the binary logistic loss of each label (targets 0 / 1)."""
-    reduction = _checked_reduction("multilabel_soft_margin_loss", reduction, size_average, reduce)
+    reduction = _reduction("multilabel_soft_margin_loss", reduction, size_average, reduce)
     from .functional import logsigmoid
 
     loss = -(target * logsigmoid(input) + (1 - target) * logsigmoid(-input))
@@ -133,7 +129,7 @@ def multilabel_soft_margin_loss(input: Tensor, target: Tensor, weight: Tensor | 
 def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, size_average=None,
                           reduce=None, reduction: str = "mean") -> Tensor:
     """1 - cos(x1, x2) where y = 1, max(0, cos(x1, x2) - margin) where y = -1 (cosine over the last dim)."""
-    reduction = _checked_reduction("cosine_embedding_loss", reduction, size_average, reduce)
+    reduction = _reduction("cosine_embedding_loss", reduction, size_average, reduce)
     if input1.shape != input2.shape or input1.ndim not in (1, 2):
         raise RuntimeError(f"cosine_embedding_loss: expected 1-D or 2-D inputs of the same shape, got "
                            f"{tuple(input1.shape)} and {tuple(input2.shape)}")
@@ -152,7 +148,7 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
                         eps: float = 1e-6, swap: bool = False, size_average=None, reduce=None,
                         reduction: str = "mean") -> Tensor:
     """max(0, d(a, p) - d(a, n) + margin) with d the p-norm distance (``swap``: d(a, n) := min(d(a, n), d(p, n)))."""
-    reduction = _checked_reduction("triplet_margin_loss", reduction, size_average, reduce)
+    reduction = _reduction("triplet_margin_loss", reduction, size_average, reduce)
     if not (anchor.ndim == positive.ndim == negative.ndim):
         raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
                            f"dimensions, but got: anchor {anchor.ndim}D, positive {positive.ndim}D, and negative "
@@ -170,7 +166,7 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True, full
                      eps: float = 1e-8, reduce=None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of counts ``target`` under Poisson(rate): exp(x) - y x for a log-rate input,
     else x - y log(x + eps); ``full`` adds Stirling's term y log y - y + log(2 pi y) / 2 where y > 1."""
-    reduction = _checked_reduction("poisson_nll_loss", reduction, size_average, reduce)
+    reduction = _reduction("poisson_nll_loss", reduction, size_average, reduce)
     loss = _F.exp(input) - target * input if log_input else input - target * _F.log(input + eps)
     if full:
         safe = _F.where(target > 1, target, ones_like(target))  # the log never sees y <= 1 (0 log 0)

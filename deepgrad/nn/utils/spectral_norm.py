@@ -22,6 +22,7 @@ from ...creation import randn
 from ...tensor import Tensor
 from .. import functional as F
 from ..module import Module, Parameter
+from .weight_norm import remove_reparametrization
 
 M = TypeVar("M", bound=Module)
 
@@ -113,9 +114,4 @@ def spectral_norm(module: M, name: str = "weight", n_power_iterations: int = 1, 
 
 def remove_spectral_norm(module: M, name: str = "weight") -> M:
     """Fold the normalised weight back into a plain parameter ``<name>`` and drop the hook."""
-    for hook in list(module._forward_pre_hooks):
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            module._forward_pre_hooks.remove(hook)
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_reparametrization(module, SpectralNorm, name, "spectral_norm")

@@ -93,9 +93,15 @@ def weight_norm(module: M, name: str = "weight", dim: int | None = 0) -> M:
 
 def remove_weight_norm(module: M, name: str = "weight") -> M:
     """Fold ``g`` and ``v`` back into a plain parameter ``<name>`` and drop the hook."""
+    return remove_reparametrization(module, WeightNorm, name, "weight_norm")
+
+
+def remove_reparametrization(module: M, hook_type: type, name: str, what: str) -> M:
+    """Undo a hook-based reparametrization of ``<name>`` (weight or spectral norm): fold it back into a plain
+    parameter and drop the hook, or say that ``module`` has none."""
     for hook in list(module._forward_pre_hooks):
-        if isinstance(hook, WeightNorm) and hook.name == name:
+        if isinstance(hook, hook_type) and hook.name == name:
             hook.remove(module)
             module._forward_pre_hooks.remove(hook)
             return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
