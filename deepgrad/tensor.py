@@ -748,7 +748,7 @@ class Tensor:
     def __repr__(self) -> str:
         return _tensor_str.format_tensor(self)
 
-    __str__ = __repr__
+    def __str__(self): return repr(self)  # a subclass's __repr__ (Parameter's header) prints too
 
 
 # The one deliberate late import of the package: the ops build Tensors, so the functional layer (and the

@@ -32,8 +32,6 @@ class Parameter(Tensor):
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
 
-    __str__ = __repr__  # Tensor binds its own __repr__ as __str__; print(p) shows the header, as torch
-
     def __reduce_ex__(self, protocol):  # copies of a Parameter stay Parameters
         return (Parameter, (self.array.copy(), self.requires_grad))
 
