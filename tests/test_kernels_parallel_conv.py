@@ -130,6 +130,12 @@ GEOMETRIES = [  # (N, C, H, W), (O, C/g, kh, kw), stride, padding, dilation, gro
     ((4, 2, 11, 11), (3, 2, 3, 3), 1, 2, 2, 1),
     ((7, 1, 12, 12), (8, 1, 5, 5), 2, 2, 1, 1),  # O > 2C: the GEMM + col2im input grad
     ((3, 6, 7, 7), (6, 1, 3, 3), 1, 1, 1, 6),  # depthwise
+    # stride 1 takes whole padded rows (kernels.conv.row_columns): O > 2C (GEMM + col2im on rows), no padding,
+    # a 1x1 kernel (no spare column), a wide width dilation, grouped 1-row images
+    ((5, 2, 9, 7), (6, 2, 3, 3), 1, 0, 1, 1),
+    ((4, 3, 6, 5), (5, 3, 1, 1), 1, 0, 1, 1),
+    ((3, 2, 5, 4), (7, 2, 2, 3), 1, (1, 2), (1, 3), 1),
+    ((4, 4, 1, 9), (6, 2, 1, 4), 1, 0, (1, 2), 2),
 ]
 
 
@@ -267,3 +273,27 @@ def test_conv_backward_without_columns_off_numpy_takes_the_whole_batch_kernels(m
     assert gw is None
     np.testing.assert_allclose(gx, KC.conv2d_input_grad_reference(g, w, x.shape, stride, pads, dilation, groups),
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["input", "weight"])
+def test_stride1_rows_fall_back_where_a_spare_column_meets_a_non_finite_value(monkeypatch, bad):
+    """The stride-1 row layout computes spare columns that multiply a zero gradient with input (weight-gradient
+    GEMM) or weight (input-gradient GEMM) values: an inf there would leak NaN into gradients that torch and the
+    whole-batch kernels keep finite. The chunked path must give what the whole-batch kernels give."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 2, 6, 6))
+    w = rng.standard_normal((5, 2, 3, 3))  # O > 2C: the GEMM + col2im input grad
+    g = rng.standard_normal((3, 5, 4, 4))
+    if bad == "input":
+        x[0, 1, 2, 0] = np.inf  # read only by windows at output column 0 (offset j = 0) and by spare columns
+    else:
+        w[1, 0, 1, 2] = np.inf  # the last kernel column: spare columns add it into the first input columns
+    window = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
+    monkeypatch.setattr(KC, "CHUNK_BYTES", 1 << 10)
+    gx, gw = KC.conv2d_backward(g, x, None, x.shape, w, *window, True, True)
+    monkeypatch.setattr(KC, "_chunked", lambda a: False)
+    out, cols = KC.conv2d_forward(x, w, *window, (4, 4), keep_columns=True)
+    px, pw = KC.conv2d_backward(g, x, cols, x.shape, w, *window, True, True)
+    assert np.isfinite(pw).sum() > 0 and np.isfinite(px).sum() > 0
+    np.testing.assert_allclose(gw, pw, rtol=1e-12, atol=1e-12)  # NaN where the plain kernels have NaN, no more
+    np.testing.assert_allclose(gx, px, rtol=1e-12, atol=1e-12)
