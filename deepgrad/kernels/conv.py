@@ -245,6 +245,19 @@ def _input_grad_rows(g2, w, x_hw: tuple, out_hw: tuple, pads: tuple, dilation: t
     out[...] = gpad.reshape(b, c, -1, wp)[:, :, top:top + h, left:left + wd]
 
 
+def weight_share(g2, cols):
+    """A chunk's share of the weight gradient, TRANSPOSED: (g, C/g*kh*kw, O/g) = columns (g, K, L) @ g2^T, with g2
+    (g, O/g, L) the chunk's output gradient. That way round OpenBLAS runs it 1.6-1.8x faster than g2 @ columns^T,
+    whose short M = O/g starves its kernels (measured on one core: VGG's 32->32 3x3 conv on one 32x32 image,
+    K 288, L 1088: 71 vs 44 GFLOP/s; LeNet-5's 6->16 5x5 conv on 34 images: 66 vs 38)."""
+    return np.matmul(cols, g2.swapaxes(-1, -2))
+
+
+def weight_from_shares(total, w_shape: tuple):
+    """The weight gradient (O, C/g, kh, kw) from the sum of :func:`weight_share` (g, C/g*kh*kw, O/g)."""
+    return np.ascontiguousarray(total.swapaxes(-1, -2)).reshape(w_shape)
+
+
 def over_chunks(n: int, step: int, chunk_fn):
     """Run ``chunk_fn(start, end)`` on the batch in chunks of ``step`` images, the chunks spread
     across threads; returns the sum, in batch order, of what the calls returned (or None)."""
@@ -282,18 +295,18 @@ def conv_forward_chunked(x, w, stride, pads, dilation, groups, out_hw, need_out:
                 _gemm_rows_into(w3, cols, out[s:e], wp)
             if weight_grad_of is not None:
                 with np.errstate(invalid="ignore"):  # as in conv_backward_chunked
-                    part = np.matmul(row_major(weight_grad_of[s:e], groups, wp), cols.swapaxes(-1, -2))
+                    part = weight_share(row_major(weight_grad_of[s:e], groups, wp), cols)
                 if np.isfinite(part).all():
                     return part
         cols = chunk_columns(x[s:e], w.shape[2:], out_hw, stride, dilation, pads, groups)
         if need_out and stride != (1, 1):
             _gemm_into(w3, cols, out[s:e])
         if weight_grad_of is not None:
-            return np.matmul(chunk_major(weight_grad_of[s:e], groups), cols.swapaxes(-1, -2))
+            return weight_share(chunk_major(weight_grad_of[s:e], groups), cols)
         return None
 
     gw = over_chunks(x.shape[0], _step(x.shape[1], w.shape[2:], out_hw, x.itemsize), chunk)
-    return out if weight_grad_of is None else (out, gw.reshape(w.shape))
+    return out if weight_grad_of is None else (out, weight_from_shares(gw, w.shape))
 
 
 def conv_backward_chunked(g, x, x_shape, w, stride, pads, dilation, groups, need_x: bool, need_w: bool):
@@ -316,7 +329,7 @@ def conv_backward_chunked(g, x, x_shape, w, stride, pads, dilation, groups, need
             if need_w:
                 cols = row_columns(x[s:e], w.shape[2:], (ho, wo), dilation, pads, groups)[0]
                 with np.errstate(invalid="ignore"):  # NaN from a spare column is caught below, not reported
-                    part = np.matmul(g2, cols.swapaxes(-1, -2))  # (g, O/g, C/g*kh*kw): the chunk's share
+                    part = weight_share(g2, cols)
                 if not np.isfinite(part).all():  # a non-finite input met a spare column: redo it plainly
                     part = None
         redo_w = need_w and part is None
@@ -326,11 +339,11 @@ def conv_backward_chunked(g, x, x_shape, w, stride, pads, dilation, groups, need
                 _input_grad_chunk(g[s:e], w, wf, x_shape[2:], stride, pads, dilation, groups, gx[s:e], g2)
             if redo_w:
                 cols = chunk_columns(x[s:e], w.shape[2:], (ho, wo), stride, dilation, pads, groups)
-                part = np.matmul(g2, cols.swapaxes(-1, -2))
+                part = weight_share(g2, cols)
         return part
 
     gw = over_chunks(g.shape[0], _step(x_shape[1], w.shape[2:], (ho, wo), g.itemsize), chunk)
-    return gx, (gw.reshape(w.shape) if need_w else None)
+    return gx, (weight_from_shares(gw, w.shape) if need_w else None)
 
 
 # ----------------------------------------------------------------------------- references

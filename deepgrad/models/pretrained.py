@@ -99,7 +99,7 @@ PRETRAINED: dict[str, PretrainedEntry] = {
                     "8x8 digits, standardised: load_digits(size=8, test_size=0.2, seed=0)",
         data={"size": 8, "test_size": 0.2, "seed": 0},
         recipe={"epochs": 20, "lr": 2e-3, "batch_size": 64, "seed": 0, "shift": 0, "cosine": True},
-        test_accuracy=0.9749,
+        test_accuracy=0.9582,
     ),
 }
 
