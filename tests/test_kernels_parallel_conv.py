@@ -297,3 +297,20 @@ def test_stride1_rows_fall_back_where_a_spare_column_meets_a_non_finite_value(mo
     assert np.isfinite(pw).sum() > 0 and np.isfinite(px).sum() > 0
     np.testing.assert_allclose(gw, pw, rtol=1e-12, atol=1e-12)  # NaN where the plain kernels have NaN, no more
     np.testing.assert_allclose(gx, px, rtol=1e-12, atol=1e-12)
+
+
+def test_stride1_chunks_build_only_row_columns_for_finite_values(monkeypatch):
+    """The row layout replaces the plain columns for stride 1 (forward, both gradients, a transposed conv):
+    building the plain ones as well would do the copy twice."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("plain columns built on the stride-1 row path")
+
+    monkeypatch.setattr(KC, "chunk_columns", refuse)
+    rng = np.random.default_rng(4)
+    for o in (4, 9):  # full-correlation input grad, and GEMM + col2im (O > 2C)
+        x = dg.tensor(rng.standard_normal((5, 3, 9, 8)), requires_grad=True)
+        w = dg.tensor(rng.standard_normal((o, 3, 3, 3)), requires_grad=True)
+        dg.nn.functional.conv2d(x, w, padding=1).sum().backward()
+        wt = dg.tensor(rng.standard_normal((3, o, 3, 3)), requires_grad=True)
+        dg.nn.functional.conv_transpose2d(x, wt, padding=1).sum().backward()
+        assert x.grad is not None and w.grad is not None and wt.grad is not None

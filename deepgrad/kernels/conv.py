@@ -293,13 +293,17 @@ def conv_forward_chunked(x, w, stride, pads, dilation, groups, out_hw, need_out:
             cols, wp = row_columns(x[s:e], w.shape[2:], out_hw, dilation, pads, groups)
             if need_out:
                 _gemm_rows_into(w3, cols, out[s:e], wp)
-            if weight_grad_of is not None:
-                with np.errstate(invalid="ignore"):  # as in conv_backward_chunked
-                    part = weight_share(row_major(weight_grad_of[s:e], groups, wp), cols)
-                if np.isfinite(part).all():
-                    return part
+            if weight_grad_of is None:
+                return None
+            with np.errstate(invalid="ignore"):  # as in conv_backward_chunked
+                part = weight_share(row_major(weight_grad_of[s:e], groups, wp), cols)
+            if np.isfinite(part).all():
+                return part
+            # A non-finite value met a spare column: this chunk's share again, on the plain columns.
+            cols = chunk_columns(x[s:e], w.shape[2:], out_hw, stride, dilation, pads, groups)
+            return weight_share(chunk_major(weight_grad_of[s:e], groups), cols)
         cols = chunk_columns(x[s:e], w.shape[2:], out_hw, stride, dilation, pads, groups)
-        if need_out and stride != (1, 1):
+        if need_out:
             _gemm_into(w3, cols, out[s:e])
         if weight_grad_of is not None:
             return weight_share(chunk_major(weight_grad_of[s:e], groups), cols)
