@@ -136,6 +136,10 @@ GEOMETRIES = [  # (N, C, H, W), (O, C/g, kh, kw), stride, padding, dilation, gro
     ((4, 3, 6, 5), (5, 3, 1, 1), 1, 0, 1, 1),
     ((3, 2, 5, 4), (7, 2, 2, 3), 1, (1, 2), (1, 3), 1),
     ((4, 4, 1, 9), (6, 2, 1, 4), 1, 0, (1, 2), 2),
+    # strides > 1: the input grad adds into phase images (kernels.conv._input_grad_phases)
+    ((4, 8, 14, 14), (16, 8, 4, 4), 2, 1, 1, 1),  # DCGAN's 4x4 stride-2 layers
+    ((3, 2, 11, 10), (5, 2, 4, 3), (2, 3), (2, 1), (2, 1), 1),
+    ((2, 3, 9, 9), (3, 3, 2, 2), 3, 0, 1, 1),  # stride > kernel: phases no offset reaches
 ]
 
 
@@ -275,8 +279,9 @@ def test_conv_backward_without_columns_off_numpy_takes_the_whole_batch_kernels(m
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("bad", ["input", "weight"])
-def test_stride1_rows_fall_back_where_a_spare_column_meets_a_non_finite_value(monkeypatch, bad):
+def test_stride1_rows_fall_back_where_a_spare_column_meets_a_non_finite_value(monkeypatch, bad, stride):
     """The stride-1 row layout computes spare columns that multiply a zero gradient with input (weight-gradient
     GEMM) or weight (input-gradient GEMM) values: an inf there would leak NaN into gradients that torch and the
     whole-batch kernels keep finite. The chunked path must give what the whole-batch kernels give."""
@@ -288,11 +293,12 @@ def test_stride1_rows_fall_back_where_a_spare_column_meets_a_non_finite_value(mo
         x[0, 1, 2, 0] = np.inf  # read only by windows at output column 0 (offset j = 0) and by spare columns
     else:
         w[1, 0, 1, 2] = np.inf  # the last kernel column: spare columns add it into the first input columns
-    window = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
+    g = g[:, :, ::stride, ::stride].copy()  # (3, 5, 2, 2) at stride 2: phase images for the input grad
+    window = ((stride, stride), (0, 0, 0, 0), (1, 1), 1)
     monkeypatch.setattr(KC, "CHUNK_BYTES", 1 << 10)
     gx, gw = KC.conv2d_backward(g, x, None, x.shape, w, *window, True, True)
     monkeypatch.setattr(KC, "_chunked", lambda a: False)
-    out, cols = KC.conv2d_forward(x, w, *window, (4, 4), keep_columns=True)
+    out, cols = KC.conv2d_forward(x, w, *window, g.shape[2:], keep_columns=True)
     px, pw = KC.conv2d_backward(g, x, cols, x.shape, w, *window, True, True)
     assert np.isfinite(pw).sum() > 0 and np.isfinite(px).sum() > 0
     np.testing.assert_allclose(gw, pw, rtol=1e-12, atol=1e-12)  # NaN where the plain kernels have NaN, no more

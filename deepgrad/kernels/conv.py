@@ -183,6 +183,9 @@ def _input_grad_chunk(gs, w, wf, x_hw, stride, pads, dilation, groups, out, g2=N
         cols, wp = row_columns(gs, (kh, kw), x_hw, dilation, gpads, groups)
         _gemm_rows_into(wf.reshape(groups, cg, -1), cols, out, wp)
         return
+    if stride != (1, 1) and min(pads) >= 0 and np.isfinite(w).all():  # see _input_grad_phases
+        _input_grad_phases(gs, w, x_hw, pads, stride, dilation, groups, out)
+        return
     g2 = chunk_major(gs, groups) if g2 is None else g2
     gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), g2)  # (g, C/g*kh*kw, b*L)
     gcols = gcols.reshape(cg * groups, kh, kw, b, ho, wo).transpose(3, 0, 1, 2, 4, 5)
@@ -243,6 +246,47 @@ def _input_grad_rows(g2, w, x_hw: tuple, out_hw: tuple, pads: tuple, dilation: t
             start = i * dh * wp + j * dw
             gpad[:, :, start:start + run] += gcols[:, i, j].transpose(1, 0, 2)
     out[...] = gpad.reshape(b, c, -1, wp)[:, :, top:top + h, left:left + wd]
+
+
+def _input_grad_phases(gs, w, x_hw: tuple, pads: tuple, stride: tuple, dilation: tuple, groups: int, out):
+    """Input grad of a chunk (into ``out``, (b, C, H, W)) of a strided conv by GEMM + col2im on phase images.
+
+    With stride (sh, sw) the padded pixels split into sh*sw phases (row % sh, column % sw); kernel offset (i, j)
+    only ever adds into phase ((i*dh) % sh, (j*dw) % sw), at a constant shift on that phase's grid, i.e. with
+    stride 1 there. So each offset's columns are added to a contiguous phase image in ONE run of Ho*Wq values
+    (the row layout of the stride-1 path, Wq the phase width; the gradient's spare columns are zeros), instead
+    of b*C*Ho runs of Wo values written every sw-th pixel, and the phases are then written into ``out`` once.
+    Measured on one core, interleaved against the plain col2im: the DCGAN benchmark step (4x4 stride-2 convs
+    and transposed convs) 0.90-0.92 of its time. A weight with a non-finite value keeps the plain col2im.
+    """
+    b, o, ho, wo = gs.shape
+    _, cg, kh, kw = w.shape
+    (h, wd), (top, bottom, left, right), (sh, sw), (dh, dw) = x_hw, pads, stride, dilation
+    c = cg * groups
+    hq = -(-(h + top + bottom) // sh)
+    wq = max(-(-(wd + left + right) // sw), wo + (kw - 1) * dw // sw)
+    run = ho * wq
+    gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), row_major(gs, groups, wq))
+    gcols = gcols.reshape(c, kh, kw, b, run)
+    phases = np.zeros((sh, sw, b, c, (hq + 1) * wq), dtype=out.dtype)  # one spare row: the last run's tail
+    for i in range(kh):
+        p, a = (i * dh) % sh, (i * dh) // sh
+        for j in range(kw):
+            q, a2 = (j * dw) % sw, (j * dw) // sw
+            start = a * wq + a2
+            phases[p, q, :, :, start:start + run] += gcols[:, i, j].transpose(1, 0, 2)
+    grid = phases[..., :hq * wq].reshape(sh, sw, b, c, hq, wq)
+    for p in range(sh):
+        y0 = (p - top) % sh  # the first output row in padded-row phase p
+        if y0 >= h:
+            continue
+        r0, ny = (top + y0) // sh, len(range(y0, h, sh))
+        for q in range(sw):
+            x0 = (q - left) % sw
+            if x0 >= wd:
+                continue
+            c0, nx = (left + x0) // sw, len(range(x0, wd, sw))
+            out[:, :, y0::sh, x0::sw] = grid[p, q, :, :, r0:r0 + ny, c0:c0 + nx]
 
 
 def weight_share(g2, cols):
