@@ -228,8 +228,12 @@ def test_2d_input_with_batched_states_names_both_shapes():
 
 
 def test_dtype_mismatch_and_op_level_errors():
+    # torch: the RNN modules raise ValueError ("RNN input dtype ... does not match weight dtype"), cells RuntimeError
+    for module in (LSTM(4, 5), GRU(4, 5), dg.nn.RNN(4, 5)):
+        with pytest.raises(ValueError, match=r"input dtype \(float64\) does not match weight dtype \(float32\)"):
+            module(dg.randn(3, 2, 4, dtype=dg.float64))
     with pytest.raises(RuntimeError, match="float64.*float32"):
-        LSTM(4, 5)(dg.randn(3, 2, 4, dtype=dg.float64))
+        dg.nn.LSTMCell(4, 5)(dg.randn(2, 4, dtype=dg.float64))
     with pytest.raises(RuntimeError, match=r"gru_layer.*\(3, 2, 4\).*weight_ih of shape \(15, 6\)"):
         R.gru_layer(dg.randn(3, 2, 4), None, dg.randn(15, 6), dg.randn(15, 5))
     with pytest.raises(RuntimeError, match="batch_sizes"):

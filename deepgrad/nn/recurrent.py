@@ -190,7 +190,10 @@ class RNNBase(Module):
             )
         first = getattr(self, self._layer_weights[0]["weight_ih"])
         if x.dtype != first.dtype:
-            raise RuntimeError(f"{name}: input has dtype {x.dtype} but the parameters have dtype {first.dtype}")
+            raise ValueError(  # torch's RNN modules raise a ValueError here (their cells a RuntimeError)
+                f"{name}: input dtype ({x.dtype}) does not match weight dtype ({first.dtype}). Convert input: "
+                f"input.to({first.dtype}), or convert model: model.to({x.dtype})"
+            )
         if x.device != first.device:
             raise RuntimeError(f"{name}: input is on {x.device} but the parameters are on {first.device}")
         states = self._states(hx, batch, is_batched, shown_shape, sorted_indices)
