@@ -183,9 +183,6 @@ def _input_grad_chunk(gs, w, wf, x_hw, stride, pads, dilation, groups, out, g2=N
         cols, wp = row_columns(gs, (kh, kw), x_hw, dilation, gpads, groups)
         _gemm_rows_into(wf.reshape(groups, cg, -1), cols, out, wp)
         return
-    if stride != (1, 1) and min(pads) >= 0 and np.isfinite(w).all():  # see _input_grad_phases
-        _input_grad_phases(gs, w, x_hw, pads, stride, dilation, groups, out)
-        return
     g2 = chunk_major(gs, groups) if g2 is None else g2
     gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), g2)  # (g, C/g*kh*kw, b*L)
     gcols = gcols.reshape(cg * groups, kh, kw, b, ho, wo).transpose(3, 0, 1, 2, 4, 5)
@@ -232,30 +229,16 @@ def _gemm_rows_into(w3, cols, out, wp: int):
     out.reshape(b, groups, o // groups, ho, wo)[...] = y[..., :wo].transpose(2, 0, 1, 3, 4)
 
 
-def _input_grad_rows(g2, w, x_hw: tuple, out_hw: tuple, pads: tuple, dilation: tuple, groups: int, out):
-    """Input grad of a chunk (into ``out``, (b, C, H, W)) by GEMM + col2im on rows, from ``g2 = row_major(...)``:
-    each offset's run added back whole (its spare columns hold W^T @ 0 = 0, so they add nothing)."""
-    o, cg, kh, kw = w.shape
-    (h, wd), (top, bottom, left, right), (dh, dw) = x_hw, pads, dilation
-    b, c, wp, run = out.shape[0], cg * groups, wd + left + right, out_hw[0] * (wd + left + right)
-    spare = -(-(kw - 1) * dw // wp)
-    gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), g2).reshape(c, kh, kw, b, run)
-    gpad = np.zeros((b, c, (h + top + bottom + spare) * wp), dtype=out.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            start = i * dh * wp + j * dw
-            gpad[:, :, start:start + run] += gcols[:, i, j].transpose(1, 0, 2)
-    out[...] = gpad.reshape(b, c, -1, wp)[:, :, top:top + h, left:left + wd]
-
-
-def _input_grad_phases(gs, w, x_hw: tuple, pads: tuple, stride: tuple, dilation: tuple, groups: int, out):
-    """Input grad of a chunk (into ``out``, (b, C, H, W)) of a strided conv by GEMM + col2im on phase images.
+def _input_grad_phases(gs, w, x_hw: tuple, pads: tuple, stride: tuple, dilation: tuple, groups: int, out, g2=None):
+    """Input grad of a chunk (into ``out``, (b, C, H, W)) by GEMM + col2im on phase images; ``g2`` is
+    ``row_major(gs, groups, Wq)`` when the caller already has it (at stride 1, Wq is the padded width Wp).
 
     With stride (sh, sw) the padded pixels split into sh*sw phases (row % sh, column % sw); kernel offset (i, j)
     only ever adds into phase ((i*dh) % sh, (j*dw) % sw), at a constant shift on that phase's grid, i.e. with
     stride 1 there. So each offset's columns are added to a contiguous phase image in ONE run of Ho*Wq values
-    (the row layout of the stride-1 path, Wq the phase width; the gradient's spare columns are zeros), instead
-    of b*C*Ho runs of Wo values written every sw-th pixel, and the phases are then written into ``out`` once.
+    (the row layout of the note above :func:`row_columns`, Wq the phase width; the gradient's spare columns are
+    zeros), instead of b*C*Ho runs of Wo values written every sw-th pixel, and the phases are then written into
+    ``out`` once. Stride 1 is the one-phase case: the padded image itself, in rows.
     Measured on one core, interleaved against the plain col2im: the DCGAN benchmark step (4x4 stride-2 convs
     and transposed convs) 0.90-0.92 of its time. A weight with a non-finite value keeps the plain col2im.
     """
@@ -266,7 +249,8 @@ def _input_grad_phases(gs, w, x_hw: tuple, pads: tuple, stride: tuple, dilation:
     hq = -(-(h + top + bottom) // sh)
     wq = max(-(-(wd + left + right) // sw), wo + (kw - 1) * dw // sw)
     run = ho * wq
-    gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), row_major(gs, groups, wq))
+    g2 = row_major(gs, groups, wq) if g2 is None else g2
+    gcols = np.matmul(w.reshape(groups, o // groups, -1).swapaxes(-1, -2), g2)
     gcols = gcols.reshape(c, kh, kw, b, run)
     phases = np.zeros((sh, sw, b, c, (hq + 1) * wq), dtype=out.dtype)  # one spare row: the last run's tail
     for i in range(kh):
@@ -362,28 +346,28 @@ def conv_backward_chunked(g, x, x_shape, w, stride, pads, dilation, groups, need
     each chunk's columns are rebuilt from the saved input ``x`` (needed only for the weight grad)."""
     ho, wo = g.shape[2:]
     gx = np.empty(x_shape, dtype=g.dtype) if need_x else None
-    wf = flipped_weight(w, groups) if need_x else None
-
+    full = stride == (1, 1) and _full_correlation_pays(w.shape[0], x_shape[1], w.shape[2:])
+    wf = flipped_weight(w, groups) if need_x and full else None
     rows = stride == (1, 1) and min(pads) >= 0  # whole padded rows: see the note above row_columns
-    rows_x = rows and need_x and not _full_correlation_pays(w.shape[0], x_shape[1], w.shape[2:]) \
-        and bool(np.isfinite(w).all())  # the GEMM + col2im input grad on rows (spare columns 0 * w)
+    # The GEMM + col2im input grad on phase images (rows at stride 1), where its spare columns (0 * w) stay 0.
+    phases_x = need_x and not full and min(pads) >= 0 and bool(np.isfinite(w).all())
 
     def chunk(s, e):
-        part = None
-        if rows and (need_w or rows_x):
+        part = g2 = None
+        if rows and (need_w or phases_x):
             g2 = row_major(g[s:e], groups, x_shape[3] + pads[2] + pads[3])
-            if rows_x:
-                _input_grad_rows(g2, w, x_shape[2:], (ho, wo), pads, dilation, groups, gx[s:e])
-            if need_w:
-                cols = row_columns(x[s:e], w.shape[2:], (ho, wo), dilation, pads, groups)[0]
-                with np.errstate(invalid="ignore"):  # NaN from a spare column is caught below, not reported
-                    part = weight_share(g2, cols)
-                if not np.isfinite(part).all():  # a non-finite input met a spare column: redo it plainly
-                    part = None
+        if phases_x:
+            _input_grad_phases(g[s:e], w, x_shape[2:], pads, stride, dilation, groups, gx[s:e], g2)
+        if need_w and rows:
+            cols = row_columns(x[s:e], w.shape[2:], (ho, wo), dilation, pads, groups)[0]
+            with np.errstate(invalid="ignore"):  # NaN from a spare column is caught below, not reported
+                part = weight_share(g2, cols)
+            if not np.isfinite(part).all():  # a non-finite input met a spare column: redo it plainly
+                part = None
         redo_w = need_w and part is None
-        if redo_w or (need_x and not rows_x):
+        if redo_w or (need_x and not phases_x):
             g2 = chunk_major(g[s:e], groups) if redo_w else None
-            if need_x and not rows_x:
+            if need_x and not phases_x:
                 _input_grad_chunk(g[s:e], w, wf, x_shape[2:], stride, pads, dilation, groups, gx[s:e], g2)
             if redo_w:
                 cols = chunk_columns(x[s:e], w.shape[2:], (ho, wo), stride, dilation, pads, groups)
