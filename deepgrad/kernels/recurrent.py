@@ -188,6 +188,28 @@ def _lstm_gate_inputs(xp, x2, w_ih, w_hh, b_ih, b_hh, hidden: int, dtype) -> tup
     return scale, offset, acts, xp.ascontiguousarray((w_hh * scale[:, None]).T)
 
 
+def _lstm_step(xp, h, gates, c_prev, c, tanh_c, y, m, w_hh_st, scale, offset, w_hr_t, tmp, tmp_h) -> None:
+    """One LSTM step of :func:`lstm_forward` and :func:`lstm_infer`, in place on (b, .) views: ``gates`` (the step's
+    input projection) becomes the gate activations, ``c`` the new cell state (``c_prev`` may be ``c`` itself),
+    ``tanh_c`` its tanh and ``y`` the output, through ``m = o * tanh(c)`` and ``W_hr`` when ``w_hr_t`` is given.
+    ``tmp`` (b, 4H) and ``tmp_h`` (b, H) are scratch."""
+    hidden = c.shape[-1]
+    xp.dot(h, w_hh_st, out=tmp)
+    gates += tmp
+    xp.tanh(gates, out=gates)
+    gates *= scale
+    gates += offset
+    xp.multiply(gates[:, hidden:2 * hidden], c_prev, out=c)
+    xp.multiply(gates[:, :hidden], gates[:, 2 * hidden:3 * hidden], out=tmp_h)
+    c += tmp_h
+    xp.tanh(c, out=tanh_c)
+    if w_hr_t is None:
+        xp.multiply(gates[:, 3 * hidden:], tanh_c, out=y)
+    else:
+        xp.multiply(gates[:, 3 * hidden:], tanh_c, out=m)
+        xp.dot(m, w_hr_t, out=y)
+
+
 def lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed) -> tuple:
     """torch's LSTM: gates (i, f, g, o); c_t = f*c + i*g; h_t = o*tanh(c_t) [@ W_hr^T].
     Returns ``(out (N, width), h_n, c_n, saved)``."""
@@ -195,7 +217,6 @@ def lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse
     xp = array_module(x2)
     n, dtype = x2.shape[0], x2.dtype
     hidden, width = w_hh.shape[0] // 4, w_hh.shape[1]  # width = proj_size with projections
-    h3 = 3 * hidden
     scale, offset, acts, w_hh_st = _lstm_gate_inputs(xp, x2, w_ih, w_hh, b_ih, b_hh, hidden, dtype)
     out, prev, hstate = _state_buffers(xp, n, batch, width, dtype, h0, packed, reverse)
     cells, cprev, cstate = _state_buffers(xp, n, batch, hidden, dtype, c0, packed, reverse)
@@ -209,23 +230,9 @@ def lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse
         if packed:
             hp[...] = hstate[:b]
             cp[...] = cstate[:b]
-        gates = acts[o:o + b]
-        xp.dot(hp, w_hh_st, out=tmp[:b])
-        gates += tmp[:b]
-        xp.tanh(gates, out=gates)
-        gates *= scale
-        gates += offset
-        c, tc = cells[o:o + b], tanh_c[o:o + b]
-        xp.multiply(gates[:, hidden:2 * hidden], cp, out=c)
-        xp.multiply(gates[:, :hidden], gates[:, 2 * hidden:h3], out=tmp_h[:b])
-        c += tmp_h[:b]
-        xp.tanh(c, out=tc)
-        if w_hr is None:
-            xp.multiply(gates[:, h3:], tc, out=out[o:o + b])
-        else:
-            m = m_all[o:o + b]
-            xp.multiply(gates[:, h3:], tc, out=m)
-            xp.dot(m, w_hr_t, out=out[o:o + b])
+        c = cells[o:o + b]
+        _lstm_step(xp, hp, acts[o:o + b], cp, c, tanh_c[o:o + b], out[o:o + b],
+                   None if m_all is None else m_all[o:o + b], w_hh_st, scale, offset, w_hr_t, tmp[:b], tmp_h[:b])
         if packed:
             hstate[:b] = out[o:o + b]
             cstate[:b] = c
@@ -289,7 +296,6 @@ def lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, 
     xp = array_module(x2)
     n, dtype = x2.shape[0], x2.dtype
     hidden, width = w_hh.shape[0] // 4, w_hh.shape[1]
-    h3 = 3 * hidden
     scale, offset, acts, w_hh_st = _lstm_gate_inputs(xp, x2, w_ih, w_hh, b_ih, b_hh, hidden, dtype)
     out = xp.empty((n, width), dtype)
     hstate = None
@@ -308,24 +314,9 @@ def lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, 
     previous = None
     for o, b in steps:
         hp = hstate[:b] if packed else (first if previous is None else out[previous:previous + b])
-        gates = acts[o:o + b]
-        xp.dot(hp, w_hh_st, out=tmp[:b])
-        gates += tmp[:b]
-        xp.tanh(gates, out=gates)
-        gates *= scale
-        gates += offset
-        c, tc = cell[:b], tanh_c[:b]
-        xp.multiply(gates[:, hidden:2 * hidden], c, out=c)
-        xp.multiply(gates[:, :hidden], gates[:, 2 * hidden:h3], out=tmp_h[:b])
-        c += tmp_h[:b]
-        xp.tanh(c, out=tc)
         y = out[o:o + b]
-        if w_hr is None:
-            xp.multiply(gates[:, h3:], tc, out=y)
-        else:
-            m = m_buf[:b]
-            xp.multiply(gates[:, h3:], tc, out=m)
-            xp.dot(m, w_hr_t, out=y)
+        _lstm_step(xp, hp, acts[o:o + b], cell[:b], cell[:b], tanh_c[:b], y, None if m_buf is None else m_buf[:b],
+                   w_hh_st, scale, offset, w_hr_t, tmp[:b], tmp_h[:b])
         if packed:
             hstate[:b] = y
         previous = o
