@@ -272,15 +272,21 @@ class BinaryCrossEntropy(Function):
         return gx, gt
 
 
+def _same_shape_pair(name: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`_pair` for the binary cross-entropies, whose target must have the input's shape (torch's check)."""
+    input, target = _pair(name, input, target)
+    if target.shape != input.shape:
+        raise ValueError(f"{name}: target size {tuple(target.shape)} must be the same as input size "
+                         f"{tuple(input.shape)}")
+    return input, target
+
+
 def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
                          reduce=None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy of probabilities ``input`` in [0, 1] (logs clamped at -100, as torch)."""
     name = "binary_cross_entropy"
     reduction = _reduction(name, reduction, size_average, reduce)
-    input, target = _pair(name, input, target)
-    if target.shape != input.shape:
-        raise ValueError(f"{name}: target size {tuple(target.shape)} must be the same as input size "
-                         f"{tuple(input.shape)}")
+    input, target = _same_shape_pair(name, input, target)
     _no_weight_grad(name, weight=weight)
     w = _elementwise_weight(name, "weight", weight, input)
     x = input.array
@@ -349,10 +355,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     """
     name = "binary_cross_entropy_with_logits"
     reduction = _reduction(name, reduction, size_average, reduce)
-    input, target = _pair(name, input, target)
-    if target.shape != input.shape:
-        raise ValueError(f"{name}: target size {tuple(target.shape)} must be the same as input size "
-                         f"{tuple(input.shape)}")
+    input, target = _same_shape_pair(name, input, target)
     _no_weight_grad(name, weight=weight, pos_weight=pos_weight)
     w = _elementwise_weight(name, "weight", weight, input)
     pw = _elementwise_weight(name, "pos_weight", pos_weight, input)
