@@ -165,35 +165,28 @@ def wgan_gp_experiment(ctx) -> None:
               all(w[2] < 0.5 for w in wgan), f"{[f'{w[2]:.0%}' for w in wgan]} (seeds {seeds})")
 
 
-def wgan_figure(plain: tuple, wgan: tuple) -> list:
-    """Two panels: the plain GAN's and WGAN-GP's points over the real data."""
+def _ring_panel(title: str, data: np.ndarray, samples: np.ndarray):
+    """One panel: the real ring data in grey, a GAN's generated points on top."""
     import matplotlib.pyplot as plt
 
-    panels = []
-    for name, run in (("plain GAN", plain), ("WGAN-GP", wgan)):
-        samples, data = run[4], run[5]
-        fig, ax = plt.subplots(figsize=(3.4, 3.6))
-        ax.scatter(data[:, 0], data[:, 1], s=2, c="0.7")
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5)
-        ax.set(title=f"{name}\n{run[0]}/{MODES} modes reached", xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
-        fig.tight_layout()
-        panels.append(fig)
-    return panels
+    fig, ax = plt.subplots(figsize=(3.4, 3.6))
+    ax.scatter(data[:, 0], data[:, 1], s=2, c="0.7")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5)
+    ax.set(title=title, xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
+    fig.tight_layout()
+    return fig
+
+
+def wgan_figure(plain: tuple, wgan: tuple) -> list:
+    """Two panels: the plain GAN's and WGAN-GP's points over the real data."""
+    return [_ring_panel(f"{name}\n{run[0]}/{MODES} modes reached", run[5], run[4])
+            for name, run in (("plain GAN", plain), ("WGAN-GP", wgan))]
 
 
 def ring_figure(data: np.ndarray, runs: dict) -> list:
     """One panel per GAN: the real data in grey, its generated points on top."""
-    import matplotlib.pyplot as plt
-
-    panels = []
-    for name, (_, samples, coverage, _) in runs.items():
-        fig, ax = plt.subplots(figsize=(3.4, 3.6))
-        ax.scatter(data[:, 0], data[:, 1], s=2, c="0.7")
-        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5)
-        ax.set(title=f"{name}\n{coverage.covered}/{coverage.modes} modes", xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
-        fig.tight_layout()
-        panels.append(fig)
-    return panels
+    return [_ring_panel(f"{name}\n{coverage.covered}/{coverage.modes} modes", data, samples)
+            for name, (_, samples, coverage, _) in runs.items()]
 
 
 def loss_figure(history: dict):
