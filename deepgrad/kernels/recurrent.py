@@ -85,6 +85,13 @@ def _state_grads(xp, gy, n, width, batch, dtype, grad_state):
     return dy, ds
 
 
+def _scaled_transpose(xp, w_hh, scale):
+    """``(w_hh * scale[:, None]).T`` in C order, made in one pass (see the module note on the per-step GEMMs)."""
+    out = xp.empty((w_hh.shape[1], w_hh.shape[0]), dtype=w_hh.dtype)
+    xp.multiply(w_hh.T, scale, out=out)
+    return out
+
+
 def _weight_grads(need: tuple, w_pos: int, dgx, dgh, x2, prev, w_ih, has_bias: bool) -> tuple:
     """dX, dW_ih, dW_hh, db_ih, db_hh from the stacked gate grads: one GEMM each over all steps.
     ``need[w_pos]`` is W_ih's entry (W_hh, b_ih, b_hh follow)."""
@@ -185,7 +192,7 @@ def _lstm_gate_inputs(xp, x2, w_ih, w_hh, b_ih, b_hh, hidden: int, dtype) -> tup
     acts = pmatmul(x2, (w_ih * scale[:, None]).T)
     if b_ih is not None:
         acts += (b_ih + b_hh) * scale
-    return scale, offset, acts, xp.ascontiguousarray((w_hh * scale[:, None]).T)
+    return scale, offset, acts, _scaled_transpose(xp, w_hh, scale)
 
 
 def _lstm_step(xp, h, gates, c_prev, c, tanh_c, y, m, w_hh_st, scale, offset, w_hr_t, tmp, tmp_h) -> None:
@@ -376,7 +383,7 @@ def gru_forward(x2, h0, w_ih, w_hh, b_ih, b_hh, steps, batch, reverse, packed) -
         bias[:h2] += b_hh[:h2]  # b_hr, b_hz add outside the reset gate; b_hn stays inside
         acts += bias * scale
         b_hn = b_hh[h2:]
-    w_hh_st = xp.ascontiguousarray((w_hh * scale[:, None]).T)  # C order: see the module note
+    w_hh_st = _scaled_transpose(xp, w_hh, scale)
     out, prev, state = _state_buffers(xp, n, batch, hidden, dtype, h0, packed, reverse)
     hn_all = xp.empty((n, hidden), dtype)
     tmp = xp.empty((batch, 3 * hidden), dtype)
