@@ -37,6 +37,11 @@ batch-1 LSTM step's (1, 128) x (128, 512)), on W_hh transposed once per call int
 AVX-512 kernels the (32, 128) x (128, 512) product took 62 us that way against 82 us on the transposed view
 (measured on the 2-vCPU EPYC; the environment's older AVX2 kernels had preferred the view by ~4%).
 
+Compiled LSTM loops. With numba installed (the ``fast`` extra), a float32 padded LSTM without projection runs
+its whole time loop, forward or backward, as one call into :mod:`.recurrent_compiled` (one GEMM and one fused
+pass over the gates per step); the NumPy loops here are the fallback and the reference those loops must match
+(``tests/test_kernels_recurrent_compiled.py``). float64 stays here: the compiled tanh is exact to float32 only.
+
 Each ``*_forward`` returns ``(outputs..., saved)``; its ``*_backward`` takes the output gradients (None where
 none arrived), that ``saved`` and ``need`` (one bool per input, in the op's input order) and returns one
 gradient per input (None where not needed).
@@ -44,11 +49,33 @@ gradient per input (None where not needed).
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
+
+import numpy
 
 from ..backend import array_module
 from .parallel import get_num_threads
 from .parallel import matmul as pmatmul
+
+_compiled_state: dict = {"module": None}
+
+
+def _compiled(xp, dtype, packed: bool, w_hr):
+    """:mod:`.recurrent_compiled` where its loops apply (NumPy, float32, padded, no projection) and numba imports
+    (unless ``DEEPGRAD_NUMBA=0``, read at first use); ``None`` otherwise, and the NumPy loops below run."""
+    if xp is not numpy or dtype != numpy.float32 or packed or w_hr is not None:
+        return None
+    if _compiled_state["module"] is None:
+        _compiled_state["module"] = False
+        if os.environ.get("DEEPGRAD_NUMBA", "1") != "0":
+            try:
+                from . import recurrent_compiled
+            except ImportError:  # no numba (pip install deepgrad[fast]): the NumPy loops
+                pass
+            else:
+                _compiled_state["module"] = recurrent_compiled
+    return _compiled_state["module"] or None
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -180,6 +207,8 @@ class LSTMSaved(NamedTuple):
     steps: list
     batch: int
     has_bias: bool
+    packed: bool
+    reverse: bool
 
 
 def _lstm_gate_inputs(xp, x2, w_ih, w_hh, b_ih, b_hh, hidden: int, dtype) -> tuple:
@@ -224,13 +253,30 @@ def lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse
     xp = array_module(x2)
     n, dtype = x2.shape[0], x2.dtype
     hidden, width = w_hh.shape[0] // 4, w_hh.shape[1]  # width = proj_size with projections
+    compiled = _compiled(xp, dtype, packed, w_hr)
     scale, offset, acts, w_hh_st = _lstm_gate_inputs(xp, x2, w_ih, w_hh, b_ih, b_hh, hidden, dtype)
     out, prev, hstate = _state_buffers(xp, n, batch, width, dtype, h0, packed, reverse)
     cells, cprev, cstate = _state_buffers(xp, n, batch, hidden, dtype, c0, packed, reverse)
     tanh_c = xp.empty((n, hidden), dtype)
     m_all = xp.empty((n, hidden), dtype) if w_hr is not None else None
     tmp = xp.empty((batch, 4 * hidden), dtype)
-    tmp_h = xp.empty((batch, hidden), dtype)
+    if compiled is not None:
+        seq, first = len(steps), slice(n - batch, n) if reverse else slice(0, batch)  # rows of h0 / c0 in prev
+        compiled.lstm_sequence(acts.reshape(seq, batch, 4 * hidden), w_hh_st, prev[first], cprev[first],
+                               out.reshape(seq, batch, width), cells.reshape(seq, batch, hidden),
+                               tanh_c.reshape(seq, batch, hidden), scale, offset, tmp, reverse, True)
+    else:
+        _lstm_forward_loop(xp, acts, out, prev, hstate, cells, cprev, cstate, tanh_c, m_all, w_hh_st, scale, offset,
+                           w_hr, tmp, steps, packed)
+    saved = LSTMSaved(x2, w_ih, w_hh, w_hr, acts, prev, cprev, tanh_c, m_all, steps, batch, b_ih is not None, packed,
+                      reverse)
+    return out, _final(out, hstate, steps), _final(cells, cstate, steps), saved
+
+
+def _lstm_forward_loop(xp, acts, out, prev, hstate, cells, cprev, cstate, tanh_c, m_all, w_hh_st, scale, offset,
+                       w_hr, tmp, steps, packed) -> None:
+    """:func:`lstm_forward`'s loop through time in NumPy, one :func:`_lstm_step` per step."""
+    tmp_h = xp.empty((tmp.shape[0], cells.shape[1]), tmp.dtype)
     w_hr_t = w_hr.T if w_hr is not None else None
     for o, b in steps:
         hp, cp = prev[o:o + b], cprev[o:o + b]
@@ -243,19 +289,42 @@ def lstm_forward(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse
         if packed:
             hstate[:b] = out[o:o + b]
             cstate[:b] = c
-    saved = LSTMSaved(x2, w_ih, w_hh, w_hr, acts, prev, cprev, tanh_c, m_all, steps, batch, b_ih is not None)
-    return out, _final(out, hstate, steps), _final(cells, cstate, steps), saved
 
 
 def lstm_backward(g, g_h, g_c, saved: LSTMSaved, need: tuple) -> tuple:
     """``(dx2, dh0, dc0, dW_ih, dW_hh, db_ih, db_hh, dW_hr)`` of :func:`lstm_forward`."""
-    acts, tanh_c, w_hh, w_hr = saved.acts, saved.tanh_c, saved.w_hh, saved.w_hr
+    acts, w_hh, w_hr = saved.acts, saved.w_hh, saved.w_hr
     get_num_threads()  # NumPy's BLAS down to one thread (deepgrad's threads around it), if not done yet
     xp = array_module(acts)
     n, dtype = acts.shape[0], acts.dtype
     hidden, width, batch = w_hh.shape[0] // 4, w_hh.shape[1], saved.batch
     dy, dh_state = _state_grads(xp, g, n, width, batch, dtype, g_h)
     _, dc_state = _state_grads(xp, None, n, hidden, batch, dtype, g_c)
+    dgates, dh_all = xp.empty((n, 4 * hidden), dtype), None
+    compiled = _compiled(xp, dtype, saved.packed, w_hr)
+    if compiled is not None:
+        seq = len(saved.steps)
+        compiled.lstm_sequence_backward(acts.reshape(seq, batch, 4 * hidden),
+                                        saved.tanh_c.reshape(seq, batch, hidden),
+                                        saved.cprev.reshape(seq, batch, hidden),
+                                        xp.ascontiguousarray(dy, dtype).reshape(seq, batch, hidden),
+                                        xp.ascontiguousarray(w_hh), dh_state, dc_state,
+                                        dgates.reshape(seq, batch, 4 * hidden), saved.reverse)
+    else:
+        dh_all = _lstm_backward_loop(xp, saved, dy, dh_state, dc_state, dgates)
+    dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(need, 3, dgates, dgates, saved.x2, saved.prev, saved.w_ih,
+                                                   saved.has_bias)
+    dw_hr = pmatmul(dh_all.T, saved.m_all) if w_hr is not None and need[7] else None
+    return (dx, (dh_state if need[1] else None), (dc_state if need[2] else None), dw_ih, dw_hh, db_ih, db_hh,
+            dw_hr)
+
+
+def _lstm_backward_loop(xp, saved: LSTMSaved, dy, dh_state, dc_state, dgates):
+    """:func:`lstm_backward`'s loop through time in NumPy: fills ``dgates`` (N, 4H) and updates the running state
+    grads in place; returns the grads of the projected outputs (N, proj) with a projection, else ``None``."""
+    acts, tanh_c, w_hh, w_hr = saved.acts, saved.tanh_c, saved.w_hh, saved.w_hr
+    n, dtype = acts.shape[0], acts.dtype
+    hidden, width = w_hh.shape[0] // 4, w_hh.shape[1]
     i, f = acts[:, :hidden], acts[:, hidden:2 * hidden]
     gg, og = acts[:, 2 * hidden:3 * hidden], acts[:, 3 * hidden:]
     # Every local derivative for all steps at once; the loop then only chains them.
@@ -265,10 +334,9 @@ def lstm_backward(g, g_h, g_c, saved: LSTMSaved, need: tuple) -> tuple:
     xp.multiply(gg * i, 1 - i, out=d_ifg[:, 0])
     xp.multiply(saved.cprev * f, 1 - f, out=d_ifg[:, 1])
     xp.multiply(i, 1 - gg * gg, out=d_ifg[:, 2])
-    dgates = xp.empty((n, 4 * hidden), dtype)
     dgates4 = dgates.reshape(n, 4, hidden)
     dh_all = xp.empty((n, width), dtype) if w_hr is not None else None
-    dc = xp.empty((batch, hidden), dtype)
+    dc = xp.empty((saved.batch, hidden), dtype)
     for o, b in reversed(saved.steps):
         if w_hr is None:
             dm = dy[o:o + b] + dh_state[:b]
@@ -283,11 +351,7 @@ def lstm_backward(g, g_h, g_c, saved: LSTMSaved, need: tuple) -> tuple:
         xp.multiply(dcb[:, None, :], d_ifg[o:o + b], out=dgates4[o:o + b, :3])
         xp.multiply(dcb, f[o:o + b], out=dc_state[:b])
         xp.dot(dgates[o:o + b], w_hh, out=dh_state[:b])
-    dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(need, 3, dgates, dgates, saved.x2, saved.prev, saved.w_ih,
-                                                   saved.has_bias)
-    dw_hr = pmatmul(dh_all.T, saved.m_all) if w_hr is not None and need[7] else None
-    return (dx, (dh_state if need[1] else None), (dc_state if need[2] else None), dw_ih, dw_hh, db_ih, db_hh,
-            dw_hr)
+    return dh_all
 
 
 def lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, packed) -> tuple:
@@ -303,6 +367,7 @@ def lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, 
     xp = array_module(x2)
     n, dtype = x2.shape[0], x2.dtype
     hidden, width = w_hh.shape[0] // 4, w_hh.shape[1]
+    compiled = _compiled(xp, dtype, packed, w_hr)
     scale, offset, acts, w_hh_st = _lstm_gate_inputs(xp, x2, w_ih, w_hh, b_ih, b_hh, hidden, dtype)
     out = xp.empty((n, width), dtype)
     hstate = None
@@ -314,6 +379,12 @@ def lstm_infer(x2, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, steps, batch, reverse, 
         xp.empty((batch, hidden), dtype)
     m_buf = xp.empty((batch, hidden), dtype) if w_hr is not None else None
     w_hr_t = w_hr.T if w_hr is not None else None
+    if compiled is not None:  # the running c in two (B, H) buffers, alternately; tanh(c) as scratch
+        cells = xp.empty((2, batch, hidden), dtype)
+        compiled.lstm_sequence(acts.reshape(len(steps), batch, 4 * hidden), w_hh_st, xp.ascontiguousarray(first),
+                               cell, out.reshape(len(steps), batch, width), cells, tanh_c[None], scale, offset, tmp,
+                               reverse, False)
+        return out, _final(out, None, steps), cells[(len(steps) - 1) % 2]
     if not packed and w_hr is None:  # the common case: every step's views made up front, no slicing in the loop
         _lstm_infer_padded(xp, acts, out, first, cell, w_hh_st, scale, offset, tmp, tmp_h, tanh_c, steps, batch,
                            hidden)
