@@ -9,8 +9,9 @@ for float32 padded sequences without projection when numba imports; every other 
 numba (``pip install deepgrad[fast]`` adds it) or with ``DEEPGRAD_NUMBA=0`` in the environment, runs the NumPy
 loops there, which these must equal (to float32 rounding: the tanh below is not NumPy's).
 
-tanh. numba compiles ``math.tanh`` to a scalar libm call per value, slower than NumPy's SIMD tanh (measured: a
-batch-1 sequence took 0.48 ms that way against 0.25 ms with the rational below). So the loops use a rational
+tanh. numba compiles ``math.tanh`` to a scalar libm call per value, slower than NumPy's SIMD tanh (measured in an
+earlier probe of a whole batch-1 sequence loop: 0.48 ms that way against 0.25 ms with a vectorised float32 rational;
+the float64-evaluated rational here costs ~0.85 ns per value against NumPy's ~0.42). So the loops use a rational
 approximation ``tanh(x) = x P(x^2) / Q(x^2)`` (degrees 6 and 4 in x^2), which LLVM vectorises. Its coefficients
 were fitted for this file by ``scripts/fit_tanh.py`` (iteratively reweighted least squares towards the minimax
 relative error on [0, 9.1]: 1.0e-10), and it is evaluated in float64, so the float32 result is the correctly
