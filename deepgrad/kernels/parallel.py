@@ -50,20 +50,27 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _blas_controllers() -> list:
-    """threadpoolctl handles of the BLAS libraries loaded in this process (empty if unavailable)."""
-    if _state["blas"] is None:
-        try:
-            from threadpoolctl import ThreadpoolController
+def blas_controllers_of(package) -> tuple:
+    """``(own, found)``: threadpoolctl handles of the BLAS libraries that ``package``'s wheel ships (in its
+    directory or the ``<name>.libs`` beside it), and of every BLAS loaded in this process; both empty if
+    threadpoolctl is missing or cannot drive them."""
+    try:
+        from threadpoolctl import ThreadpoolController
 
-            found = list(ThreadpoolController().select(user_api="blas").lib_controllers)
-            # NumPy's own BLAS (its wheels ship it beside the package), not torch's or scipy's
-            # where they differ; any BLAS found if NumPy links a shared one.
-            home = os.path.dirname(os.path.dirname(os.path.abspath(numpy.__file__)))
-            own = [c for c in found if os.path.abspath(c.filepath).startswith(os.path.join(home, "numpy"))]
-            _state["blas"] = own or found
-        except Exception:  # no threadpoolctl, or a BLAS it cannot drive: threads still work
-            _state["blas"] = []
+        found = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+    except Exception:  # no threadpoolctl, or a BLAS it cannot drive: threads still work
+        return [], []
+    home = os.path.dirname(os.path.abspath(package.__file__))
+    own = [c for c in found if os.path.abspath(c.filepath).startswith((home + os.sep, home + ".libs" + os.sep))]
+    return own, found
+
+
+def _blas_controllers() -> list:
+    """threadpoolctl handles of NumPy's own BLAS (not torch's or scipy's where they differ); of any BLAS found if
+    NumPy links a shared one (empty if unavailable)."""
+    if _state["blas"] is None:
+        own, found = blas_controllers_of(numpy)
+        _state["blas"] = own or found
     return _state["blas"]
 
 

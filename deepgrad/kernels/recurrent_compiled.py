@@ -31,11 +31,12 @@ thread as :func:`.parallel.get_num_threads` pins NumPy's (the per-step GEMMs are
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
+import scipy
 import scipy.linalg.cython_blas  # noqa: F401  numba's np.dot calls it; imported here so it can be pinned
+
+from .parallel import blas_controllers_of
 
 # tanh(x) ~ x P(x^2) / Q(x^2) on |x| <= 9.1: scripts/fit_tanh.py prints these.
 P0, P1, P2, P3, P4, P5, P6 = (0.9999999998997573, 0.1385251063752831, 0.004089894271707234, 3.2906094497352644e-05,
@@ -44,21 +45,8 @@ Q0, Q1, Q2, Q3, Q4 = (1.0, 0.4718584386290704, 0.028042709078216634, 0.000434269
 TANH_CLAMP = 9.1
 
 
-def _pin_scipy_blas() -> None:
-    """SciPy's BLAS (numba's np.dot) on one thread, like NumPy's (see the module note)."""
-    try:
-        import scipy
-        from threadpoolctl import ThreadpoolController
-
-        home = os.path.dirname(os.path.abspath(scipy.__file__))
-        for c in ThreadpoolController().select(user_api="blas").lib_controllers:
-            if os.path.abspath(c.filepath).startswith((home + os.sep, home + ".libs" + os.sep)):  # scipy/, scipy.libs/
-                c.set_num_threads(1)
-    except Exception:  # no threadpoolctl, or a BLAS it cannot drive: the loops still run
-        pass
-
-
-_pin_scipy_blas()
+for _blas in blas_controllers_of(scipy)[0]:  # SciPy's BLAS (numba's np.dot) on one thread, like NumPy's
+    _blas.set_num_threads(1)
 # fastmath's "contract" only: a * b + c may become one FMA (fewer roundings, -25% time for the tanh); no
 # assumption that values are finite.
 _jit = numba.njit(error_model="numpy", fastmath={"contract"}, cache=True)
