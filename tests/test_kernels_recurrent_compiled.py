@@ -47,8 +47,7 @@ def test_tanh_special_values():
     assert np.signbit(got[4])  # tanh(-0) = -0
 
 
-def _lstm_case(rng, batch, steps_n, reverse, dtype=np.float32, states=True, bias=True):
-    i, h = 6, 16
+def _lstm_case(rng, batch, steps_n, reverse, dtype=np.float32, states=True, bias=True, i=6, h=16):
     w_ih = (rng.standard_normal((4 * h, i)) * 0.5).astype(dtype)
     w_hh = (rng.standard_normal((4 * h, h)) * 0.5).astype(dtype)
     b = [(rng.standard_normal(4 * h) * 0.3).astype(dtype) for _ in range(2)] if bias else [None, None]
@@ -80,7 +79,7 @@ def loops(monkeypatch):
     return use
 
 
-@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("batch", [1, 3, 20])  # 20: row blocks of 8, 8 and 4
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("states", [True, False], ids=["h0c0", "zeros"])
 def test_compiled_loops_match_the_numpy_loops_and_the_reference(loops, batch, reverse, states):
@@ -96,7 +95,8 @@ def test_compiled_loops_match_the_numpy_loops_and_the_reference(loops, batch, re
         infer = K.lstm_infer(*case)
         grads = K.lstm_backward(g, g_h, g_c, saved, (True,) * 8)
         results[compiled] = (out, h_n, c_n, infer, grads)
-    assert calls == {"forward": 2, "backward": 1}  # the compiled run really went through the compiled loops
+    blocks = -(-batch // K.ROW_BLOCK)
+    assert calls == {"forward": 2 * blocks, "backward": blocks}  # the compiled run went through the compiled loops
     (out0, h0n, c0n, _, grads0), (out1, h1n, c1n, infer1, grads1) = results[False], results[True]
     # inference and training forward run the same compiled loop: identical outputs
     for a, b in zip(infer1, (out1, h1n, c1n)):
@@ -158,3 +158,24 @@ def test_deepgrad_numba_0_falls_back_to_the_numpy_loops():
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(6, 2)"
+
+
+@pytest.mark.parametrize("batch", [16, 21])
+def test_compiled_loops_give_the_same_bits_on_one_and_two_threads(batch):
+    import deepgrad as dg
+
+    rng = np.random.default_rng(batch)
+    case = _lstm_case(rng, batch, 5, False, i=32, h=128)  # hidden 128: OpenBLAS's GEMM rounds M=8 and M=16 apart
+    g = rng.standard_normal((case[0].shape[0], 128)).astype(np.float32)
+    before = dg.get_num_threads()
+    results = {}
+    try:
+        for n in (1, 2):
+            dg.set_num_threads(n)
+            out, h_n, c_n, saved = K.lstm_forward(*case)
+            results[n] = (out, c_n, *K.lstm_infer(*case), *(v for v in K.lstm_backward(g, None, None, saved,
+                                                                                      (True,) * 8) if v is not None))
+    finally:
+        dg.set_num_threads(before)
+    for a, b in zip(results[1], results[2]):
+        np.testing.assert_array_equal(a, b)

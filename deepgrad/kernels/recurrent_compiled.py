@@ -24,9 +24,9 @@ The loops are compiled with ``error_model='numpy'`` (a division that Python's er
 blocks vectorisation: 19 vs 3 ms for 4M tanh) and without ``fastmath`` (which would let LLVM assume no NaN).
 They are compiled on first use (a few seconds) and cached beside this file by numba.
 
-Threads. ``np.dot`` runs in SciPy's BLAS, a library apart from NumPy's; importing this module pins it to one
-thread as :func:`.parallel.get_num_threads` pins NumPy's (the per-step GEMMs are too short to split; see
-:mod:`.recurrent`).
+Threads. The loops release the GIL and take a range of batch rows, so :mod:`.recurrent` runs blocks of rows on
+deepgrad's threads. ``np.dot`` runs in SciPy's BLAS, a library apart from NumPy's; importing this module pins it
+to one thread as :func:`.parallel.get_num_threads` pins NumPy's (the per-step GEMMs are too short to split).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ for _blas in blas_controllers_of(scipy)[0]:  # SciPy's BLAS (numba's np.dot) on 
     _blas.set_num_threads(1)
 # fastmath's "contract" only: a * b + c may become one FMA (fewer roundings, -25% time for the tanh); no
 # assumption that values are finite.
-_jit = numba.njit(error_model="numpy", fastmath={"contract"}, cache=True)
+_jit = numba.njit(error_model="numpy", fastmath={"contract"}, cache=True, nogil=True)
 
 
 @numba.njit(error_model="numpy", fastmath={"contract"}, inline="always")
@@ -73,8 +73,9 @@ def tanh_into(x, out):
 
 
 @_jit
-def lstm_sequence(acts, w_hh_st, h0, c0, out, cells, tanh_c, scale, offset, tmp, reverse, keep):
-    """The LSTM forward of :func:`.recurrent.lstm_forward` over a padded sequence, in place.
+def lstm_sequence(acts, w_hh_st, h0, c0, out, cells, tanh_c, scale, offset, tmp, reverse, keep, lo, hi):
+    """The LSTM forward of :func:`.recurrent.lstm_forward` over a padded sequence, in place, for batch rows
+    ``lo:hi`` (the rows never meet, so threads can each take a share: the loop holds no GIL).
 
     acts (T, B, 4H): the scaled input projections with the biases; they become the gate activations.
     w_hh_st (H, 4H): the scaled W_hh transposed, C order (at batch 1 too: numba's matrix-vector product on the
@@ -85,7 +86,7 @@ def lstm_sequence(acts, w_hh_st, h0, c0, out, cells, tanh_c, scale, offset, tmp,
     writing one buffer would defeat vectorisation: LLVM's overlap check fails and it takes the scalar loop, +13%
     at batch 32), and tanh_c (1, B, H) is scratch. tmp (B, 4H): scratch.
     """
-    steps, batch, gates = acts.shape
+    steps, gates = acts.shape[0], acts.shape[2]
     hidden = gates // 4
     for s in range(steps):
         t = steps - 1 - s if reverse else s
@@ -94,9 +95,9 @@ def lstm_sequence(acts, w_hh_st, h0, c0, out, cells, tanh_c, scale, offset, tmp,
         else:
             tp = t + 1 if reverse else t - 1
             h, c_prev = out[tp], cells[tp if keep else (s - 1) % 2]
-        np.dot(h, w_hh_st, tmp)
+        np.dot(h[lo:hi], w_hh_st, tmp[lo:hi])
         k, kt = (t, t) if keep else (s % 2, 0)
-        for b in range(batch):
+        for b in range(lo, hi):
             g, pre = acts[t, b], tmp[b]
             for j in range(gates):
                 g[j] = _tanh(g[j] + pre[j]) * scale[j] + offset[j]
@@ -108,19 +109,20 @@ def lstm_sequence(acts, w_hh_st, h0, c0, out, cells, tanh_c, scale, offset, tmp,
                 tc[j] = th
                 y[j] = g[3 * hidden + j] * th
 
+
 @_jit
-def lstm_sequence_backward(acts, tanh_c, c_prev, dy, w_hh, dh, dc, dgates, reverse):
-    """Backward through time of :func:`lstm_sequence` (kept states), in place.
+def lstm_sequence_backward(acts, tanh_c, c_prev, dy, w_hh, dh, dc, dgates, reverse, lo, hi):
+    """Backward through time of :func:`lstm_sequence` (kept states), in place, for batch rows ``lo:hi``.
 
     acts, tanh_c, c_prev: the forward's gate activations, tanh(c) and the c each step read. dy (T, B, H): the
     gradient of every step's h. dh, dc (B, H): the gradients of the last states; they end as those of h0, c0.
     dgates (T, B, 4H): the gradients of the gate pre-activations, filled here.
     """
-    steps, batch, gates = acts.shape
+    steps, gates = acts.shape[0], acts.shape[2]
     hidden = gates // 4
     for s in range(steps):
         t = s if reverse else steps - 1 - s
-        for b in range(batch):
+        for b in range(lo, hi):
             a, th, cp, d, gy = acts[t, b], tanh_c[t, b], c_prev[t, b], dgates[t, b], dy[t, b]
             dhb, dcb = dh[b], dc[b]
             for j in range(hidden):
@@ -133,4 +135,4 @@ def lstm_sequence_backward(acts, tanh_c, c_prev, dy, w_hh, dh, dc, dgates, rever
                 d[2 * hidden + j] = dcell * (i * (1 - g * g))
                 d[3 * hidden + j] = dm * (tcj * o * (1 - o))
                 dcb[j] = dcell * f
-        np.dot(dgates[t], w_hh, dh)
+        np.dot(dgates[t, lo:hi], w_hh, dh[lo:hi])
