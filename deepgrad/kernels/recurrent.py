@@ -38,9 +38,10 @@ AVX-512 kernels the (32, 128) x (128, 512) product took 62 us that way against 8
 (measured on the 2-vCPU EPYC; the environment's older AVX2 kernels had preferred the view by ~4%).
 
 Compiled LSTM loops. With numba installed (the ``fast`` extra), a float32 padded LSTM without projection runs
-its whole time loop, forward or backward, as one call into :mod:`.recurrent_compiled` (one GEMM and one fused
-pass over the gates per step); the NumPy loops here are the fallback and the reference those loops must match
-(``tests/test_kernels_recurrent_compiled.py``). float64 stays here: the compiled tanh is exact to float32 only.
+its whole time loop, forward or backward, as one call per block of batch rows into :mod:`.recurrent_compiled`
+(one GEMM and one fused pass over the gates per step); the NumPy loops here are the fallback and the reference
+those loops must match (``tests/test_kernels_recurrent_compiled.py``). float64 stays here: the compiled tanh is
+exact to float32 only.
 The compiled loops DO split the batch rows across threads (in fixed blocks, see ``ROW_BLOCK``): unlike the NumPy
 loops above they hold no GIL, so the threads never hand it back and forth (batch 32, forward + backward of the
 loops, in one process: 13.4 ms on one thread, 8.7 ms on two).
