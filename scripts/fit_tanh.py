@@ -1,4 +1,4 @@
-"""Fit the rational tanh of deepgrad/kernels/recurrent_compiled.py: tanh(x) ~ x P(x^2) / Q(x^2), Q(0) = 1.
+"""Fit the rational tanh of deepgrad/kernels/compiled.py: tanh(x) ~ x P(x^2) / Q(x^2), Q(0) = 1.
 
 Minimax relative error on [0, 9.1] (beyond, float32's tanh is 1) by Lawson's iteration: weighted linear least
 squares on the linearised residual x P - tanh(x) Q, divided by the previous Q so that it approximates the
@@ -55,7 +55,7 @@ def main() -> int:
     print("Q =", tuple(float(v) for v in q))
     print(f"max relative error on the grid: {err:.3g}")
     if args.check:
-        from deepgrad.kernels import recurrent_compiled as rc
+        from deepgrad.kernels import compiled as rc
         shipped_p = np.array([rc.P0, rc.P1, rc.P2, rc.P3, rc.P4, rc.P5, rc.P6])
         shipped_q = np.array([rc.Q0, rc.Q1, rc.Q2, rc.Q3, rc.Q4])
         same = np.allclose(p, shipped_p, rtol=1e-12, atol=0) and np.allclose(q, shipped_q, rtol=1e-12, atol=0)

@@ -17,6 +17,9 @@ in ``ops/`` holds the maths and the autograd wiring and calls into here for the 
 ``attention``      scaled dot-product attention over batch slices (threaded), with a plain reference
 ``recurrent``      the fused RNN / LSTM / GRU time loops (forward and backward through time);
                    their step-by-step references are in ``recurrent_reference``
+``softmax``        softmax / log-softmax over the last axis and attention's masked softmax, rows threaded
+``compiled``       the kernels compiled with numba (optional, :func:`compiled_kernels`): the LSTM's time
+                   loops and the softmax rows, for float32 NumPy arrays
 =================  ====================================================================================
 
 How a kernel is laid out. Each family exposes a dispatcher (``max_pool2d_forward``) that picks an
@@ -30,9 +33,14 @@ function, one branch in the family's dispatcher, and a test against the referenc
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import numpy
 
 from ..backend import array_module
+
+_compiled_state: dict = {"module": None}
 
 
 def is_numpy(array) -> bool:
@@ -43,3 +51,31 @@ def is_numpy(array) -> bool:
     True
     """
     return array_module(array) is numpy
+
+
+def compiled_kernels():
+    """The module :mod:`.compiled` when numba imports and ``DEEPGRAD_NUMBA`` (read at first use) is not ``0``;
+    ``None`` otherwise, and the callers run their NumPy code (``pip install deepgrad[fast]`` adds numba)."""
+    if _compiled_state["module"] is None:
+        _compiled_state["module"] = False
+        if os.environ.get("DEEPGRAD_NUMBA", "1") != "0":
+            try:
+                from . import compiled
+            except ImportError:  # no numba: the NumPy code
+                pass
+            else:
+                _compiled_state["module"] = compiled
+    return _compiled_state["module"] or None
+
+
+@contextmanager
+def numpy_code_only():
+    """Inside the block (or the function it decorates) the callers of :func:`compiled_kernels` run their NumPy code,
+    in every thread: numba is not imported and no compiled kernel is loaded from numba's on-disk cache. The
+    practice judge draws and grades inside it, so that nothing is loaded from disk after a candidate's code ran."""
+    saved = _compiled_state["module"]
+    _compiled_state["module"] = False
+    try:
+        yield
+    finally:
+        _compiled_state["module"] = saved

@@ -4,6 +4,7 @@ weights are big enough to pay (one slice, the whole batch, otherwise). Every ele
 whatever the split, so threads change no bit. :func:`attention_forward_reference` and
 :func:`attention_backward_reference` are the plain formulas on whole arrays.
 
+The softmax and its backward are :mod:`.softmax`'s (compiled rows for float32 when numba is installed).
 Rows whose keys are all masked out get zero weights (output 0, gradient 0), as torch 2.13's
 ``scaled_dot_product_attention`` gives them, instead of the NaN of a plain softmax over ``-inf``.
 """
@@ -15,26 +16,12 @@ import numpy as np
 from ..backend import array_module
 from .arrays import unbroadcast
 from .parallel import over_batch
+from .softmax import masked_softmax_, softmax_backward_
 
 
 def causal_keep(length: int, source_length: int, xp=np):
     """The causal pattern as torch draws it: query ``i`` sees keys ``j <= i`` (top-left aligned)."""
     return xp.tril(xp.ones((length, source_length), dtype=bool))
-
-
-def masked_softmax_(scores):
-    """Softmax over the last axis, in place, with fully masked (all ``-inf``) rows set to 0 instead of NaN."""
-    xp = array_module(scores)
-    if scores.shape[-1] == 0:
-        return scores
-    top = scores.max(axis=-1, keepdims=True)
-    top[~xp.isfinite(top)] = 0  # an all -inf row: exp(-inf - 0) = 0 below, not exp(nan)
-    scores -= top
-    xp.exp(scores, out=scores)
-    total = scores.sum(axis=-1, keepdims=True)
-    total[total == 0] = 1  # the all-masked rows stay exactly 0
-    scores /= total
-    return scores
 
 
 def _rows(lo: int, hi: int, ndim: int):
@@ -94,6 +81,14 @@ def _inv_keep(dtype, dropout_p: float):
     return dtype.type(1.0 / (1.0 - dropout_p) if dropout_p < 1 else 0.0)
 
 
+def _t_times(weights, x):
+    """``swapaxes(weights) @ x`` for (..., L, S) weights and a thin (..., L, E) ``x``, computed as ``swapaxes(x) @
+    weights`` and returned transposed (a view): OpenBLAS runs (E, L) x (L, S) products, with their wide N, faster
+    than (S, L) x (L, E) ones (64 slices of (256, 256) x (256, 16) float32 on one thread: 3.8 against 5.1 ms)."""
+    xp = array_module(weights)
+    return xp.swapaxes(xp.matmul(xp.swapaxes(x, -1, -2), weights), -1, -2)
+
+
 def attention_backward(g, q, k, v, probs, keep, scale: float, dropout_p: float, need: tuple, mask_shape=None):
     """Gradients ``(gq, gk, gv, gmask)`` of :func:`attention_forward` from its output gradient ``g`` (contiguous),
     each only where ``need`` (four bools: q, k, v, float mask) asks (else None); ``mask_shape`` is the float
@@ -112,21 +107,18 @@ def attention_backward(g, q, k, v, probs, keep, scale: float, dropout_p: float, 
         kept = None if keep is None else part(keep)
         if need[2]:
             weights = p if kept is None else p * kept * inv_keep
-            part(grads[2])[...] = unbroadcast(xp.matmul(xp.swapaxes(weights, -1, -2), gp), part(grads[2]).shape)
+            part(grads[2])[...] = unbroadcast(_t_times(weights, gp), part(grads[2]).shape)
         if not (need[0] or need[1] or need[3]):
             return
         grad_w = xp.matmul(gp, xp.swapaxes(part(v), -1, -2))  # d loss / d weights, (..., L, S)
         if kept is not None:
             grad_w *= kept
             grad_w *= inv_keep
-        # softmax backward, in place: ds = p * (dp - sum(dp * p))
-        grad_w -= xp.einsum("...ij,...ij->...i", grad_w, p)[..., None]
-        grad_w *= p
+        softmax_backward_(grad_w, p)  # in place: ds = p * (dp - sum(dp * p))
         if need[0]:
             part(grads[0])[...] = unbroadcast(xp.matmul(grad_w, part(k)) * scale, part(grads[0]).shape)
         if need[1]:
-            part(grads[1])[...] = unbroadcast(xp.matmul(xp.swapaxes(grad_w, -1, -2), part(q)) * scale,
-                                              part(grads[1]).shape)
+            part(grads[1])[...] = unbroadcast(_t_times(grad_w, part(q)) * scale, part(grads[1]).shape)
         if need[3]:
             part(grad_s)[...] = grad_w
 

@@ -38,9 +38,9 @@ AVX-512 kernels the (32, 128) x (128, 512) product took 62 us that way against 8
 (measured on the 2-vCPU EPYC; the environment's older AVX2 kernels had preferred the view by ~4%).
 
 Compiled LSTM loops. With numba installed (the ``fast`` extra), a float32 padded LSTM without projection runs
-its whole time loop, forward or backward, as one call per block of batch rows into :mod:`.recurrent_compiled`
+its whole time loop, forward or backward, as one call per block of batch rows into :mod:`.compiled`
 (one GEMM and one fused pass over the gates per step); the NumPy loops here are the fallback and the reference
-those loops must match (``tests/test_kernels_recurrent_compiled.py``). float64 stays here: the compiled tanh is
+those loops must match (``tests/test_kernels_compiled.py``). float64 stays here: the compiled tanh is
 exact to float32 only.
 The compiled loops DO split the batch rows across threads (in fixed blocks, see ``ROW_BLOCK``): unlike the NumPy
 loops above they hold no GIL, so the threads never hand it back and forth (batch 32, forward + backward of the
@@ -53,12 +53,12 @@ gradient per input (None where not needed).
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import numpy
 
 from ..backend import array_module
+from . import compiled_kernels
 from .parallel import get_num_threads, parallel_for
 from .parallel import matmul as pmatmul
 
@@ -67,24 +67,12 @@ from .parallel import matmul as pmatmul
 # forward + backward of the loops: 6.7 ms in blocks of 8 vs 10.0 ms whole at batch 32, 55 vs 60 ms at batch 256).
 ROW_BLOCK = 8
 
-_compiled_state: dict = {"module": None}
-
-
 def _compiled(xp, dtype, packed: bool, w_hr):
-    """:mod:`.recurrent_compiled` where its loops apply (NumPy, float32, padded, no projection) and numba imports
-    (unless ``DEEPGRAD_NUMBA=0``, read at first use); ``None`` otherwise, and the NumPy loops below run."""
+    """:mod:`.compiled` where its LSTM loops apply (NumPy, float32, padded, no projection) and numba imports
+    (:func:`.compiled_kernels`); ``None`` otherwise, and the NumPy loops below run."""
     if xp is not numpy or dtype != numpy.float32 or packed or w_hr is not None:
         return None
-    if _compiled_state["module"] is None:
-        _compiled_state["module"] = False
-        if os.environ.get("DEEPGRAD_NUMBA", "1") != "0":
-            try:
-                from . import recurrent_compiled
-            except ImportError:  # no numba (pip install deepgrad[fast]): the NumPy loops
-                pass
-            else:
-                _compiled_state["module"] = recurrent_compiled
-    return _compiled_state["module"] or None
+    return compiled_kernels()
 
 
 def _rows_in_parallel(batch: int, run) -> None:

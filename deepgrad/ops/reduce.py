@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend
 from ..autograd import OUT, Function
 from ..backend import array_module
+from ..kernels import softmax as K
 from ..tensor import Tensor, min_max_result
 
 
@@ -239,14 +240,12 @@ class Softmax(Function):
         if x.size == 0:  # nothing to normalise (and max() of an empty axis has no identity)
             self.out, self.dim = x, dim
             return x.copy()
-        e = np.exp(x - x.max(axis=dim, keepdims=True))
-        self.out = out = e / e.sum(axis=dim, keepdims=True)
+        self.out = out = K.softmax_forward(x, dim)
         self.dim = dim
         return out
 
     def backward(self, g):
-        s = self.out
-        return s * (g - (g * s).sum(axis=self.dim, keepdims=True))
+        return K.softmax_backward(g, self.out, self.dim)
 
     def backward_graph(self, g):
         s = self.saved_output(self.out)
@@ -260,13 +259,12 @@ class LogSoftmax(Function):
         if x.size == 0:
             self.out, self.dim = x, dim
             return x.copy()
-        shifted = x - x.max(axis=dim, keepdims=True)
-        self.out = out = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+        self.out = out = K.log_softmax_forward(x, dim)
         self.dim = dim
         return out
 
     def backward(self, g):
-        return g - np.exp(self.out) * g.sum(axis=self.dim, keepdims=True)
+        return K.log_softmax_backward(g, self.out, self.dim)
 
     def backward_graph(self, g):
         return g - self.saved_output(self.out).exp() * g.sum(self.dim, keepdim=True)

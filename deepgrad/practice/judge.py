@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels import numpy_code_only
 from . import sandbox
 from .exercise import FD, Case, Exercise, compare
 from .sandbox import Limits, RunResult  # noqa: F401 - part of the judge's API
@@ -71,6 +72,9 @@ def _draw_seed() -> int:
     return secrets.randbits(128)
 
 
+# Drawing cases and grading run deepgrad's NumPy code, never its numba-compiled kernels: those would be loaded from
+# numba's on-disk cache after the candidate ran (see preload()).
+@numpy_code_only()
 def draw_cases(ex: Exercise) -> list[Case]:
     rng = np.random.default_rng(_draw_seed())
     cases = ex.cases(rng)
@@ -158,6 +162,7 @@ def fd_check(fd: FD, case: Case, grads: list, h: float = 1e-6) -> list[str]:
     return []
 
 
+@numpy_code_only()
 def grade_case(ex: Exercise, case: Case, result: dict) -> list[str]:
     """Everything wrong with one case's result (empty: passed)."""
     if "error" in result:

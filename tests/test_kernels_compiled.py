@@ -1,7 +1,8 @@
-"""The LSTM loops compiled with numba (deepgrad.kernels.recurrent_compiled): their tanh against the correctly
-rounded one, and the compiled forward, inference and backward against the NumPy loops they replace and against
-the float64 step-by-step reference, in both directions. The fallback (no numba, or DEEPGRAD_NUMBA=0) and the
-cases the compiled loops leave to NumPy (float64, packed, projections) are checked too."""
+"""The kernels compiled with numba (deepgrad.kernels.compiled): their tanh and exp against the correctly rounded
+ones, and the LSTM loops (compiled forward, inference and backward) against the NumPy loops they replace and
+against the float64 step-by-step reference, in both directions. The fallback (no numba, or DEEPGRAD_NUMBA=0) and
+the cases the compiled loops leave to NumPy (float64, packed, projections) are checked too. The compiled softmax
+rows are tested with their family, in test_kernels_softmax.py."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import types
 import numpy as np
 import pytest
 
+from deepgrad import kernels
 from deepgrad.kernels import recurrent as K
 from deepgrad.kernels import recurrent_reference as R
 
 numba = pytest.importorskip("numba")
-C = pytest.importorskip("deepgrad.kernels.recurrent_compiled")
+C = pytest.importorskip("deepgrad.kernels.compiled")
 
 
 def _ulps(got, want):
@@ -47,6 +49,30 @@ def test_tanh_special_values():
     assert np.signbit(got[4])  # tanh(-0) = -0
 
 
+def test_exp_is_the_correctly_rounded_exp_over_float32():
+    # every 211th float32 of the range where exp is neither 0 nor inf in float32, both signs, and past both ends
+    top = np.arange(0, np.float32(110).view(np.int32), 211, dtype=np.int32).view(np.float32)
+    x = np.concatenate([top, -top, -np.linspace(110, 160, 1001, dtype=np.float32)])
+    got = np.empty_like(x)
+    C.exp_into(x, got)
+    with np.errstate(over="ignore"):
+        want = np.exp(x.astype(np.float64)).astype(np.float32)
+    ulps = _ulps(got, want)
+    assert ulps.max() <= 1, x[np.argmax(ulps)]
+    assert (ulps > 0).mean() < 1e-6  # measured: none off in this sweep
+
+
+def test_exp_special_values():
+    x = np.float32([np.nan, np.inf, -np.inf, 0.0, -0.0, 88.72, 88.73, -103.0, -104.5, -200.0, 1e-30])
+    got = np.empty_like(x)
+    C.exp_into(x, got)
+    assert np.isnan(got[0])
+    with np.errstate(over="ignore"):
+        want = np.exp(x[1:].astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(got[1:], want)
+    assert got[1] == np.inf and got[2] == 0 and got[6] == np.inf and 0 < got[7] < 1e-44 and got[9] == 0
+
+
 def _lstm_case(rng, batch, steps_n, reverse, dtype=np.float32, states=True, bias=True, i=6, h=16):
     w_ih = (rng.standard_normal((4 * h, i)) * 0.5).astype(dtype)
     w_hh = (rng.standard_normal((4 * h, h)) * 0.5).astype(dtype)
@@ -74,7 +100,7 @@ def loops(monkeypatch):
     spy = types.SimpleNamespace(lstm_sequence=forward, lstm_sequence_backward=backward)  # counts what reaches it
 
     def use(compiled: bool):
-        monkeypatch.setitem(K._compiled_state, "module", spy if compiled else False)
+        monkeypatch.setitem(kernels._compiled_state, "module", spy if compiled else False)
         return calls
     return use
 
@@ -144,14 +170,16 @@ def test_the_compiled_loops_take_only_their_cases():
     assert K._compiled(np, f32, False, np.zeros((2, 3), f32)) is None  # projection
 
 
-def test_deepgrad_numba_0_falls_back_to_the_numpy_loops():
+def test_deepgrad_numba_0_falls_back_to_the_numpy_code():
     code = (
         "import numpy as np, sys\n"
         "from deepgrad.kernels import recurrent as K\n"
         "x = np.ones((6, 2), np.float32); w = np.full((8, 2), .1, np.float32)\n"
         "out = K.lstm_infer(x, None, None, w, w, None, None, None, [(0, 3), (3, 3)], 3, False, False)[0]\n"
+        "from deepgrad.kernels import softmax as S\n"
+        "S.softmax_forward(x, 1); S.masked_softmax_(x.copy()); S.log_softmax_forward(x, 1)\n"
         "assert K._compiled(np, np.float32, False, None) is None\n"
-        "assert 'deepgrad.kernels.recurrent_compiled' not in sys.modules and 'numba' not in sys.modules\n"
+        "assert 'deepgrad.kernels.compiled' not in sys.modules and 'numba' not in sys.modules\n"
         "print(out.shape)\n"
     )
     env = dict(os.environ, DEEPGRAD_NUMBA="0")
