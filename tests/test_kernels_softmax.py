@@ -175,3 +175,26 @@ def test_only_float32_numpy_arrays_over_their_last_axis_take_the_compiled_rows(m
     assert calls == []
     S.softmax_forward(x32, 1)  # and back after the block
     assert calls == ["softmax_rows"]
+
+
+def test_the_first_call_from_several_threads_gives_them_all_the_compiled_kernels(monkeypatch):
+    import sys
+    import threading
+
+    # A fresh first use, with the module's import re-run (tens of ms): every thread waits for it, none takes the
+    # NumPy code meanwhile (which would make one parallel op compute its rows two ways).
+    monkeypatch.setitem(kernels._compiled_state, "module", None)
+    monkeypatch.delitem(sys.modules, "deepgrad.kernels.compiled")
+    monkeypatch.delattr(kernels, "compiled", raising=False)
+    start, got = threading.Barrier(6), []
+
+    def first_use():
+        start.wait()
+        got.append(kernels.compiled_kernels())
+
+    threads = [threading.Thread(target=first_use) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 6 and got[0] is not None and all(m is got[0] for m in got)

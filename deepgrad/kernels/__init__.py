@@ -34,6 +34,7 @@ function, one branch in the family's dispatcher, and a test against the referenc
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 
 import numpy
@@ -41,6 +42,7 @@ import numpy
 from ..backend import array_module
 
 _compiled_state: dict = {"module": None}
+_compiled_lock = threading.Lock()
 
 
 def is_numpy(array) -> bool:
@@ -57,14 +59,15 @@ def compiled_kernels():
     """The module :mod:`.compiled` when numba imports and ``DEEPGRAD_NUMBA`` (read at first use) is not ``0``;
     ``None`` otherwise, and the callers run their NumPy code (``pip install deepgrad[fast]`` adds numba)."""
     if _compiled_state["module"] is None:
-        _compiled_state["module"] = False
-        if os.environ.get("DEEPGRAD_NUMBA", "1") != "0":
-            try:
-                from . import compiled
-            except ImportError:  # no numba: the NumPy code
-                pass
-            else:
-                _compiled_state["module"] = compiled
+        with _compiled_lock:  # the first call may come from several of deepgrad's threads at once
+            if _compiled_state["module"] is None:
+                module = False
+                if os.environ.get("DEEPGRAD_NUMBA", "1") != "0":
+                    try:
+                        from . import compiled as module
+                    except ImportError:  # no numba: the NumPy code
+                        pass
+                _compiled_state["module"] = module
     return _compiled_state["module"] or None
 
 
