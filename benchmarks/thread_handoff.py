@@ -68,26 +68,18 @@ def scaling(rounds: int) -> dict:
     """Median ms per step of each workload at 1 and at 2 deepgrad threads, alternated in one process."""
     import deepgrad as dg
 
-    from .workloads import cnn, engine
+    from .interleaved import alternate, block_of
+    from .registry import get_workload
 
-    builds = {"lenet5_sgd": (cnn.build_lenet5, 20), "vgg_small_adam": (cnn.build_vgg_small, 2),
-              "softmax_256x1000": (engine.build_softmax, 50)}
     before = dg.get_num_threads()
     out = {}
     try:
-        for name, (build, steps) in builds.items():
-            step = build(dg, "cpu")
-            for _ in range(3):
-                step()
-            times: dict = {1: [], 2: []}
-            for _ in range(rounds):
-                for threads in (1, 2):
-                    dg.set_num_threads(threads)
-                    start = time.perf_counter()
-                    for _ in range(steps):
-                        step()
-                    times[threads].append((time.perf_counter() - start) / steps * 1e3)
-            out[name] = {t: statistics.median(v) for t, v in times.items()}
+        for name in ("lenet5_sgd", "vgg_small_adam", "softmax_256x1000"):
+            step = get_workload(name).build("deepgrad", dg, "cpu")
+            blocks = {threads: block_of(step, dg.set_num_threads, threads, 0.25) for threads in (1, 2)}
+            for block in blocks.values():
+                block()
+            out[name] = {t: statistics.median(v) for t, v in alternate(blocks, rounds).items()}
     finally:
         dg.set_num_threads(before)
     return out
