@@ -234,6 +234,13 @@ def lstm_sequence_backward(acts, tanh_c, c_prev, dy, w_hh, dh, dc, dgates, rever
 # Each takes 2-d C-contiguous float32 arrays (rows, n), works on rows lo:hi, and may write in place (out is x, or
 # g): every row is first computed into a float64 row of scratch and then stored, so the loops never read and
 # write one buffer (LLVM's overlap check would send them to the scalar loop).
+@numba.njit(error_model="numpy", inline="always")
+def _store(row64, out):
+    """``out[:] = row64`` rounded to ``out``'s float32 (the last pass of a row kept in float64)."""
+    for j in range(row64.shape[0]):
+        out[j] = row64[j]
+
+
 @_jit
 def softmax_rows(x, out, lo, hi, masked):
     """``out[i] = softmax(x[i])``. With ``masked`` (attention), a row with no finite maximum is shifted by 0,
@@ -266,8 +273,7 @@ def softmax_backward_rows(g, s, out, lo, hi):
         d = _row_sum(t)
         for j in range(t.shape[0]):
             t[j] = si[j] * (gi[j] - d)
-        for j in range(t.shape[0]):
-            o[j] = t[j]
+        _store(t, o)
 
 
 @_jit
@@ -282,8 +288,7 @@ def log_softmax_rows(x, out, lo, hi):
         shift = m + math.log(_row_sum(e))
         for j in range(e.shape[0]):
             e[j] = row[j] - shift
-        for j in range(e.shape[0]):
-            o[j] = e[j]
+        _store(e, o)
 
 
 @_jit
@@ -297,5 +302,4 @@ def log_softmax_backward_rows(g, out_fwd, out, lo, hi):
         total = _row_sum(t)
         for j in range(t.shape[0]):
             t[j] = gi[j] - _exp(np.float64(yi[j])) * total
-        for j in range(t.shape[0]):
-            o[j] = t[j]
+        _store(t, o)

@@ -49,32 +49,29 @@ def _over_rows(run, rows: int, width: int) -> None:
     parallel_for(rows, run, min_items=-(-COMPILED_MIN_ELEMENTS // max(width, 1)))
 
 
-def _rows_out(x2):
-    return np.empty(x2.shape, dtype=x2.dtype)
+def _by_rows(kernel: str, reference, axis: int, *arrays, extra: tuple = ()):
+    """``reference(*arrays, axis)``, or the compiled ``kernel(*rows of arrays, out, lo, hi, *extra)`` over the rows
+    of ``arrays`` (same shapes), across threads, into a new array of their shape."""
+    compiled = _compiled_for(axis, *arrays)
+    if compiled is None:
+        return reference(*arrays, axis)
+    rows = [_rows(a) for a in arrays]
+    out = np.empty(rows[0].shape, dtype=rows[0].dtype)
+    run = getattr(compiled, kernel)
+    _over_rows(lambda lo, hi: run(*rows, out, lo, hi, *extra), *rows[0].shape)
+    return out.reshape(arrays[0].shape)
 
 
 # ----------------------------------------------------------------------------- softmax
 def softmax_forward(x, axis: int):
     """``exp(x) / sum(exp(x))`` along ``axis``, shifted by the max (a row holding NaN or +inf gives NaN, an
     all ``-inf`` row too, as in torch). ``x`` must be non-empty."""
-    compiled = _compiled_for(axis, x)
-    if compiled is None:
-        return softmax_forward_reference(x, axis)
-    x2 = _rows(x)
-    out = _rows_out(x2)
-    _over_rows(lambda lo, hi: compiled.softmax_rows(x2, out, lo, hi, False), *x2.shape)
-    return out.reshape(x.shape)
+    return _by_rows("softmax_rows", softmax_forward_reference, axis, x, extra=(False,))
 
 
 def softmax_backward(g, out, axis: int):
     """Softmax's input gradient ``out * (g - sum(g * out))`` along ``axis``, from its output ``out``."""
-    compiled = _compiled_for(axis, g, out)
-    if compiled is None:
-        return softmax_backward_reference(g, out, axis)
-    g2, s2 = _rows(g), _rows(out)
-    gx = _rows_out(g2)
-    _over_rows(lambda lo, hi: compiled.softmax_backward_rows(g2, s2, gx, lo, hi), *g2.shape)
-    return gx.reshape(g.shape)
+    return _by_rows("softmax_backward_rows", softmax_backward_reference, axis, g, out)
 
 
 def softmax_forward_reference(x, axis: int):
@@ -91,24 +88,12 @@ def softmax_backward_reference(g, out, axis: int):
 # ----------------------------------------------------------------------------- log-softmax
 def log_softmax_forward(x, axis: int):
     """``x - max - log(sum(exp(x - max)))`` along ``axis``. ``x`` must be non-empty."""
-    compiled = _compiled_for(axis, x)
-    if compiled is None:
-        return log_softmax_forward_reference(x, axis)
-    x2 = _rows(x)
-    out = _rows_out(x2)
-    _over_rows(lambda lo, hi: compiled.log_softmax_rows(x2, out, lo, hi), *x2.shape)
-    return out.reshape(x.shape)
+    return _by_rows("log_softmax_rows", log_softmax_forward_reference, axis, x)
 
 
 def log_softmax_backward(g, out, axis: int):
     """Log-softmax's input gradient ``g - exp(out) * sum(g)`` along ``axis``, from its output ``out``."""
-    compiled = _compiled_for(axis, g, out)
-    if compiled is None:
-        return log_softmax_backward_reference(g, out, axis)
-    g2, y2 = _rows(g), _rows(out)
-    gx = _rows_out(g2)
-    _over_rows(lambda lo, hi: compiled.log_softmax_backward_rows(g2, y2, gx, lo, hi), *g2.shape)
-    return gx.reshape(g.shape)
+    return _by_rows("log_softmax_backward_rows", log_softmax_backward_reference, axis, g, out)
 
 
 def log_softmax_forward_reference(x, axis: int):
