@@ -38,7 +38,19 @@ def _same_tensors(a: str, b: str) -> None:
         assert left[key].dtype == right[key].dtype and np.array_equal(left[key], right[key]), key
 
 
-def test_interrupted_run_resumes_bit_exactly_in_a_new_run_directory(tmp_path):
+@pytest.fixture
+def ctrl_c_reaches_children():
+    """Children take Ctrl-C as a terminal gives it: a shell that starts a job in the background (``cmd &``, as a CI
+    script may) sets SIGINT to ignored, the children inherit that, and Python then installs no KeyboardInterrupt
+    handler (the signal below would be lost). A handled signal resets to the default in an exec'd child."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_interrupted_run_resumes_bit_exactly_in_a_new_run_directory(tmp_path, ctrl_c_reaches_children):
     first = _start(TRAIN, tmp_path)  # the uninterrupted reference, in the default directory
     assert first.stdout.readline().strip() == "writing the run to runs/mlp-spirals"
     second = _start(TRAIN, tmp_path)  # the same command again: a new directory, and it says so
