@@ -207,3 +207,25 @@ def test_compiled_loops_give_the_same_bits_on_one_and_two_threads(batch):
         dg.set_num_threads(before)
     for a, b in zip(results[1], results[2]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_numba_that_cannot_cache_falls_back_to_the_numpy_code_with_a_warning():
+    # numba raises at import time ("cannot cache function ...: no locator available") where neither the package's
+    # __pycache__ nor a user cache directory is writable (a read-only install run by a user without a home):
+    # the kernels must then run their NumPy code, not fail every float32 softmax or LSTM.
+    code = (
+        "import warnings, numpy as np\n"
+        "from numba.core import caching\n"
+        "caching.CacheImpl._locator_classes = []  # no place to cache\n"
+        "from deepgrad import kernels\n"
+        "from deepgrad.kernels import softmax as S\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    out = S.softmax_forward(np.zeros((2, 4), np.float32), 1)\n"
+        "assert kernels.compiled_kernels() is None\n"
+        "assert any('NUMBA_CACHE_DIR' in str(w.message) and 'no locator' in str(w.message) for w in caught), caught\n"
+        "print(out.tolist())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str([[0.25] * 4] * 2)

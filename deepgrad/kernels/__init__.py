@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from contextlib import contextmanager
 
 import numpy
@@ -57,7 +58,8 @@ def is_numpy(array) -> bool:
 
 def compiled_kernels():
     """The module :mod:`.compiled` when numba imports and ``DEEPGRAD_NUMBA`` (read at first use) is not ``0``;
-    ``None`` otherwise, and the callers run their NumPy code (``pip install deepgrad[fast]`` adds numba)."""
+    ``None`` otherwise, and the callers run their NumPy code (``pip install deepgrad[fast]`` adds numba). A numba
+    that imports but cannot serve (its on-disk cache has no writable place) also gives ``None``, with a warning."""
     if _compiled_state["module"] is None:
         with _compiled_lock:  # the first call may come from several of deepgrad's threads at once
             if _compiled_state["module"] is None:
@@ -67,6 +69,11 @@ def compiled_kernels():
                         from . import compiled as module
                     except ImportError:  # no numba: the NumPy code
                         pass
+                    except Exception as exc:  # numba is there but cannot serve (e.g. nowhere to write its cache)
+                        warnings.warn(f"deepgrad: the numba-compiled kernels are off in this process, the NumPy "
+                                      f"code runs instead ({type(exc).__name__}: {exc}); where numba finds no "
+                                      f"writable cache directory, set NUMBA_CACHE_DIR to one", RuntimeWarning,
+                                      stacklevel=2)
                 _compiled_state["module"] = module
     return _compiled_state["module"] or None
 
